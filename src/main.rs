@@ -1,1 +1,5 @@
-fn main() {}
+//! The `mimecast-collector` binary: all logic lives in the library; this only hands over.
+
+fn main() -> std::process::ExitCode {
+    mimecast_collector::cli::main()
+}

@@ -1,0 +1,391 @@
+//! One tenant's connection to Mimecast.
+//!
+//! Every request goes through the same steps: wait for the tenant's limiter, authenticate
+//! (re-sign for 1.0, current token for 2.0), send with timeouts, map the status and the
+//! envelope to a typed result, and retry transient failures with backoff. On a 401 a 2.0 token
+//! is refreshed once before the error counts; on a 429 the whole tenant pauses for as long as
+//! Mimecast asked (`X-RateLimit-Reset`), or for the backoff delay when it did not say.
+
+use super::auth::{v1, TokenSource, V1Signer};
+use super::envelope::{Envelope, SiemPage};
+use super::error::ApiError;
+use super::limiter::TenantLimiter;
+use super::response::status_error;
+use super::retry::FullJitter;
+use crate::config::{Credentials, HttpConfig, RetryConfig, TenantConfig};
+use crate::streams::ApiVersion;
+use backon::Retryable;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use reqwest::Method;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// HTTP settings shared by every tenant's client.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub retry: RetryConfig,
+}
+
+impl From<&HttpConfig> for HttpSettings {
+    fn from(h: &HttpConfig) -> Self {
+        HttpSettings {
+            connect_timeout: h.connect_timeout,
+            request_timeout: h.request_timeout,
+            retry: h.retry,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// One connection pool for the whole process. rustls with the bundled web PKI roots: no
+    /// OpenSSL, and certificate validation is always on.
+    pub fn build_http(&self) -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .user_agent(concat!("mimecast-collector/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .https_only(false) // config allows http only for loopback hosts
+            .build()
+    }
+}
+
+/// Counters for logs, `status` and metrics.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+}
+
+impl ClientStats {
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+}
+
+enum Auth {
+    V1(V1Signer),
+    V2(TokenSource),
+}
+
+/// A response whose status was 2xx, body read in full.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// What a file-returning function (`get-siem-logs`, `get-feed`) answered: a file, or an envelope
+/// (no file: caught up, or an error already checked).
+#[derive(Debug)]
+pub enum Download {
+    File { headers: HeaderMap, body: Bytes },
+    Envelope(Envelope),
+}
+
+#[derive(Clone)]
+pub struct MimecastClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tenant: String,
+    base_url: url::Url,
+    http: reqwest::Client,
+    auth: Auth,
+    limiter: Arc<TenantLimiter>,
+    retry: RetryConfig,
+    jitter_seed: Option<u64>,
+    stats: ClientStats,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("tenant {tenant}: the secret key is not valid base64")]
+    SecretKey { tenant: String },
+    #[error("tenant {tenant}: base URL {url} cannot take a path: {source}")]
+    Url {
+        tenant: String,
+        url: String,
+        source: url::ParseError,
+    },
+}
+
+impl MimecastClient {
+    pub fn new(
+        tenant: &TenantConfig,
+        http: reqwest::Client,
+        retry: RetryConfig,
+    ) -> Result<MimecastClient, ClientBuildError> {
+        let limiter = Arc::new(TenantLimiter::new(tenant.requests_per_minute));
+        Self::with_limiter(tenant, http, retry, limiter)
+    }
+
+    /// A client sharing `limiter` (every stream of a tenant must draw from the same one).
+    pub fn with_limiter(
+        tenant: &TenantConfig,
+        http: reqwest::Client,
+        retry: RetryConfig,
+        limiter: Arc<TenantLimiter>,
+    ) -> Result<MimecastClient, ClientBuildError> {
+        let auth = match &tenant.credentials {
+            Credentials::V1(c) => {
+                Auth::V1(V1Signer::new(c).map_err(|_| ClientBuildError::SecretKey {
+                    tenant: tenant.name.clone(),
+                })?)
+            }
+            Credentials::V2(c) => Auth::V2(
+                TokenSource::new(&tenant.base_url, c, http.clone()).map_err(|source| {
+                    ClientBuildError::Url {
+                        tenant: tenant.name.clone(),
+                        url: tenant.base_url.to_string(),
+                        source,
+                    }
+                })?,
+            ),
+        };
+        Ok(MimecastClient {
+            inner: Arc::new(Inner {
+                tenant: tenant.name.clone(),
+                base_url: tenant.base_url.clone(),
+                http,
+                auth,
+                limiter,
+                retry,
+                jitter_seed: None,
+                stats: ClientStats::default(),
+            }),
+        })
+    }
+
+    /// Makes retry delays reproducible (tests and benchmarks). Call before cloning.
+    pub fn with_jitter_seed(mut self, seed: u64) -> MimecastClient {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.jitter_seed = Some(seed);
+        }
+        self
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.inner.tenant
+    }
+
+    pub fn api(&self) -> ApiVersion {
+        match self.inner.auth {
+            Auth::V1(_) => ApiVersion::V1,
+            Auth::V2(_) => ApiVersion::V2,
+        }
+    }
+
+    pub fn stats(&self) -> &ClientStats {
+        &self.inner.stats
+    }
+
+    pub fn limiter(&self) -> &Arc<TenantLimiter> {
+        &self.inner.limiter
+    }
+
+    /// API 2.0 tokens fetched so far (0 for 1.0 tenants).
+    pub fn token_fetches(&self) -> u64 {
+        match &self.inner.auth {
+            Auth::V2(t) => t.fetch_count(),
+            Auth::V1(_) => 0,
+        }
+    }
+
+    /// POSTs a JSON body to an `/api/...` function and returns its envelope, `fail[]` checked.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> Result<Envelope, ApiError> {
+        let body =
+            Bytes::from(serde_json::to_vec(body).map_err(|e| ApiError::Decode(e.to_string()))?);
+        self.retrying(path, || async {
+            let raw = self
+                .attempt(Method::POST, path, None, Some(body.clone()))
+                .await?;
+            let env = Envelope::parse(&raw.body)?;
+            env.check(path)?;
+            Ok(env)
+        })
+        .await
+    }
+
+    /// POSTs to a function that answers with a file (`application/octet-stream` and friends) or,
+    /// when there is nothing to send, a JSON envelope. `fail[]` in the envelope is left to the
+    /// caller, since some codes mean "nothing new" (e.g. `err_threat_intel_feed_no_result_found`).
+    pub async fn post_download(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Download, ApiError> {
+        let body =
+            Bytes::from(serde_json::to_vec(body).map_err(|e| ApiError::Decode(e.to_string()))?);
+        self.retrying(path, || async {
+            let raw = self
+                .attempt(Method::POST, path, None, Some(body.clone()))
+                .await?;
+            let is_json = raw
+                .headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"));
+            if is_json {
+                Ok(Download::Envelope(Envelope::parse(&raw.body)?))
+            } else {
+                Ok(Download::File {
+                    headers: raw.headers,
+                    body: raw.body,
+                })
+            }
+        })
+        .await
+    }
+
+    /// GETs a 2.0 SIEM route (`/siem/v1/...`) with query parameters.
+    pub async fn get_siem(&self, path: &str, query: &[(&str, &str)]) -> Result<SiemPage, ApiError> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        self.retrying(path, || async {
+            let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
+            SiemPage::parse(&raw.body)
+        })
+        .await
+    }
+
+    /// GETs a pre-signed file URL (no Authorization header, §6.4) and returns the response for
+    /// streaming. Not retried here: the caller decides (an expired URL means re-reading the page).
+    pub async fn fetch_unsigned(&self, url: &url::Url) -> Result<reqwest::Response, ApiError> {
+        let resp = self
+            .inner
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| ApiError::from_reqwest(&e))?;
+        self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(status_error(
+            status,
+            &headers,
+            &body,
+            url.path(),
+            self.api(),
+        ))
+    }
+
+    async fn retrying<T, F, Fut>(&self, path: &str, op: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let inner = &self.inner;
+        let initial = inner.retry.initial_delay;
+        op.retry(FullJitter::new(&inner.retry, inner.jitter_seed))
+            .sleep(tokio::time::sleep)
+            .when(ApiError::is_transient)
+            .adjust(|e, next| match (e, next) {
+                (_, None) => None,
+                // Mimecast said how long: wait that, plus a little for clock granularity.
+                (ApiError::RateLimited { reset: Some(r) }, Some(_)) => {
+                    Some(*r + Duration::from_millis(20))
+                }
+                // A 429 without headers must never be retried at once: at least the initial delay.
+                (ApiError::RateLimited { reset: None }, Some(d)) => Some(d.max(initial)),
+                (_, Some(d)) => Some(d),
+            })
+            .notify(|e, delay| {
+                inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                if let ApiError::RateLimited { .. } = e {
+                    inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    inner.limiter.pause_for(delay);
+                }
+                tracing::warn!(
+                    tenant = %inner.tenant,
+                    path,
+                    error.kind = e.kind(),
+                    error = %e,
+                    delay_ms = delay.as_millis() as u64,
+                    "transient error, retrying"
+                );
+            })
+            .await
+    }
+
+    /// One request, with at most one token refresh; errors are typed, nothing is retried.
+    async fn attempt(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: Option<Bytes>,
+    ) -> Result<RawResponse, ApiError> {
+        let inner = &self.inner;
+        let mut url = format!("{}{}", inner.base_url.as_str().trim_end_matches('/'), path);
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(q);
+        }
+        let mut refreshed = false;
+        loop {
+            inner.limiter.acquire().await;
+            let mut req = inner
+                .http
+                .request(method.clone(), &url)
+                .header(ACCEPT, "application/json");
+            if let Some(b) = &body {
+                req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
+            }
+            let generation = match &inner.auth {
+                Auth::V1(signer) => {
+                    req = req.headers(signer.headers(
+                        path,
+                        time::OffsetDateTime::now_utc(),
+                        &v1::new_request_id(),
+                    ));
+                    None
+                }
+                Auth::V2(tokens) => {
+                    let bearer = tokens.bearer().await?;
+                    req = req.bearer_auth(secrecy::ExposeSecret::expose_secret(&bearer.token));
+                    Some(bearer.generation)
+                }
+            };
+            inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let resp = req.send().await.map_err(|e| ApiError::from_reqwest(&e))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.map_err(|e| ApiError::from_reqwest(&e))?;
+            if (200..300).contains(&status) {
+                return Ok(RawResponse {
+                    headers,
+                    body: bytes,
+                });
+            }
+            if let (401, Some(generation), Auth::V2(tokens), false) =
+                (status, generation, &inner.auth, refreshed)
+            {
+                // The token may have expired or been revoked early: one fresh token, one retry.
+                tracing::info!(tenant = %inner.tenant, path, "access token refused (HTTP 401), fetching a new one");
+                tokens.invalidate(generation).await;
+                refreshed = true;
+                continue;
+            }
+            return Err(status_error(status, &headers, &bytes, path, self.api()));
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! What can go wrong talking to Mimecast, split by what the caller should do about it.
+//!
+//! Transient errors are retried with backoff and never move a checkpoint; permanent errors stop
+//! the stream from hammering and carry the fix an operator must make. The split follows the
+//! documented response codes (MIMECAST.md §3, §1.4, §5).
+
+use std::time::Duration;
+
+/// The fix for expired API 1.0 keys (MIMECAST.md §1.4): shown by the daemon, `check` and `status`.
+pub const KEYS_EXPIRED_ACTION: &str = "keys expired: set the service user's Authentication Cache TTL to Never Expire and run `mimecast-collector login` again";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    // ---- transient: retry with backoff ----
+    #[error("request timed out ({0})")]
+    Timeout(String),
+    #[error("cannot connect: {0} (check the network, proxy and that Mimecast allows this host's egress IP)")]
+    Connect(String),
+    #[error("connection failed: {0}")]
+    Network(String),
+    #[error("server error HTTP {status}: {detail}")]
+    Server { status: u16, detail: String },
+    #[error("rate limited by Mimecast (HTTP 429){}", match .reset { Some(d) => format!(", quota resets in {} ms", d.as_millis()), None => String::new() })]
+    RateLimited { reset: Option<Duration> },
+    #[error("unreadable response: {0}")]
+    Decode(String),
+    #[error("Mimecast reported a retryable error {code}: {message}")]
+    RetryableFail { code: String, message: String },
+
+    // ---- permanent: stop, tell the operator ----
+    #[error("credentials rejected (HTTP {status}): {detail}; {action}")]
+    Unauthorized {
+        status: u16,
+        detail: String,
+        action: String,
+    },
+    #[error("missing permission (HTTP 403) for {path}: {action}")]
+    Forbidden { path: String, action: String },
+    #[error("{KEYS_EXPIRED_ACTION}")]
+    KeysExpired,
+    #[error("Mimecast rejected the request to {path} ({code}): {message}")]
+    Fail {
+        path: String,
+        code: String,
+        message: String,
+    },
+    #[error("HTTP {status} from {path}: {detail}")]
+    Request {
+        status: u16,
+        path: String,
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// Whether retrying the same request later can succeed without an operator.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Timeout(_)
+                | ApiError::Connect(_)
+                | ApiError::Network(_)
+                | ApiError::Server { .. }
+                | ApiError::RateLimited { .. }
+                | ApiError::Decode(_)
+                | ApiError::RetryableFail { .. }
+        )
+    }
+
+    /// How long Mimecast asked us to wait, when it said (`X-RateLimit-Reset`, in ms).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { reset } => *reset,
+            _ => None,
+        }
+    }
+
+    /// A short stable label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Timeout(_) => "timeout",
+            ApiError::Connect(_) => "connect",
+            ApiError::Network(_) => "network",
+            ApiError::Server { .. } => "server_error",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Decode(_) => "decode",
+            ApiError::RetryableFail { .. } => "retryable_fail",
+            ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::KeysExpired => "keys_expired",
+            ApiError::Fail { .. } => "fail",
+            ApiError::Request { .. } => "request",
+        }
+    }
+
+    pub(crate) fn from_reqwest(e: &reqwest::Error) -> ApiError {
+        // The URL is left out: it never holds secrets here, but it adds noise to every line.
+        let detail = error_chain(e);
+        if e.is_timeout() {
+            ApiError::Timeout(detail)
+        } else if e.is_connect() {
+            ApiError::Connect(detail)
+        } else if e.is_decode() {
+            ApiError::Decode(detail)
+        } else {
+            ApiError::Network(detail)
+        }
+    }
+}
+
+/// reqwest's top-level message is vague ("error sending request"); the sources say why.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out.replace(|c: char| c.is_control(), " ")
+}
+
+/// At most `max` characters of a response body, on one line, for error messages.
+pub(crate) fn snippet(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        format!("{one_line}…")
+    } else {
+        one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_and_permanent_split() {
+        assert!(ApiError::Server {
+            status: 503,
+            detail: String::new()
+        }
+        .is_transient());
+        assert!(ApiError::RateLimited { reset: None }.is_transient());
+        assert!(ApiError::Decode("eof".into()).is_transient());
+        assert!(!ApiError::KeysExpired.is_transient());
+        assert!(!ApiError::Forbidden {
+            path: "/x".into(),
+            action: "grant".into()
+        }
+        .is_transient());
+        let e = ApiError::RateLimited {
+            reset: Some(Duration::from_millis(2000)),
+        };
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+        assert!(e.to_string().contains("2000 ms"));
+        assert!(ApiError::KeysExpired.to_string().contains("Never Expire"));
+    }
+
+    #[test]
+    fn snippets_are_bounded_single_lines() {
+        assert_eq!(snippet(b"a\nb", 10), "a b");
+        assert_eq!(snippet(&[b'x'; 50], 5), "xxxxx…");
+    }
+}

@@ -1,0 +1,128 @@
+//! Mapping a non-2xx HTTP response to an [`ApiError`], per the documented codes (MIMECAST.md §3:
+//! 401, 403, 418 Binding Expired, 429 Quota Exceeded, 5xx).
+
+use super::envelope::{error_detail, Envelope, BINDING_EXPIRED};
+use super::error::ApiError;
+use crate::streams::{ApiVersion, StreamKind};
+use reqwest::header::HeaderMap;
+use std::time::Duration;
+
+/// The longest wait we accept from `X-RateLimit-Reset`; a larger value is treated as this, so a
+/// garbled header cannot park a stream for days.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// `X-RateLimit-Reset` is in milliseconds (§5). Missing or malformed: `None` (caller backs off).
+pub fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("x-ratelimit-reset")?.to_str().ok()?.trim();
+    let ms: f64 = value.parse().ok()?;
+    if !ms.is_finite() || ms < 0.0 {
+        return None;
+    }
+    Some(Duration::from_millis(ms as u64).min(MAX_RATE_LIMIT_WAIT))
+}
+
+pub fn unauthorized_action(api: ApiVersion) -> &'static str {
+    match api {
+        ApiVersion::V1 => "check app_id, app_key, access_key and secret_key (run `mimecast-collector login` for new keys) and that this host's clock is correct",
+        ApiVersion::V2 => super::auth::v2::BAD_CLIENT_CREDENTIALS,
+    }
+}
+
+pub fn status_error(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    path: &str,
+    api: ApiVersion,
+) -> ApiError {
+    let expired = Envelope::parse(body).is_ok_and(|e| e.has_failure_code(BINDING_EXPIRED));
+    if status == 418 || expired {
+        return ApiError::KeysExpired;
+    }
+    let detail = error_detail(body);
+    match status {
+        401 => ApiError::Unauthorized {
+            status,
+            detail,
+            action: unauthorized_action(api).into(),
+        },
+        403 => ApiError::Forbidden {
+            path: path.to_string(),
+            action: match StreamKind::for_path(path) {
+                Some(kind) => kind.grant_hint(api),
+                None => format!("grant the role access to {path} ({detail})"),
+            },
+        },
+        429 => ApiError::RateLimited {
+            reset: rate_limit_reset(headers),
+        },
+        408 | 500..=599 => ApiError::Server { status, detail },
+        _ => ApiError::Request {
+            status,
+            path: path.to_string(),
+            detail,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(reset: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", reset.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn reset_header_is_milliseconds_and_tolerated_when_bad() {
+        assert_eq!(
+            rate_limit_reset(&headers("2000")),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(rate_limit_reset(&headers("soon")), None);
+        assert_eq!(rate_limit_reset(&headers("-5")), None);
+        assert_eq!(rate_limit_reset(&HeaderMap::new()), None);
+        assert_eq!(
+            rate_limit_reset(&headers("99999999999")),
+            Some(MAX_RATE_LIMIT_WAIT)
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_what_the_operator_must_do() {
+        let none = HeaderMap::new();
+        let e = status_error(403, &none, b"", "/api/ttp/url/get-logs", ApiVersion::V1);
+        assert!(
+            e.to_string().contains("Monitoring | URL Protection | Read"),
+            "{e}"
+        );
+        let e = status_error(403, &none, b"", "/siem/v1/batch/events/cg", ApiVersion::V2);
+        assert!(
+            e.to_string()
+                .contains("Threats, Security Events and Data for CG"),
+            "{e}"
+        );
+        assert!(matches!(
+            status_error(418, &none, b"", "/p", ApiVersion::V1),
+            ApiError::KeysExpired
+        ));
+        let body = br#"{"meta":{"status":401},"data":[],"fail":[{"errors":[{"code":"err_xdk_binding_expired","message":"x"}]}]}"#;
+        assert!(matches!(
+            status_error(401, &none, body, "/p", ApiVersion::V1),
+            ApiError::KeysExpired
+        ));
+        assert!(status_error(
+            502,
+            &none,
+            b"<html>bad gateway</html>",
+            "/p",
+            ApiVersion::V1
+        )
+        .is_transient());
+        assert!(!status_error(404, &none, b"", "/p", ApiVersion::V1).is_transient());
+        let e = status_error(429, &headers("2000"), b"", "/p", ApiVersion::V2);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+    }
+}

@@ -1,0 +1,170 @@
+//! The command line: parse, load config, dispatch, and turn outcomes into exit codes.
+//!
+//! Exit codes are part of the contract: 0 ok, 1 runtime failure, 2 usage (and verbs not yet
+//! available), 78 bad configuration (EX_CONFIG) with the key path in the message.
+
+mod sim;
+
+use crate::config::{self, ConfigError};
+use crate::logging::{self, LogFormat};
+use clap::{Parser, Subcommand};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mimecast-collector",
+    version,
+    about = "Collects email-security events from Mimecast tenants (API 2.0 and 1.0) and writes them as JSON lines",
+    long_about = None,
+    after_help = "Config: --config PATH, else $MIMECAST_COLLECTOR_CONFIG, else /etc/mimecast-collector/config.toml.\nExit codes: 0 ok, 1 runtime failure, 2 usage, 78 bad configuration."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log level or filter (e.g. "debug", "info,mimecast_collector=debug"); default: $RUST_LOG, else info.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the collector daemon until SIGTERM/SIGINT (SIGHUP reopens file sinks).
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate the config, authenticate every tenant and probe every enabled stream.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// API 1.0: exchange a service user's password for an access key and secret key.
+    Login {
+        #[arg(long)]
+        email: String,
+        /// API 1.0 region (default: discovered from the email address).
+        #[arg(long, conflicts_with = "base_url")]
+        region: Option<String>,
+        /// Host to use instead of the region's (proxies, the simulator).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Read the password from standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Write the TOML snippet to this file (mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show checkpoints, lag, counts and last errors from the state database.
+    Status {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a stream's checkpoint back to a time (backfill) or clear it.
+    Reset {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        stream: String,
+        /// A time (2026-11-01T00:00:00Z) or a duration back from now (3d); omit to clear.
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Run the built-in Mimecast simulator (API 1.0 and 2.0) for tests, demos and benchmarks.
+    Sim(sim::SimArgs),
+    /// Start the simulator and the collector against it, printing events to stdout.
+    Demo {
+        /// Stop after this many events.
+        #[arg(long)]
+        events: Option<u64>,
+    },
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    logging::init(cli.log_format, cli.log_level.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    ExitCode::from(runtime.block_on(dispatch(cli.command)))
+}
+
+fn process_env() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Loads the config or prints why not; `Err` carries the exit code.
+pub fn load_config(cli_path: Option<&std::path::Path>) -> Result<config::Config, u8> {
+    let env = process_env();
+    let path = config::resolve_path(cli_path, &env);
+    config::load(&path, &env).map_err(|e| {
+        eprintln!("error: {e}");
+        match e {
+            ConfigError::Invalid { .. } => EXIT_CONFIG,
+            ConfigError::Load { .. } => EXIT_CONFIG,
+        }
+    })
+}
+
+fn not_yet(verb: &str) -> u8 {
+    eprintln!("error: `{verb}` is not yet available in this version of mimecast-collector");
+    EXIT_USAGE
+}
+
+async fn dispatch(command: Command) -> u8 {
+    match command {
+        Command::Run { config } => match load_config(config.as_deref()) {
+            Err(code) => code,
+            Ok(_) => not_yet("run"),
+        },
+        Command::Check { config, .. } => match load_config(config.as_deref()) {
+            Err(code) => code,
+            Ok(_) => not_yet("check"),
+        },
+        Command::Status { config, .. } | Command::Reset { config, .. } => {
+            match load_config(config.as_deref()) {
+                Err(code) => code,
+                Ok(_) => not_yet("status/reset"),
+            }
+        }
+        Command::Login { .. } => not_yet("login"),
+        Command::Demo { .. } => not_yet("demo"),
+        Command::Sim(args) => sim::run(args).await,
+    }
+}

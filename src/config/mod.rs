@@ -1,0 +1,243 @@
+//! Configuration: one TOML file plus `MIMECAST_COLLECTOR__*` environment overrides.
+//!
+//! Loading is two steps, as in quickwit: the `config` crate merges the sources into a raw tree
+//! that is deserialized strictly (`raw`), then `validate` turns it into the typed [`Config`] the
+//! rest of the program uses, collecting every mistake with its key path so the operator fixes
+//! them all in one go. The environment is passed in, never read globally, so tests need no
+//! process state.
+
+pub mod duration;
+mod raw;
+pub mod secret;
+mod validate;
+
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use crate::streams::{ApiVersion, StreamKind};
+
+/// Environment variable prefix for overrides (`MIMECAST_COLLECTOR__COLLECTOR__POLL_INTERVAL`).
+pub const ENV_PREFIX: &str = "MIMECAST_COLLECTOR";
+/// Environment variable naming the config file when `--config` is not given.
+pub const CONFIG_PATH_ENV: &str = "MIMECAST_COLLECTOR_CONFIG";
+/// Where the config lives when neither `--config` nor the variable is set.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/mimecast-collector/config.toml";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub collector: CollectorConfig,
+    pub http: HttpConfig,
+    pub sink: SinkConfig,
+    pub tenants: Vec<TenantConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub state_path: PathBuf,
+    pub poll_interval: Duration,
+    pub initial_lookback: Duration,
+    pub max_lag: Duration,
+}
+
+/// How the collector talks HTTP: timeouts, retry limits and the default request rate.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub retry: RetryConfig,
+    /// Default client-side limit per tenant, overridable per tenant.
+    pub requests_per_minute: NonZeroU32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryConfig {
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    /// Attempts per request, the first included; after that the poll fails and the stream
+    /// keeps its checkpoint until its next interval.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            initial_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_attempts: 6,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub kind: SinkKind,
+    pub include_raw: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    Stdout,
+    File { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    pub name: String,
+    /// The region as configured (`None` when only `base_url` was given).
+    pub region: Option<String>,
+    /// Where requests go: the region's host, or the configured `base_url`.
+    pub base_url: url::Url,
+    pub credentials: Credentials,
+    pub requests_per_minute: NonZeroU32,
+    pub streams: Vec<StreamConfig>,
+}
+
+impl TenantConfig {
+    pub fn api(&self) -> ApiVersion {
+        match self.credentials {
+            Credentials::V1(_) => ApiVersion::V1,
+            Credentials::V2(_) => ApiVersion::V2,
+        }
+    }
+}
+
+/// A tenant's keys. Every secret is a `SecretString`: `Debug` prints `[REDACTED]`.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    V1(V1Credentials),
+    V2(V2Credentials),
+}
+
+#[derive(Debug, Clone)]
+pub struct V1Credentials {
+    pub app_id: String,
+    pub app_key: SecretString,
+    pub access_key: SecretString,
+    /// Base64 text as issued by Mimecast; decoded only when signing.
+    pub secret_key: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct V2Credentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamConfig {
+    pub kind: StreamKind,
+    pub poll_interval: Duration,
+    pub page_size: u32,
+    /// `siem_cg` event types; empty for other streams.
+    pub types: Vec<String>,
+    /// `threat_intel` feed types; empty for other streams.
+    pub feed_types: Vec<String>,
+    /// `directory` domains; empty means "all internal domains".
+    pub domains: Vec<String>,
+}
+
+/// One problem with the configuration, tied to the key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load configuration from {path}: {reason}")]
+    Load { path: PathBuf, reason: String },
+    #[error("invalid configuration in {path}:\n{}", list(.errors))]
+    Invalid {
+        path: PathBuf,
+        errors: Vec<KeyError>,
+    },
+}
+
+fn list(errors: &[KeyError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    pub fn key_errors(&self) -> &[KeyError] {
+        match self {
+            ConfigError::Invalid { errors, .. } => errors,
+            ConfigError::Load { .. } => &[],
+        }
+    }
+}
+
+/// Loads and validates the config file, with overrides from `env` (usually the process
+/// environment: `std::env::vars().collect()`).
+pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+    let merged = config::Config::builder()
+        .add_source(
+            config::File::from(path)
+                .format(config::FileFormat::Toml)
+                .required(true),
+        )
+        .add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env.clone().into_iter().collect())),
+        )
+        .build()
+        .map_err(|e| ConfigError::Load {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let tree: serde_json::Value = merged.try_deserialize().map_err(|e| ConfigError::Load {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let invalid = |errors| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        errors,
+    };
+    let raw: raw::RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
+        let key = e.path().to_string();
+        invalid(vec![KeyError {
+            path: if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            },
+            message: shorten_serde_message(&e.into_inner().to_string()),
+        }])
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let lookup = |var: &str| env.get(var).cloned();
+    validate::validate(raw, base_dir, &lookup).map_err(invalid)
+}
+
+/// serde says "unknown field `x`, expected one of `a`, `b`": keep it, but say "key".
+fn shorten_serde_message(msg: &str) -> String {
+    msg.replace("unknown field", "unknown key")
+        .replace("invalid type:", "wrong type:")
+}
+
+/// The config path from `--config`, else `$MIMECAST_COLLECTOR_CONFIG`, else the default.
+pub fn resolve_path(cli: Option<&Path>, env: &HashMap<String, String>) -> PathBuf {
+    cli.map(Path::to_path_buf)
+        .or_else(|| env.get(CONFIG_PATH_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+#[cfg(test)]
+mod tests;

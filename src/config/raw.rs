@@ -1,0 +1,104 @@
+//! The configuration exactly as the operator wrote it.
+//!
+//! Every table rejects unknown keys, so a typo (`clinet_secret`) fails at load instead of being
+//! silently ignored. Nothing here is interpreted: values stay strings and options so that
+//! `validate` can report every mistake at once, each with its key path.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub collector: RawCollector,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub sink: RawSink,
+    #[serde(default)]
+    pub tenant: Vec<RawTenant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCollector {
+    pub state_path: Option<PathBuf>,
+    pub poll_interval: Option<String>,
+    pub initial_lookback: Option<String>,
+    pub max_lag: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub connect_timeout: Option<String>,
+    pub request_timeout: Option<String>,
+    pub retry_initial_delay: Option<String>,
+    pub retry_max_delay: Option<String>,
+    pub retry_max_attempts: Option<u32>,
+    pub requests_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSink {
+    pub kind: Option<String>,
+    pub path: Option<PathBuf>,
+    pub include_raw: Option<bool>,
+}
+
+/// Secrets hold the raw text (possibly `${VAR}`) until validation resolves them into a
+/// `SecretString`; the `Debug` impl below keeps even the raw form out of any output.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    pub name: Option<String>,
+    pub api: Option<String>,
+    pub region: Option<String>,
+    pub base_url: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub streams: Option<Vec<String>>,
+    #[serde(default)]
+    pub stream: BTreeMap<String, RawStreamSettings>,
+    // API 1.0
+    pub app_id: Option<String>,
+    pub app_key: Option<String>,
+    pub app_key_file: Option<PathBuf>,
+    pub access_key: Option<String>,
+    pub access_key_file: Option<PathBuf>,
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
+    // API 2.0
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RawTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawTenant")
+            .field("name", &self.name)
+            .field("api", &self.api)
+            .field("region", &self.region)
+            .field("base_url", &self.base_url)
+            .field("streams", &self.streams)
+            .field("app_id", &self.app_id)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStreamSettings {
+    pub poll_interval: Option<String>,
+    pub page_size: Option<u32>,
+    /// `siem_cg`: which SIEM event types to collect.
+    pub types: Option<Vec<String>>,
+    /// `threat_intel`: `malware_customer` and/or `malware_grid`.
+    pub feed_types: Option<Vec<String>>,
+    /// `directory`: internal domains to list; default: all from `get-internal-domain`.
+    pub domains: Option<Vec<String>>,
+}

@@ -1,0 +1,421 @@
+//! Config loading tests: the happy path, every class of mistake (each must name its key), and
+//! that no secret ever shows in `Debug` output or error messages.
+
+use super::*;
+use std::io::Write;
+
+const SECRET_B64: &str = "c2VjcmV0LWtleS1mb3ItdGVzdHM="; // base64("secret-key-for-tests")
+
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    path
+}
+
+fn v1_tenant(name: &str) -> String {
+    format!(
+        r#"
+[[tenant]]
+name = "{name}"
+api = "v1"
+region = "eu"
+app_id = "app-id-1"
+app_key = "app-key-VALUE-1"
+access_key = "access-key-VALUE-1"
+secret_key = "{SECRET_B64}"
+streams = ["ttp_url", "siem_mta"]
+"#
+    )
+}
+
+fn v2_tenant(name: &str) -> String {
+    format!(
+        r#"
+[[tenant]]
+name = "{name}"
+client_id = "client-id-1"
+client_secret = "${{CLIENT_SECRET}}"
+streams = ["siem_cg", "audit"]
+"#
+    )
+}
+
+fn env() -> HashMap<String, String> {
+    HashMap::from([(
+        "CLIENT_SECRET".to_string(),
+        "client-secret-VALUE-2".to_string(),
+    )])
+}
+
+fn load_text(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), text);
+    load(&path, &env())
+}
+
+#[test]
+fn loads_a_valid_config_with_defaults() {
+    let cfg = load_text(&format!("{}{}", v1_tenant("globex"), v2_tenant("acme"))).unwrap();
+    assert_eq!(cfg.tenants.len(), 2);
+    let globex = &cfg.tenants[0];
+    assert_eq!(globex.api(), ApiVersion::V1);
+    assert_eq!(globex.base_url.as_str(), "https://eu-api.mimecast.com/");
+    let acme = &cfg.tenants[1];
+    assert_eq!(acme.api(), ApiVersion::V2);
+    assert_eq!(acme.base_url.as_str(), "https://api.services.mimecast.com/");
+    assert_eq!(acme.streams[0].kind, StreamKind::SiemCg);
+    assert_eq!(
+        acme.streams[0].types.len(),
+        10,
+        "siem_cg defaults to every event type"
+    );
+    assert_eq!(cfg.collector.poll_interval, Duration::from_secs(60));
+    assert_eq!(cfg.collector.max_lag, Duration::from_secs(300));
+    assert_eq!(cfg.sink.kind, SinkKind::Stdout);
+    assert_eq!(
+        acme.requests_per_minute.get(),
+        validate::DEFAULT_REQUESTS_PER_MINUTE
+    );
+    match &acme.credentials {
+        Credentials::V2(c) => assert_eq!(c.client_secret.expose_secret(), "client-secret-VALUE-2"),
+        other => panic!("expected v2 credentials, got {other:?}"),
+    }
+}
+
+#[test]
+fn environment_overrides_config_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &v2_tenant("acme"));
+    let mut env = env();
+    env.insert(
+        "MIMECAST_COLLECTOR__COLLECTOR__POLL_INTERVAL".into(),
+        "30s".into(),
+    );
+    env.insert(
+        "MIMECAST_COLLECTOR__SINK__INCLUDE_RAW".into(),
+        "false".into(),
+    );
+    let cfg = load(&path, &env).unwrap();
+    assert_eq!(cfg.collector.poll_interval, Duration::from_secs(30));
+    assert!(!cfg.sink.include_raw);
+    assert_eq!(
+        cfg.tenants[0].streams[1].poll_interval,
+        Duration::from_secs(30)
+    );
+}
+
+#[test]
+fn per_stream_settings_apply() {
+    let cfg = load_text(
+        r#"
+[[tenant]]
+name = "acme"
+client_id = "id"
+client_secret = "s"
+streams = ["siem_cg", "ttp_url"]
+[tenant.stream.siem_cg]
+types = ["receipt", "url protect"]
+[tenant.stream.ttp_url]
+page_size = 500
+poll_interval = "5m"
+"#,
+    )
+    .unwrap();
+    let s = &cfg.tenants[0].streams;
+    assert_eq!(s[0].types, vec!["receipt", "url protect"]);
+    assert_eq!(s[1].page_size, 500);
+    assert_eq!(s[1].poll_interval, Duration::from_secs(300));
+}
+
+/// Every config mistake, the key path it must be reported at, and a word the message must hold.
+#[test]
+fn every_mistake_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let unreadable = dir.path().join("missing.secret");
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "unknown top-level key",
+            format!("colector = 1\n{}", v2_tenant("a")),
+            "colector",
+            "unknown key",
+        ),
+        (
+            "unknown tenant key",
+            v2_tenant("a").replace("client_id", "clinet_id"),
+            "tenant[0].clinet_id",
+            "unknown key",
+        ),
+        (
+            "bad region",
+            v1_tenant("a").replace("\"eu\"", "\"mars\""),
+            "tenant[0].region",
+            "\"mars\" is not one of eu, de, us",
+        ),
+        (
+            "bad v2 region",
+            format!("{}region = \"eu\"\n", v2_tenant("a")),
+            "tenant[0].region",
+            "is not one of global, us, uk",
+        ),
+        (
+            "duplicate names",
+            format!("{}{}", v2_tenant("a"), v2_tenant("a")),
+            "tenant[1].name",
+            "unique",
+        ),
+        (
+            "v1 without app key",
+            v1_tenant("a").replace("app_key = \"app-key-VALUE-1\"\n", ""),
+            "tenant[0].app_key",
+            "required",
+        ),
+        (
+            "v1 without region",
+            v1_tenant("a").replace("region = \"eu\"\n", ""),
+            "tenant[0].region",
+            "required",
+        ),
+        (
+            "unreadable secret file",
+            v2_tenant("a").replace(
+                "client_secret = \"${CLIENT_SECRET}\"",
+                &format!(
+                    "client_secret_file = {:?}",
+                    unreadable.display().to_string()
+                ),
+            ),
+            "tenant[0].client_secret_file",
+            "cannot read",
+        ),
+        (
+            "unset env var",
+            v2_tenant("a").replace("CLIENT_SECRET", "NOT_SET_ANYWHERE"),
+            "tenant[0].client_secret",
+            "NOT_SET_ANYWHERE",
+        ),
+        (
+            "stream the api cannot serve (v2)",
+            v2_tenant("a").replace("\"audit\"", "\"siem_mta\""),
+            "tenant[0].streams[1]",
+            "only by API 1.0",
+        ),
+        (
+            "stream the api cannot serve (v1)",
+            v1_tenant("a").replace("\"siem_mta\"", "\"siem_cg\""),
+            "tenant[0].streams[1]",
+            "only by API 2.0",
+        ),
+        (
+            "unknown stream",
+            v2_tenant("a").replace("\"audit\"", "\"audits\""),
+            "tenant[0].streams[1]",
+            "not a stream",
+        ),
+        (
+            "duplicate stream",
+            v2_tenant("a").replace("\"audit\"", "\"siem_cg\""),
+            "tenant[0].streams[1]",
+            "twice",
+        ),
+        (
+            "no streams",
+            v2_tenant("a").replace("streams = [\"siem_cg\", \"audit\"]", "streams = []"),
+            "tenant[0].streams",
+            "required",
+        ),
+        ("bad name", v2_tenant("Acme Corp"), "tenant[0].name", "a-z"),
+        (
+            "bad api",
+            v2_tenant("a").replace("client_id", "api = \"v3\"\nclient_id"),
+            "tenant[0].api",
+            "\"v3\" is not one of v1, v2",
+        ),
+        (
+            "v1 key on v2 tenant",
+            v2_tenant("a").replace("client_id", "app_key = \"x\"\nclient_id"),
+            "tenant[0].app_key",
+            "API 1.0",
+        ),
+        (
+            "secret not base64",
+            v1_tenant("a").replace(SECRET_B64, "not base64!!"),
+            "tenant[0].secret_key",
+            "base64",
+        ),
+        (
+            "inline and file",
+            v2_tenant("a").replace("client_id", "client_secret_file = \"/x\"\nclient_id"),
+            "tenant[0].client_secret",
+            "are set: keep one",
+        ),
+        (
+            "bad duration",
+            format!("[collector]\npoll_interval = \"60\"\n{}", v2_tenant("a")),
+            "collector.poll_interval",
+            "no unit",
+        ),
+        (
+            "bad sink kind",
+            format!("[sink]\nkind = \"kafka\"\n{}", v2_tenant("a")),
+            "sink.kind",
+            "stdout, file",
+        ),
+        (
+            "file sink without path",
+            format!("[sink]\nkind = \"file\"\n{}", v2_tenant("a")),
+            "sink.path",
+            "required",
+        ),
+        (
+            "page size too large",
+            format!(
+                "{}[tenant.stream.audit]\npage_size = 5000\n",
+                v2_tenant("a")
+            ),
+            "tenant[0].stream.audit.page_size",
+            "1 to 500",
+        ),
+        (
+            "bad siem type",
+            format!(
+                "{}[tenant.stream.siem_cg]\ntypes = [\"recipt\"]\n",
+                v2_tenant("a")
+            ),
+            "tenant[0].stream.siem_cg.types[0]",
+            "\"recipt\" is not one of",
+        ),
+        (
+            "setting for wrong stream",
+            format!(
+                "{}[tenant.stream.audit]\ntypes = [\"receipt\"]\n",
+                v2_tenant("a")
+            ),
+            "tenant[0].stream.audit.types",
+            "only to the siem_cg",
+        ),
+        (
+            "settings for disabled stream",
+            format!(
+                "{}[tenant.stream.ttp_url]\npage_size = 10\n",
+                v2_tenant("a")
+            ),
+            "tenant[0].stream.ttp_url",
+            "not in tenant[0].streams",
+        ),
+        (
+            "wrong type",
+            format!("{}requests_per_minute = \"fast\"\n", v2_tenant("a")),
+            "tenant[0].requests_per_minute",
+            "wrong type",
+        ),
+        (
+            "rate out of range",
+            format!("{}requests_per_minute = 0\n", v2_tenant("a")),
+            "tenant[0].requests_per_minute",
+            "out of range",
+        ),
+        (
+            "http to a remote host",
+            format!(
+                "{}base_url = \"http://mimecast.example.com\"\n",
+                v2_tenant("a")
+            ),
+            "tenant[0].base_url",
+            "plain http",
+        ),
+        (
+            "no tenants",
+            "[collector]\nmax_lag = \"1m\"\n".to_string(),
+            "tenant",
+            "at least one",
+        ),
+    ];
+    for (what, text, key, needle) in cases {
+        let err = match load_text(&text) {
+            Ok(_) => panic!("{what}: config was accepted"),
+            Err(e) => e,
+        };
+        let found = err.key_errors().iter().find(|e| e.path == key);
+        let Some(found) = found else {
+            panic!("{what}: no error at {key}; got: {err}");
+        };
+        assert!(
+            found.message.contains(needle),
+            "{what}: message {found:?} lacks {needle:?}"
+        );
+        let shown = err.to_string();
+        assert!(shown.contains(&format!("{key}: ")), "{what}: {shown}");
+        for secret in [
+            "app-key-VALUE-1",
+            "access-key-VALUE-1",
+            SECRET_B64,
+            "client-secret-VALUE-2",
+        ] {
+            assert!(
+                !shown.contains(secret),
+                "{what}: message shows a secret: {shown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let text = format!(
+        "{}{}",
+        v1_tenant("a")
+            .replace("\"eu\"", "\"mars\"")
+            .replace("app_id = \"app-id-1\"\n", ""),
+        v2_tenant("a")
+    );
+    let err = load_text(&text).unwrap_err();
+    let paths: Vec<_> = err.key_errors().iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"tenant[0].region"), "{paths:?}");
+    assert!(paths.contains(&"tenant[0].app_id"), "{paths:?}");
+    assert!(paths.contains(&"tenant[1].name"), "{paths:?}");
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let cfg = load_text(&format!("{}{}", v1_tenant("globex"), v2_tenant("acme"))).unwrap();
+    let shown = format!("{cfg:?} {cfg:#?}");
+    for secret in [
+        "app-key-VALUE-1",
+        "access-key-VALUE-1",
+        SECRET_B64,
+        "client-secret-VALUE-2",
+    ] {
+        assert!(!shown.contains(secret), "Debug shows {secret}");
+    }
+    assert!(shown.contains("REDACTED"));
+    assert!(
+        shown.contains("client-id-1"),
+        "non-secret identifiers stay visible"
+    );
+}
+
+#[test]
+fn missing_file_is_a_load_error() {
+    let err = load(Path::new("/nonexistent/config.toml"), &HashMap::new()).unwrap_err();
+    assert!(matches!(err, ConfigError::Load { .. }), "{err}");
+    assert!(err.to_string().contains("/nonexistent/config.toml"));
+}
+
+#[test]
+fn relative_secret_files_resolve_next_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.secret"), "from-relative-file\n").unwrap();
+    let text = v2_tenant("a").replace(
+        "client_secret = \"${CLIENT_SECRET}\"",
+        "client_secret_file = \"acme.secret\"",
+    );
+    let path = write_config(dir.path(), &text);
+    let cfg = load(&path, &HashMap::new()).unwrap();
+    match &cfg.tenants[0].credentials {
+        Credentials::V2(c) => assert_eq!(c.client_secret.expose_secret(), "from-relative-file"),
+        other => panic!("{other:?}"),
+    }
+}
+
+use secrecy::ExposeSecret;

@@ -1,0 +1,641 @@
+//! Raw config -> typed [`Config`](super::Config), reporting every mistake with its key path.
+
+use super::duration::parse_duration;
+use super::raw::{RawConfig, RawStreamSettings, RawTenant};
+use super::secret::{self, EnvLookup};
+use super::*;
+use crate::api::hosts;
+use crate::streams::{SIEM_CG_TYPES, THREAT_FEED_TYPES};
+use base64::Engine;
+use secrecy::ExposeSecret;
+use std::collections::HashSet;
+
+/// Default page size: a safe value every endpoint accepts (§3: 100 default, 500 practical max).
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// Default client-side request rate per tenant. Mimecast publishes no numbers (§5); this is
+/// low enough that a dozen streams of one tenant stay far from any observed quota.
+pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 240;
+
+struct Errors(Vec<KeyError>);
+
+impl Errors {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(KeyError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        default: Duration,
+        min: Duration,
+    ) -> Duration {
+        let Some(text) = value else { return default };
+        match parse_duration(text) {
+            Ok(d) if d < min => {
+                self.push(
+                    path,
+                    format!(
+                        "{text:?} is too short: the minimum is {}",
+                        super::duration::format_duration(min)
+                    ),
+                );
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.push(path, e);
+                default
+            }
+        }
+    }
+
+    /// A secret that must be present; the message says how to provide it.
+    fn secret(
+        &mut self,
+        key: &str,
+        inline: Option<&str>,
+        file: Option<&Path>,
+        env: EnvLookup<'_>,
+        required: bool,
+    ) -> Option<SecretString> {
+        match secret::resolve(key, inline, file, env) {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => {
+                if required {
+                    self.push(
+                        key,
+                        format!("is required: set {key} (inline or \"${{VAR}}\") or {key}_file"),
+                    );
+                }
+                None
+            }
+            Err(e) => {
+                // `resolve` already prefixes the key; split it back into path and message.
+                let (path, message) = e.split_once(": ").unwrap_or((key, e.as_str()));
+                self.push(path, message);
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Config, Vec<KeyError>> {
+    let mut errs = Errors(Vec::new());
+    let c = &raw.collector;
+    let collector = CollectorConfig {
+        state_path: c
+            .state_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/var/lib/mimecast-collector/state.db")),
+        poll_interval: errs.duration(
+            "collector.poll_interval",
+            c.poll_interval.as_deref(),
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+        ),
+        initial_lookback: errs.duration(
+            "collector.initial_lookback",
+            c.initial_lookback.as_deref(),
+            Duration::from_secs(86_400),
+            Duration::from_secs(1),
+        ),
+        max_lag: errs.duration(
+            "collector.max_lag",
+            c.max_lag.as_deref(),
+            Duration::from_secs(300),
+            Duration::ZERO,
+        ),
+    };
+
+    let h = &raw.http;
+    let defaults = RetryConfig::default();
+    let retry = RetryConfig {
+        initial_delay: errs.duration(
+            "http.retry_initial_delay",
+            h.retry_initial_delay.as_deref(),
+            defaults.initial_delay,
+            Duration::from_millis(10),
+        ),
+        max_delay: errs.duration(
+            "http.retry_max_delay",
+            h.retry_max_delay.as_deref(),
+            defaults.max_delay,
+            Duration::from_millis(10),
+        ),
+        max_attempts: match h.retry_max_attempts {
+            None => defaults.max_attempts,
+            Some(n @ 1..=100) => n,
+            Some(n) => {
+                errs.push(
+                    "http.retry_max_attempts",
+                    format!("{n} is out of range: use 1 to 100"),
+                );
+                defaults.max_attempts
+            }
+        },
+    };
+    if retry.max_delay < retry.initial_delay {
+        errs.push(
+            "http.retry_max_delay",
+            "must not be shorter than http.retry_initial_delay",
+        );
+    }
+    let default_rpm = rate(
+        &mut errs,
+        "http.requests_per_minute",
+        h.requests_per_minute,
+        DEFAULT_REQUESTS_PER_MINUTE,
+    );
+    let http = HttpConfig {
+        connect_timeout: errs.duration(
+            "http.connect_timeout",
+            h.connect_timeout.as_deref(),
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+        ),
+        request_timeout: errs.duration(
+            "http.request_timeout",
+            h.request_timeout.as_deref(),
+            Duration::from_secs(120),
+            Duration::from_millis(100),
+        ),
+        retry,
+        requests_per_minute: default_rpm,
+    };
+
+    let sink = SinkConfig {
+        include_raw: raw.sink.include_raw.unwrap_or(true),
+        kind: match raw.sink.kind.as_deref().unwrap_or("stdout") {
+            "stdout" => {
+                if raw.sink.path.is_some() {
+                    errs.push("sink.path", "is only used with kind = \"file\"");
+                }
+                SinkKind::Stdout
+            }
+            "file" => match &raw.sink.path {
+                Some(p) => SinkKind::File { path: p.clone() },
+                None => {
+                    errs.push("sink.path", "is required when sink.kind = \"file\"");
+                    SinkKind::Stdout
+                }
+            },
+            other => {
+                errs.push("sink.kind", format!("{other:?} is not one of stdout, file"));
+                SinkKind::Stdout
+            }
+        },
+    };
+
+    if raw.tenant.is_empty() {
+        errs.push(
+            "tenant",
+            "no tenant is configured: add at least one [[tenant]] table",
+        );
+    }
+    let mut names = HashSet::new();
+    let mut tenants = Vec::new();
+    for (i, t) in raw.tenant.iter().enumerate() {
+        let prefix = format!("tenant[{i}]");
+        if let Some(name) = &t.name {
+            if !names.insert(name.clone()) {
+                errs.push(
+                    format!("{prefix}.name"),
+                    format!("{name:?} is used by another tenant: names must be unique"),
+                );
+            }
+        }
+        if let Some(tenant) = tenant(
+            &mut errs,
+            &prefix,
+            t,
+            default_rpm,
+            &collector,
+            base_dir,
+            env,
+        ) {
+            tenants.push(tenant);
+        }
+    }
+
+    if errs.0.is_empty() {
+        Ok(Config {
+            collector,
+            http,
+            sink,
+            tenants,
+        })
+    } else {
+        Err(errs.0)
+    }
+}
+
+fn rate(errs: &mut Errors, path: &str, value: Option<u32>, default: u32) -> NonZeroU32 {
+    let fallback = NonZeroU32::new(default).unwrap_or(NonZeroU32::MIN);
+    match value {
+        None => fallback,
+        Some(n @ 1..=100_000) => NonZeroU32::new(n).unwrap_or(fallback),
+        Some(n) => {
+            errs.push(path, format!("{n} is out of range: use 1 to 100000"));
+            fallback
+        }
+    }
+}
+
+fn tenant(
+    errs: &mut Errors,
+    prefix: &str,
+    t: &RawTenant,
+    default_rpm: NonZeroU32,
+    collector: &CollectorConfig,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+) -> Option<TenantConfig> {
+    let before = errs.0.len();
+    let name = match &t.name {
+        None => {
+            errs.push(format!("{prefix}.name"), "is required");
+            String::new()
+        }
+        Some(n)
+            if n.is_empty()
+                || n.len() > 64
+                || !n.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                }) =>
+        {
+            errs.push(
+                format!("{prefix}.name"),
+                format!("{n:?} must be 1 to 64 characters of a-z, 0-9, _ and -"),
+            );
+            String::new()
+        }
+        Some(n) => n.clone(),
+    };
+    let api = match t.api.as_deref().unwrap_or("v2") {
+        "v2" | "2" | "2.0" => ApiVersion::V2,
+        "v1" | "1" | "1.0" => ApiVersion::V1,
+        other => {
+            errs.push(
+                format!("{prefix}.api"),
+                format!("{other:?} is not one of v1, v2"),
+            );
+            return None;
+        }
+    };
+
+    let base_url = match (&t.base_url, &t.region) {
+        (Some(u), _) => match parse_base_url(u) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                errs.push(format!("{prefix}.base_url"), e);
+                None
+            }
+        },
+        (None, region) => {
+            let region = region.as_deref().or(match api {
+                ApiVersion::V2 => Some("global"),
+                ApiVersion::V1 => None,
+            });
+            match region {
+                None => {
+                    errs.push(
+                        format!("{prefix}.region"),
+                        format!(
+                            "is required for API 1.0 tenants: one of {} (or set base_url)",
+                            hosts::regions(api).join(", ")
+                        ),
+                    );
+                    None
+                }
+                Some(r) => match hosts::base_url(api, r) {
+                    Some(u) => url::Url::parse(u).ok(),
+                    None => {
+                        errs.push(
+                            format!("{prefix}.region"),
+                            format!(
+                                "{r:?} is not one of {} (API {api})",
+                                hosts::regions(api).join(", ")
+                            ),
+                        );
+                        None
+                    }
+                },
+            }
+        }
+    };
+
+    let file = |p: &Option<PathBuf>| {
+        p.as_ref().map(|p| {
+            if p.is_relative() {
+                base_dir.join(p)
+            } else {
+                p.clone()
+            }
+        })
+    };
+    let wrong_api = |errs: &mut Errors, key: &str, set: bool, api_name: &str| {
+        if set {
+            errs.push(
+                format!("{prefix}.{key}"),
+                format!("belongs to API {api_name} tenants, but this tenant has api = \"{api}\""),
+            );
+        }
+    };
+    let credentials = match api {
+        ApiVersion::V1 => {
+            wrong_api(errs, "client_id", t.client_id.is_some(), "2.0");
+            wrong_api(
+                errs,
+                "client_secret",
+                t.client_secret.is_some() || t.client_secret_file.is_some(),
+                "2.0",
+            );
+            let app_id = t.app_id.clone().filter(|s| !s.trim().is_empty());
+            if app_id.is_none() {
+                errs.push(
+                    format!("{prefix}.app_id"),
+                    "is required for API 1.0 tenants (the registered application's id)",
+                );
+            }
+            let app_key = errs.secret(
+                &format!("{prefix}.app_key"),
+                t.app_key.as_deref(),
+                file(&t.app_key_file).as_deref(),
+                env,
+                true,
+            );
+            let access_key = errs.secret(
+                &format!("{prefix}.access_key"),
+                t.access_key.as_deref(),
+                file(&t.access_key_file).as_deref(),
+                env,
+                true,
+            );
+            let secret_key = errs.secret(
+                &format!("{prefix}.secret_key"),
+                t.secret_key.as_deref(),
+                file(&t.secret_key_file).as_deref(),
+                env,
+                true,
+            );
+            if let Some(sk) = &secret_key {
+                if base64::engine::general_purpose::STANDARD
+                    .decode(sk.expose_secret().as_bytes())
+                    .is_err()
+                {
+                    errs.push(format!("{prefix}.secret_key"), "is not valid base64: paste the secret key exactly as Mimecast issued it (or run `mimecast-collector login`)");
+                }
+            }
+            match (app_id, app_key, access_key, secret_key) {
+                (Some(app_id), Some(app_key), Some(access_key), Some(secret_key)) => {
+                    Some(Credentials::V1(V1Credentials {
+                        app_id,
+                        app_key,
+                        access_key,
+                        secret_key,
+                    }))
+                }
+                _ => None,
+            }
+        }
+        ApiVersion::V2 => {
+            for (key, set) in [
+                ("app_id", t.app_id.is_some()),
+                ("app_key", t.app_key.is_some() || t.app_key_file.is_some()),
+                (
+                    "access_key",
+                    t.access_key.is_some() || t.access_key_file.is_some(),
+                ),
+                (
+                    "secret_key",
+                    t.secret_key.is_some() || t.secret_key_file.is_some(),
+                ),
+            ] {
+                wrong_api(errs, key, set, "1.0");
+            }
+            let client_id = t.client_id.clone().filter(|s| !s.trim().is_empty());
+            if client_id.is_none() {
+                errs.push(format!("{prefix}.client_id"), "is required for API 2.0 tenants (Admin Console > API and Platform Integrations)");
+            }
+            let client_secret = errs.secret(
+                &format!("{prefix}.client_secret"),
+                t.client_secret.as_deref(),
+                file(&t.client_secret_file).as_deref(),
+                env,
+                true,
+            );
+            match (client_id, client_secret) {
+                (Some(client_id), Some(client_secret)) => Some(Credentials::V2(V2Credentials {
+                    client_id,
+                    client_secret,
+                })),
+                _ => None,
+            }
+        }
+    };
+
+    let requests_per_minute = match t.requests_per_minute {
+        None => default_rpm,
+        some => rate(
+            errs,
+            &format!("{prefix}.requests_per_minute"),
+            some,
+            default_rpm.get(),
+        ),
+    };
+    let streams = streams(errs, prefix, t, api, collector);
+
+    if errs.0.len() > before {
+        return None;
+    }
+    Some(TenantConfig {
+        name,
+        region: t.region.clone(),
+        base_url: base_url?,
+        credentials: credentials?,
+        requests_per_minute,
+        streams,
+    })
+}
+
+/// `https://` anywhere; plain `http://` only to this machine (the simulator, a local proxy),
+/// so keys and tokens never cross a network in clear text.
+fn parse_base_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(format!("{text:?} uses plain http to a remote host: use https (http is allowed only for localhost)")),
+        other => return Err(format!("{text:?} has scheme {other:?}: use https")),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text:?} must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn streams(
+    errs: &mut Errors,
+    prefix: &str,
+    t: &RawTenant,
+    api: ApiVersion,
+    collector: &CollectorConfig,
+) -> Vec<StreamConfig> {
+    let names = match &t.streams {
+        Some(s) if !s.is_empty() => s.clone(),
+        _ => {
+            errs.push(
+                format!("{prefix}.streams"),
+                "is required: list the streams to collect, e.g. [\"ttp_url\", \"audit\"]",
+            );
+            return Vec::new();
+        }
+    };
+    let valid = StreamKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (j, name) in names.iter().enumerate() {
+        let path = format!("{prefix}.streams[{j}]");
+        let Some(kind) = StreamKind::from_name(name) else {
+            errs.push(
+                path,
+                format!("{name:?} is not a stream: use one of {valid}"),
+            );
+            continue;
+        };
+        if !kind.supports(api) {
+            let needs = if kind.supports(ApiVersion::V1) {
+                "API 1.0"
+            } else {
+                "API 2.0"
+            };
+            errs.push(
+                path,
+                format!("{name:?} is served only by {needs}, but this tenant uses api = \"{api}\""),
+            );
+            continue;
+        }
+        if !seen.insert(kind) {
+            errs.push(path, format!("{name:?} is listed twice"));
+            continue;
+        }
+        let settings = t.stream.get(name).cloned().unwrap_or_default();
+        out.push(stream(
+            errs,
+            &format!("{prefix}.stream.{name}"),
+            kind,
+            &settings,
+            collector,
+        ));
+    }
+    for key in t.stream.keys() {
+        if !names.contains(key) {
+            let msg = if StreamKind::from_name(key).is_some() {
+                format!("settings for {key:?}, which is not in {prefix}.streams: add it there or remove this table")
+            } else {
+                format!("{key:?} is not a stream: use one of {valid}")
+            };
+            errs.push(format!("{prefix}.stream.{key}"), msg);
+        }
+    }
+    out
+}
+
+fn stream(
+    errs: &mut Errors,
+    path: &str,
+    kind: StreamKind,
+    s: &RawStreamSettings,
+    collector: &CollectorConfig,
+) -> StreamConfig {
+    let page_size = match s.page_size {
+        None => DEFAULT_PAGE_SIZE,
+        Some(n @ 1..=MAX_PAGE_SIZE) => n,
+        Some(n) => {
+            errs.push(
+                format!("{path}.page_size"),
+                format!("{n} is out of range: use 1 to {MAX_PAGE_SIZE}"),
+            );
+            DEFAULT_PAGE_SIZE
+        }
+    };
+    let mut list = |key: &str,
+                    value: &Option<Vec<String>>,
+                    owner: StreamKind,
+                    allowed: Option<&[&str]>|
+     -> Vec<String> {
+        let Some(items) = value else {
+            return Vec::new();
+        };
+        if kind != owner {
+            errs.push(
+                format!("{path}.{key}"),
+                format!("applies only to the {owner} stream"),
+            );
+            return Vec::new();
+        }
+        if items.is_empty() {
+            errs.push(
+                format!("{path}.{key}"),
+                "is empty: remove the key to use the default",
+            );
+        }
+        if let Some(allowed) = allowed {
+            for (i, item) in items.iter().enumerate() {
+                if !allowed.contains(&item.as_str()) {
+                    errs.push(
+                        format!("{path}.{key}[{i}]"),
+                        format!("{item:?} is not one of {}", allowed.join(", ")),
+                    );
+                }
+            }
+        }
+        items.clone()
+    };
+    let mut types = list("types", &s.types, StreamKind::SiemCg, Some(&SIEM_CG_TYPES));
+    let mut feed_types = list(
+        "feed_types",
+        &s.feed_types,
+        StreamKind::ThreatIntel,
+        Some(&THREAT_FEED_TYPES),
+    );
+    let domains = list("domains", &s.domains, StreamKind::Directory, None);
+    if kind == StreamKind::SiemCg && types.is_empty() {
+        types = SIEM_CG_TYPES.iter().map(|s| s.to_string()).collect();
+    }
+    if kind == StreamKind::ThreatIntel && feed_types.is_empty() {
+        feed_types = vec!["malware_customer".into()];
+    }
+    StreamConfig {
+        kind,
+        poll_interval: errs.duration(
+            &format!("{path}.poll_interval"),
+            s.poll_interval.as_deref(),
+            collector.poll_interval,
+            Duration::from_secs(1),
+        ),
+        page_size,
+        types,
+        feed_types,
+        domains,
+    }
+}

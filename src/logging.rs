@@ -1,0 +1,36 @@
+//! Log output for on-call: plain text without colour when not a terminal, or JSON lines.
+//!
+//! Level from `--log-level`, else `RUST_LOG`, else `info`. Logs go to stderr so that stdout
+//! stays clean for the event stream.
+
+use std::io::IsTerminal;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn init(format: LogFormat, level: Option<&str>) {
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
+    // A second init (tests) keeps the first subscriber; that is fine.
+    let _ = result;
+}
