@@ -21,5 +21,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod event;
 pub mod logging;
+pub mod normalize;
 pub mod streams;

@@ -1,0 +1,171 @@
+//! Targeted Threat Protection logs: URL clicks, attachment scans, impersonation hits (§4.3-4.5).
+
+use super::fields::{action_word, parse_time, Text};
+use super::id_or_hash;
+use crate::event::{Context, Event, EventKind, Severity};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClickLog<'a> {
+    #[serde(borrow, default)]
+    user_email_address: Text<'a>,
+    #[serde(borrow, default)]
+    from_user_email_address: Text<'a>,
+    #[serde(borrow, default)]
+    url: Text<'a>,
+    #[serde(borrow, default)]
+    subject: Text<'a>,
+    #[serde(borrow, default)]
+    action: Text<'a>,
+    #[serde(borrow, default)]
+    scan_result: Text<'a>,
+    #[serde(borrow, default)]
+    category: Text<'a>,
+    #[serde(borrow, default)]
+    sending_ip: Text<'a>,
+    #[serde(borrow, default)]
+    date: Text<'a>,
+    #[serde(borrow, default)]
+    route: Text<'a>,
+    #[serde(borrow, default)]
+    message_id: Text<'a>,
+    #[serde(borrow, default)]
+    creation_method: Text<'a>,
+}
+
+pub fn url<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
+    let r: ClickLog<'a> = serde_json::from_str(raw.get())?;
+    let time = r.date.as_str().and_then(parse_time);
+    let mut e = Event::new(
+        ctx,
+        id_or_hash(None, ctx, raw),
+        EventKind::Threat,
+        time,
+        raw,
+    );
+    e.severity = Some(match r.scan_result.as_str() {
+        Some("malicious") => Severity::High,
+        Some("suspicious") => Severity::Medium,
+        _ => Severity::Info,
+    });
+    e.action = r.action.get().map(action_word);
+    e.sender = r.from_user_email_address.get();
+    e.recipients = r.user_email_address.get().into_iter().collect();
+    e.subject = r.subject.get();
+    e.url = r.url.get();
+    e.message_id = r.message_id.get();
+    e.source_ip = r.sending_ip.get();
+    e.direction = r.route.get();
+    e.category = r.category.get();
+    e.description = r.creation_method.get();
+    Ok(e)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttachmentLog<'a> {
+    #[serde(borrow, default)]
+    sender_address: Text<'a>,
+    #[serde(borrow, default)]
+    recipient_address: Text<'a>,
+    #[serde(borrow, default)]
+    file_name: Text<'a>,
+    #[serde(borrow, default)]
+    file_hash: Text<'a>,
+    #[serde(borrow, default)]
+    result: Text<'a>,
+    #[serde(borrow, default)]
+    action_triggered: Text<'a>,
+    #[serde(borrow, default)]
+    date: Text<'a>,
+    #[serde(borrow, default)]
+    route: Text<'a>,
+    #[serde(borrow, default)]
+    message_id: Text<'a>,
+    #[serde(borrow, default)]
+    subject: Text<'a>,
+    #[serde(borrow, default)]
+    definition: Text<'a>,
+    #[serde(borrow, default)]
+    file_type: Text<'a>,
+}
+
+pub fn attachment<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
+    let r: AttachmentLog<'a> = serde_json::from_str(raw.get())?;
+    let time = r.date.as_str().and_then(parse_time);
+    let mut e = Event::new(
+        ctx,
+        id_or_hash(None, ctx, raw),
+        EventKind::Threat,
+        time,
+        raw,
+    );
+    e.severity = Some(match r.result.as_str() {
+        Some("malicious") => Severity::High,
+        Some("safe") => Severity::Info,
+        _ => Severity::Low,
+    });
+    e.action = r.action_triggered.get().map(action_word);
+    e.sender = r.sender_address.get();
+    e.recipients = r.recipient_address.get().into_iter().collect();
+    e.subject = r.subject.get();
+    e.message_id = r.message_id.get();
+    e.direction = r.route.get();
+    e.file_name = r.file_name.get();
+    e.file_hash = r.file_hash.get();
+    e.category = r.file_type.get();
+    e.description = r.definition.get();
+    Ok(e)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImpersonationLog<'a> {
+    #[serde(borrow, default)]
+    id: Text<'a>,
+    #[serde(borrow, default)]
+    sender_address: Text<'a>,
+    #[serde(borrow, default)]
+    recipient_address: Text<'a>,
+    #[serde(borrow, default)]
+    subject: Text<'a>,
+    #[serde(borrow, default)]
+    definition: Text<'a>,
+    #[serde(borrow, default)]
+    action: Text<'a>,
+    #[serde(borrow, default)]
+    tagged_malicious: Text<'a>,
+    #[serde(borrow, default)]
+    sender_ip_address: Text<'a>,
+    #[serde(borrow, default)]
+    event_time: Text<'a>,
+    #[serde(borrow, default)]
+    message_id: Text<'a>,
+}
+
+pub fn impersonation<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
+    let r: ImpersonationLog<'a> = serde_json::from_str(raw.get())?;
+    let time = r.event_time.as_str().and_then(parse_time);
+    let mut e = Event::new(
+        ctx,
+        id_or_hash(r.id.get(), ctx, raw),
+        EventKind::Threat,
+        time,
+        raw,
+    );
+    e.severity = Some(if r.tagged_malicious.as_str() == Some("true") {
+        Severity::High
+    } else {
+        Severity::Medium
+    });
+    e.action = r.action.get().map(action_word);
+    e.sender = r.sender_address.get();
+    e.recipients = r.recipient_address.get().into_iter().collect();
+    e.subject = r.subject.get();
+    e.message_id = r.message_id.get();
+    e.source_ip = r.sender_ip_address.get();
+    e.description = r.definition.get();
+    Ok(e)
+}

@@ -1,0 +1,79 @@
+//! The binary's contract: verbs listed in --help, exit 78 with the key path for bad config,
+//! and the shipped example config loading cleanly.
+
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mimecast-collector"))
+}
+
+#[test]
+fn help_lists_every_verb() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for verb in ["run", "check", "login", "status", "reset", "sim", "demo"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(verb)),
+            "--help lacks {verb}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn unknown_flags_are_usage_errors() {
+    let out = bin().args(["run", "--no-such-flag"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_config_exits_78_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[tenant]]\nname = \"globex\"\napi = \"v1\"\nregion = \"mars\"\napp_id = \"a\"\napp_key = \"k\"\naccess_key = \"ak\"\nsecret_key = \"c2VjcmV0\"\nstreams = [\"ttp_url\"]\n",
+    )
+    .unwrap();
+    for verb in ["run", "check", "status"] {
+        let out = bin().args([verb, "--config"]).arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(78), "{verb}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("tenant[0].region: \"mars\" is not one of eu, de, us"),
+            "{verb}: {err}"
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_exits_78_and_the_env_var_names_the_file() {
+    let out = bin()
+        .arg("run")
+        .env("MIMECAST_COLLECTOR_CONFIG", "/nonexistent/collector.toml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/collector.toml"));
+}
+
+#[test]
+fn example_config_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("globex.secret"), "c2VjcmV0\n").unwrap();
+    let text = std::fs::read_to_string(&example).unwrap().replace(
+        "/run/credentials/mimecast-collector/globex.secret",
+        "globex.secret",
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let env = std::collections::HashMap::from([
+        ("ACME_CLIENT_SECRET".to_string(), "s1".to_string()),
+        ("GLOBEX_APP_KEY".to_string(), "s2".to_string()),
+        ("GLOBEX_ACCESS_KEY".to_string(), "s3".to_string()),
+    ]);
+    let cfg = mimecast_collector::config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.tenants.len(), 2);
+}

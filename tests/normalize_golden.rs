@@ -1,0 +1,110 @@
+//! Golden files: real Mimecast sample records (from MIMECAST.md) in
+//! `tests/fixtures/normalize/<stream>.json` must normalize to exactly
+//! `<stream>.expected.jsonl`, and every line must validate against `schema/event.schema.json`.
+//! After an intended change, regenerate with `UPDATE_GOLDEN=1 cargo test --test normalize_golden`
+//! and review the diff.
+
+use mimecast_collector::event::Context;
+use mimecast_collector::normalize::normalize;
+use mimecast_collector::streams::StreamKind;
+use serde_json::value::RawValue;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/normalize")
+}
+
+pub fn schema_validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/event.schema.json"),
+    )
+    .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+#[test]
+fn every_stream_matches_its_golden_file_and_the_schema() {
+    let validator = schema_validator();
+    let collected_at = time::macros::datetime!(2026-11-23 10:03:00 UTC);
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for kind in StreamKind::ALL {
+        let input = fixtures().join(format!("{}.json", kind.name()));
+        let text =
+            std::fs::read_to_string(&input).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        let records: Vec<Box<RawValue>> = serde_json::from_str(&text).unwrap();
+        assert!(!records.is_empty(), "{kind}: no sample records");
+        let ctx = Context {
+            tenant: "acme",
+            stream: kind.name(),
+            collected_at,
+            include_raw: true,
+        };
+        let mut out = Vec::new();
+        let mut ids = HashSet::new();
+        for raw in &records {
+            let event = normalize(kind, &ctx, raw);
+            assert!(
+                ids.insert(event.id.to_string()),
+                "{kind}: duplicate id {}",
+                event.id
+            );
+            if kind != StreamKind::Directory {
+                // Directory entries are snapshots: their time is when they were seen.
+                assert_ne!(
+                    event.time, collected_at,
+                    "{kind}: the record's own time was not found"
+                );
+            }
+            event.write_line(&mut out);
+        }
+        let got = String::from_utf8(out).unwrap();
+        for line in got.lines() {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{kind}: {line}\nschema errors: {errors:?}"
+            );
+        }
+        let expected_path = fixtures().join(format!("{}.expected.jsonl", kind.name()));
+        if update {
+            std::fs::write(&expected_path, &got).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+                expected_path.display()
+            )
+        });
+        assert_eq!(
+            got,
+            expected,
+            "{kind}: output differs from {}",
+            expected_path.display()
+        );
+    }
+}
+
+#[test]
+fn raw_is_left_out_when_not_wanted() {
+    let raw = RawValue::from_string(r#"{"id":"x","eventTime":"2021-11-16T12:03:24+0000"}"#.into())
+        .unwrap();
+    let ctx = Context {
+        tenant: "acme",
+        stream: "audit",
+        collected_at: time::OffsetDateTime::now_utc(),
+        include_raw: false,
+    };
+    let mut out = Vec::new();
+    normalize(StreamKind::Audit, &ctx, &raw).write_line(&mut out);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(v.get("raw").is_none());
+    assert_eq!(v["id"], "x");
+    assert_eq!(v["time"], "2021-11-16T12:03:24Z");
+}
