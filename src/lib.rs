@@ -24,4 +24,5 @@ pub mod config;
 pub mod event;
 pub mod logging;
 pub mod normalize;
+pub mod state;
 pub mod streams;

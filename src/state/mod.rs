@@ -1,0 +1,471 @@
+//! Durable state in SQLite: checkpoints, stream health, the dedup window and the file sink's
+//! committed offset.
+//!
+//! Everything a page changes is committed in one transaction: the new cursor, the ids it
+//! emitted, the counters, and (for the file sink) the byte offset the output now ends at. Each
+//! checkpoint carries a version, and a commit must name the version it starts from, so a page
+//! committed twice or a stale writer is refused instead of silently skipping or repeating data
+//! (the idea of quickwit's checkpoint deltas).
+//!
+//! The database is created with mode 0600, uses WAL so that `status` can read while the daemon
+//! writes, and carries a schema version (`PRAGMA user_version`) migrated forward at open.
+
+mod schema;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("state database {path}: cannot create it: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state database {path} has schema version {found}, newer than this program understands ({supported}); upgrade mimecast-collector")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("checkpoint conflict for {key}: expected version {expected}, found {found}; another process may be writing the same state database")]
+    Conflict {
+        key: String,
+        expected: u64,
+        found: u64,
+    },
+}
+
+/// Which checkpoint: a stream of a tenant, and a part of it (a SIEM event type, a feed type, a
+/// directory domain; empty for single-cursor streams).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey {
+    pub tenant: String,
+    pub stream: String,
+    pub part: String,
+}
+
+impl StreamKey {
+    pub fn new(tenant: &str, stream: &str, part: &str) -> StreamKey {
+        StreamKey {
+            tenant: tenant.into(),
+            stream: stream.into(),
+            part: part.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.part.is_empty() {
+            write!(f, "{}/{}", self.tenant, self.stream)
+        } else {
+            write!(f, "{}/{}/{}", self.tenant, self.stream, self.part)
+        }
+    }
+}
+
+/// A checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Stream-specific JSON; `None` before the first commit.
+    pub cursor: Option<String>,
+    pub version: u64,
+}
+
+/// One row of `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStatus {
+    pub key: StreamKey,
+    pub cursor: Option<String>,
+    pub version: u64,
+    pub covered_until: Option<OffsetDateTime>,
+    pub last_success: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<OffsetDateTime>,
+    pub events_total: u64,
+    pub pages_total: u64,
+}
+
+/// What one page (or group of pages) changes, committed atomically.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub key: StreamKey,
+    /// The version the writer read; the commit fails if the stored one differs.
+    pub expected_version: u64,
+    pub cursor: String,
+    /// The newest event time the cursor now covers (for lag in `status`).
+    pub covered_until: Option<OffsetDateTime>,
+    pub events: u64,
+    pub pages: u64,
+    /// Dedup entries for the emitted events: (id hash, event time as unix seconds).
+    pub seen: Vec<(i64, i64)>,
+    /// Forget dedup entries older than this (unix seconds): they can no longer be re-read.
+    pub forget_seen_before: Option<i64>,
+}
+
+/// The file sink's committed position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkPosition {
+    pub offset: u64,
+    /// Inode and device of the file the offset belongs to: a different file (after logrotate)
+    /// must not be truncated to an offset that was never its own.
+    pub inode: u64,
+    pub device: u64,
+}
+
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+pub fn now_utc() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn ts(t: OffsetDateTime) -> String {
+    crate::event::rfc3339::format(t)
+}
+
+fn parse_ts(s: Option<String>) -> Option<OffsetDateTime> {
+    s.and_then(|s| crate::normalize::fields::parse_time(&s))
+}
+
+impl State {
+    /// Opens (creating with mode 0600 if needed) and migrates the database.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        create_private(path).map_err(|source| StateError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let conn = Connection::open(path).map_err(|source| StateError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut state = State {
+            conn,
+            path: path.to_path_buf(),
+        };
+        state.init()?;
+        Ok(state)
+    }
+
+    /// Opens for reading only (`status`): never creates, never migrates.
+    pub fn open_read_only(path: &Path) -> Result<State, StateError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| StateError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|source| StateError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(State {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StateError {
+        StateError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn init(&mut self) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let e = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        self.conn.busy_timeout(Duration::from_secs(5)).map_err(e)?;
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(e)?;
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(e)?;
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(e)?;
+        // Integrity first: a corrupt file must stop the daemon with a clear error.
+        let check: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(e)?;
+        if check != "ok" {
+            return Err(StateError::Sqlite {
+                path: self.path.clone(),
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                    Some(format!("integrity check failed: {check}; move the file aside to start afresh (checkpoints will restart from initial_lookback)")),
+                ),
+            });
+        }
+        schema::migrate(&mut self.conn, &self.path)
+    }
+
+    fn stream_id(&self, key: &StreamKey) -> Result<Option<i64>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT id FROM streams WHERE tenant = ?1 AND stream = ?2 AND part = ?3",
+                params![key.tenant, key.stream, key.part],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn ensure_stream(tx: &rusqlite::Transaction<'_>, key: &StreamKey) -> rusqlite::Result<i64> {
+        tx.execute(
+            "INSERT INTO streams (tenant, stream, part) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![key.tenant, key.stream, key.part],
+        )?;
+        tx.query_row(
+            "SELECT id FROM streams WHERE tenant = ?1 AND stream = ?2 AND part = ?3",
+            params![key.tenant, key.stream, key.part],
+            |r| r.get(0),
+        )
+    }
+
+    pub fn checkpoint(&self, key: &StreamKey) -> Result<Checkpoint, StateError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT cursor, version FROM streams WHERE tenant = ?1 AND stream = ?2 AND part = ?3",
+                params![key.tenant, key.stream, key.part],
+                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(match row {
+            Some((cursor, version)) => Checkpoint {
+                cursor,
+                version: version as u64,
+            },
+            None => Checkpoint {
+                cursor: None,
+                version: 0,
+            },
+        })
+    }
+
+    /// The dedup entries of a stream (all parts share one window), as id hashes.
+    pub fn seen_ids(&self, tenant: &str, stream: &str) -> Result<Vec<i64>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT s.id_hash FROM seen s JOIN streams t ON t.id = s.stream_id WHERE t.tenant = ?1 AND t.stream = ?2")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![tenant, stream], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<i64>, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Commits pages and, when given, the sink position, all or nothing.
+    pub fn commit(
+        &mut self,
+        commits: &[Commit],
+        sink: Option<(&str, SinkPosition)>,
+    ) -> Result<Vec<u64>, StateError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StateError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        let mut versions = Vec::with_capacity(commits.len());
+        let now = ts(now_utc());
+        for c in commits {
+            let sql = |source| StateError::Sqlite {
+                path: path.clone(),
+                source,
+            };
+            let id = Self::ensure_stream(&tx, &c.key).map_err(sql)?;
+            let found: i64 = tx
+                .query_row("SELECT version FROM streams WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .map_err(sql)?;
+            if found as u64 != c.expected_version {
+                return Err(StateError::Conflict {
+                    key: c.key.to_string(),
+                    expected: c.expected_version,
+                    found: found as u64,
+                });
+            }
+            let next = c.expected_version + 1;
+            tx.execute(
+                "UPDATE streams SET cursor = ?2, version = ?3, covered_until = COALESCE(?4, covered_until),
+                   last_success = ?5, events_total = events_total + ?6, pages_total = pages_total + ?7
+                 WHERE id = ?1",
+                params![id, c.cursor, next as i64, c.covered_until.map(ts), now, c.events as i64, c.pages as i64],
+            )
+            .map_err(sql)?;
+            if !c.seen.is_empty() {
+                let mut stmt = tx
+                    .prepare_cached("INSERT OR REPLACE INTO seen (stream_id, id_hash, event_time) VALUES (?1, ?2, ?3)")
+                    .map_err(sql)?;
+                for (hash, time) in &c.seen {
+                    stmt.execute(params![id, hash, time]).map_err(sql)?;
+                }
+            }
+            if let Some(before) = c.forget_seen_before {
+                tx.execute(
+                    "DELETE FROM seen WHERE stream_id = ?1 AND event_time < ?2",
+                    params![id, before],
+                )
+                .map_err(sql)?;
+            }
+            versions.push(next);
+        }
+        if let Some((name, pos)) = sink {
+            tx.execute(
+                "INSERT INTO sinks (name, committed_offset, inode, device) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET committed_offset = ?2, inode = ?3, device = ?4",
+                params![name, pos.offset as i64, pos.inode as i64, pos.device as i64],
+            )
+            .map_err(|source| StateError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        tx.commit()
+            .map_err(|source| StateError::Sqlite { path, source })?;
+        Ok(versions)
+    }
+
+    pub fn sink_position(&self, name: &str) -> Result<Option<SinkPosition>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT committed_offset, inode, device FROM sinks WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(SinkPosition {
+                        offset: r.get::<_, i64>(0)? as u64,
+                        inode: r.get::<_, i64>(1)? as u64,
+                        device: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records the sink position alone (after a rotation or a truncation at start-up).
+    pub fn set_sink_position(&mut self, name: &str, pos: SinkPosition) -> Result<(), StateError> {
+        self.commit(&[], Some((name, pos))).map(|_| ())
+    }
+
+    /// Records a failed poll: what went wrong and when, for `status` and `check`.
+    pub fn record_error(&mut self, key: &StreamKey, message: &str) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let sql = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let id = Self::ensure_stream(&tx, key).map_err(sql)?;
+        tx.execute(
+            "UPDATE streams SET last_error = ?2, last_error_at = ?3 WHERE id = ?1",
+            params![id, message, ts(now_utc())],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// Clears the last error after a successful poll.
+    pub fn clear_error(&mut self, key: &StreamKey) -> Result<(), StateError> {
+        self.conn
+            .execute("UPDATE streams SET last_error = NULL WHERE tenant = ?1 AND stream = ?2 AND part = ?3", params![key.tenant, key.stream, key.part])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Replaces a stream's cursor outside the normal flow (`reset`); `None` clears it. Bumps the
+    /// version, so a daemon still holding the old one cannot overwrite the reset.
+    pub fn reset(&mut self, key: &StreamKey, cursor: Option<&str>) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let sql = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let id = Self::ensure_stream(&tx, key).map_err(sql)?;
+        tx.execute("UPDATE streams SET cursor = ?2, version = version + 1, covered_until = NULL WHERE id = ?1", params![id, cursor]).map_err(sql)?;
+        tx.execute("DELETE FROM seen WHERE stream_id = ?1", [id])
+            .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    pub fn status(&self) -> Result<Vec<StreamStatus>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT tenant, stream, part, cursor, version, covered_until, last_success, last_error, last_error_at, events_total, pages_total
+                 FROM streams ORDER BY tenant, stream, part",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(StreamStatus {
+                    key: StreamKey {
+                        tenant: r.get(0)?,
+                        stream: r.get(1)?,
+                        part: r.get(2)?,
+                    },
+                    cursor: r.get(3)?,
+                    version: r.get::<_, i64>(4)? as u64,
+                    covered_until: parse_ts(r.get(5)?),
+                    last_success: parse_ts(r.get(6)?),
+                    last_error: r.get(7)?,
+                    last_error_at: parse_ts(r.get(8)?),
+                    events_total: r.get::<_, i64>(9)? as u64,
+                    pages_total: r.get::<_, i64>(10)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Whether a stream exists in the database (used by `reset` to catch typos).
+    pub fn has_stream(&self, key: &StreamKey) -> Result<bool, StateError> {
+        Ok(self.stream_id(key)?.is_some())
+    }
+}
+
+/// Creates the file with mode 0600 if it does not exist, so the database is never readable by
+/// others even for an instant.
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;
