@@ -24,5 +24,6 @@ pub mod config;
 pub mod event;
 pub mod logging;
 pub mod normalize;
+pub mod sink;
 pub mod state;
 pub mod streams;

@@ -1,0 +1,98 @@
+//! Where events go: standard output or a file, one JSON object per line.
+//!
+//! A sink only moves bytes; the writer task (`writer.rs`) decides when a flush is followed by a
+//! checkpoint commit. The file sink reports its durable position so the offset can be
+//! committed with the checkpoint, which is what makes file output exactly-once across crashes.
+
+pub mod file;
+pub mod stdout;
+pub mod writer;
+
+use crate::config::{SinkConfig, SinkKind};
+use crate::state::{SinkPosition, State};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("output file {path}: {action}: {source}")]
+    File {
+        path: String,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    #[error("standard output is closed")]
+    StdoutClosed,
+    #[error("writing to standard output: {0}")]
+    Stdout(std::io::Error),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+}
+
+impl SinkError {
+    /// A closed stdout (the reader went away) ends the daemon normally, as in ripgrep.
+    pub fn is_closed_stdout(&self) -> bool {
+        matches!(self, SinkError::StdoutClosed)
+    }
+}
+
+/// The name the file sink's position is stored under in the state database.
+pub const FILE_SINK_NAME: &str = "file";
+
+pub enum Sink {
+    Stdout(stdout::StdoutSink),
+    File(file::FileSink),
+}
+
+impl Sink {
+    /// Opens the configured sink; a file sink first removes any tail its checkpoint does not cover.
+    pub fn open(cfg: &SinkConfig, state: &mut State) -> Result<Sink, SinkError> {
+        Ok(match &cfg.kind {
+            SinkKind::Stdout => Sink::Stdout(stdout::StdoutSink::new()),
+            SinkKind::File { path } => Sink::File(file::FileSink::open(path, state)?),
+        })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        match self {
+            Sink::Stdout(s) => s.write(bytes),
+            Sink::File(f) => f.write(bytes),
+        }
+    }
+
+    /// Makes everything written so far durable; the file sink returns the position to commit.
+    pub fn flush(&mut self) -> Result<Option<SinkPosition>, SinkError> {
+        match self {
+            Sink::Stdout(s) => s.flush().map(|_| None),
+            Sink::File(f) => f.flush().map(Some),
+        }
+    }
+
+    /// Forgets what was written since `committed` (after a failed flush or commit).
+    pub fn rollback(&mut self, committed: Option<SinkPosition>) -> Result<(), SinkError> {
+        match self {
+            Sink::Stdout(_) => Ok(()),
+            Sink::File(f) => f.rollback(committed),
+        }
+    }
+
+    /// SIGHUP: reopen the file (logrotate moved it away); returns the new position to record.
+    pub fn reopen(&mut self) -> Result<Option<SinkPosition>, SinkError> {
+        match self {
+            Sink::Stdout(_) => Ok(None),
+            Sink::File(f) => f.reopen().map(Some),
+        }
+    }
+
+    pub fn committed(&self) -> Option<SinkPosition> {
+        match self {
+            Sink::Stdout(_) => None,
+            Sink::File(f) => Some(f.committed()),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sink::Stdout(_) => "stdout",
+            Sink::File(_) => FILE_SINK_NAME,
+        }
+    }
+}
