@@ -77,7 +77,7 @@ fn closed() -> WriteError {
 #[derive(Debug, Clone)]
 pub struct Resume {
     pub checkpoint: Checkpoint,
-    pub seen: Vec<i64>,
+    pub seen: Vec<(i64, i64)>,
 }
 
 enum Msg {

@@ -264,16 +264,16 @@ impl State {
         })
     }
 
-    /// The dedup entries of a stream (all parts share one window), as id hashes.
-    pub fn seen_ids(&self, tenant: &str, stream: &str) -> Result<Vec<i64>, StateError> {
+    /// The dedup entries of a stream (all parts share one window): (id hash, event unix time).
+    pub fn seen_ids(&self, tenant: &str, stream: &str) -> Result<Vec<(i64, i64)>, StateError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT s.id_hash FROM seen s JOIN streams t ON t.id = s.stream_id WHERE t.tenant = ?1 AND t.stream = ?2")
+            .prepare_cached("SELECT s.id_hash, s.event_time FROM seen s JOIN streams t ON t.id = s.stream_id WHERE t.tenant = ?1 AND t.stream = ?2")
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![tenant, stream], |r| r.get(0))
+            .query_map(params![tenant, stream], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<i64>, _>>()
+        rows.collect::<Result<Vec<(i64, i64)>, _>>()
             .map_err(|e| self.err(e))
     }
 

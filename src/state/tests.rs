@@ -51,7 +51,7 @@ fn creates_a_private_database_and_keeps_checkpoints_across_reopen() {
             version: 1
         }
     );
-    assert_eq!(s.seen_ids("acme", "siem_cg").unwrap(), vec![1]);
+    assert_eq!(s.seen_ids("acme", "siem_cg").unwrap(), vec![(1, 100)]);
     let st = s.status().unwrap();
     assert_eq!(st.len(), 1);
     assert_eq!(st[0].events_total, 1);
@@ -118,7 +118,7 @@ fn seen_entries_are_pruned_by_event_time() {
     s.commit(&[c], None).unwrap();
     let mut ids = s.seen_ids("acme", "siem_cg").unwrap();
     ids.sort();
-    assert_eq!(ids, vec![3, 4]);
+    assert_eq!(ids, vec![(3, 300), (4, 400)]);
 }
 
 #[test]
