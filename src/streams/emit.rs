@@ -54,11 +54,15 @@ impl Emitter {
 
     /// Renders `records`, dropping ids already emitted. Ids of events at or after `remember_from`
     /// are kept for dedup; `None` remembers none (cursor streams that never re-read).
+    ///
+    /// Events dated before `not_before` are dropped as well: an endpoint that ignores the
+    /// requested window would otherwise re-emit history the dedup window no longer covers.
     pub fn render<'a>(
         &self,
         records: impl IntoIterator<Item = &'a RawValue>,
         collected_at: OffsetDateTime,
         remember_from: Option<OffsetDateTime>,
+        not_before: Option<OffsetDateTime>,
     ) -> Rendered {
         let ctx = Context {
             tenant: &self.tenant,
@@ -71,7 +75,10 @@ impl Emitter {
         for raw in records {
             let event = normalize(self.kind, &ctx, raw);
             let hash = id_hash(&event.id);
-            if self.seen.contains_key(&hash) || (remember_from.is_some() && !page_ids.insert(hash))
+            let stale = not_before.is_some_and(|nb| event.time < nb);
+            if stale
+                || self.seen.contains_key(&hash)
+                || (remember_from.is_some() && !page_ids.insert(hash))
             {
                 out.duplicates += 1;
                 continue;

@@ -7,8 +7,46 @@
 
 pub mod emit;
 pub mod records;
+pub mod window;
 
+use crate::api::ApiError;
+use crate::sink::writer::{WriteError, WriteErrorKind};
 use std::fmt;
+
+/// What one poll did, for the log line after it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    pub records: u64,
+    pub duplicates: u64,
+    pub pages: u64,
+    pub requests: u64,
+    /// Stopped early for shutdown (after committing the last complete page).
+    pub cancelled: bool,
+}
+
+/// Why a poll stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("writing output: {0}")]
+    Write(#[from] WriteError),
+    #[error("{0}")]
+    Shape(String),
+}
+
+impl StreamError {
+    /// Errors an operator must fix; the stream then polls only at its interval and says so.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StreamError::Api(e) => !e.is_transient(),
+            StreamError::Write(e) => {
+                e.kind == WriteErrorKind::StdoutClosed || e.kind == WriteErrorKind::Closed
+            }
+            StreamError::Shape(_) => false,
+        }
+    }
+}
 
 /// Which Mimecast API a tenant uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,130 @@
+//! The daemon: one task per tenant x stream, each polling on its interval, all feeding one
+//! writer.
+//!
+//! `run(config, options, shutdown)` takes its stop signal as an argument (as mini-redis does), so
+//! tests start and stop the real thing. On shutdown every stream finishes or abandons the page
+//! in flight (only complete, written pages are committed), the writer drains, and `run`
+//! returns. One failing tenant or stream never stops the others.
+
+mod task;
+
+use crate::api::limiter::TenantLimiter;
+use crate::api::{HttpSettings, MimecastClient};
+use crate::config::Config;
+use crate::sink::writer::{self, SinkHandle};
+use crate::sink::{Sink, SinkError};
+use crate::state::{State, StateError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot open the state database: {0}")]
+    State(#[from] StateError),
+    #[error("cannot open the output: {0}")]
+    Sink(#[from] SinkError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+    #[error("tenant {tenant}: {message}")]
+    Tenant { tenant: String, message: String },
+}
+
+/// Knobs for callers other than `run` from the command line (demo, tests).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Poll every stream once, then stop (tests, one-shot exports).
+    pub once: bool,
+    /// How long streams get to finish the page in flight after shutdown is requested.
+    pub grace: Option<Duration>,
+}
+
+/// A running daemon's handles that outlive `run`'s setup: for SIGHUP.
+#[derive(Clone)]
+pub struct Control {
+    sink: SinkHandle,
+}
+
+impl Control {
+    /// Reopens the output file (logrotate).
+    pub async fn reopen_sink(&self) {
+        match self.sink.reopen().await {
+            Ok(()) => tracing::info!("output reopened"),
+            Err(e) => tracing::error!(error = %e, "cannot reopen the output"),
+        }
+    }
+}
+
+/// Runs until `shutdown` is cancelled (or, with `once`, until every stream polled once).
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    shutdown: CancellationToken,
+    on_start: impl FnOnce(Control),
+) -> Result<(), DaemonError> {
+    let state_path = config.collector.state_path.clone();
+    let sink_cfg = config.sink.clone();
+    let (state, sink) =
+        tokio::task::spawn_blocking(move || -> Result<(State, Sink), DaemonError> {
+            let mut state = State::open(&state_path)?;
+            let sink = Sink::open(&sink_cfg, &mut state)?;
+            Ok((state, sink))
+        })
+        .await
+        .map_err(|e| DaemonError::Http(format!("start-up task failed: {e}")))??;
+    let (sink, writer) = writer::spawn(sink, state, 16);
+    on_start(Control { sink: sink.clone() });
+
+    let http = HttpSettings::from(&config.http)
+        .build_http()
+        .map_err(|e| DaemonError::Http(e.to_string()))?;
+    let tracker = TaskTracker::new();
+    let stop = shutdown.child_token();
+    let mut streams = 0;
+    for tenant in &config.tenants {
+        let limiter = Arc::new(TenantLimiter::new(tenant.requests_per_minute));
+        let client = MimecastClient::with_limiter(tenant, http.clone(), config.http.retry, limiter)
+            .map_err(|e| DaemonError::Tenant {
+                tenant: tenant.name.clone(),
+                message: e.to_string(),
+            })?;
+        for stream in &tenant.streams {
+            let task = task::StreamTask {
+                tenant: tenant.name.clone(),
+                settings: stream.clone(),
+                client: client.clone(),
+                sink: sink.clone(),
+                collector: config.collector.clone(),
+                include_raw: config.sink.include_raw,
+                once: options.once,
+            };
+            let span = tracing::info_span!("stream", tenant = %tenant.name, stream = %stream.kind);
+            tracker.spawn(tracing::Instrument::instrument(
+                task.run(stop.clone()),
+                span,
+            ));
+            streams += 1;
+        }
+    }
+    tracker.close();
+    tracing::info!(tenants = config.tenants.len(), streams, "collector started");
+
+    tokio::select! {
+        _ = tracker.wait() => {}
+        _ = shutdown.cancelled() => {
+            tracing::info!("shutting down: finishing the pages in flight");
+            let grace = options.grace.unwrap_or(Duration::from_secs(10));
+            if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+                tracing::warn!(grace_s = grace.as_secs(), "streams did not stop in time; their pages in flight are abandoned (not committed)");
+            }
+        }
+    }
+    drop(sink);
+    let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+    if !matches!(joined, Ok(Ok(_))) {
+        tracing::error!("the output writer ended abnormally");
+    }
+    tracing::info!("collector stopped");
+    Ok(())
+}

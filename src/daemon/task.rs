@@ -1,0 +1,159 @@
+//! One tenant x stream: load the checkpoint, poll, log, wait, repeat.
+
+use crate::api::MimecastClient;
+use crate::config::{CollectorConfig, StreamConfig};
+use crate::sink::writer::{SinkHandle, WriteErrorKind};
+use crate::state::StreamKey;
+use crate::streams::emit::Emitter;
+use crate::streams::window::{self, WindowCursor, WindowStream};
+use crate::streams::{PollReport, StreamError};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub struct StreamTask {
+    pub tenant: String,
+    pub settings: StreamConfig,
+    pub client: MimecastClient,
+    pub sink: SinkHandle,
+    pub collector: CollectorConfig,
+    pub include_raw: bool,
+    pub once: bool,
+}
+
+/// A stream ready to poll.
+enum Poller {
+    Window(Box<WindowStream>),
+}
+
+impl Poller {
+    async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
+        match self {
+            Poller::Window(w) => w.poll(cancel).await,
+        }
+    }
+
+    fn describe_cursor(&self) -> String {
+        match self {
+            Poller::Window(w) => match (&w.cursor.covered_until, &w.cursor.window) {
+                (_, Some(open)) => format!(
+                    "in window ending {}",
+                    crate::event::rfc3339::format(open.to)
+                ),
+                (Some(c), None) => crate::event::rfc3339::format(*c),
+                (None, None) => "none".into(),
+            },
+        }
+    }
+}
+
+impl StreamTask {
+    fn key(&self) -> StreamKey {
+        StreamKey::new(&self.tenant, self.settings.kind.name(), "")
+    }
+
+    /// Builds the poller from the stored checkpoint.
+    async fn load(&self) -> Result<Poller, StreamError> {
+        let kind = self.settings.kind;
+        let resume = self.sink.load(self.key()).await?;
+        let emitter = Emitter::new(&self.tenant, kind, self.include_raw, resume.seen);
+        match window::spec(kind) {
+            Some(spec) => {
+                let cursor: WindowCursor = match &resume.checkpoint.cursor {
+                    Some(text) => serde_json::from_str(text).map_err(|e| StreamError::Shape(format!("stored checkpoint is unreadable ({e}); reset it with `mimecast-collector reset`")))?,
+                    None => WindowCursor::default(),
+                };
+                Ok(Poller::Window(Box::new(WindowStream {
+                    spec,
+                    key: self.key(),
+                    client: self.client.clone(),
+                    sink: self.sink.clone(),
+                    emitter,
+                    page_size: self.settings.page_size,
+                    initial_lookback: self.collector.initial_lookback,
+                    max_lag: self.collector.max_lag,
+                    version: resume.checkpoint.version,
+                    cursor,
+                })))
+            }
+            None => Err(StreamError::Shape(format!(
+                "the {kind} stream is not yet available in this version"
+            ))),
+        }
+    }
+
+    pub async fn run(self, cancel: CancellationToken) {
+        let interval = self.settings.poll_interval;
+        tracing::info!(
+            interval_s = interval.as_secs(),
+            page_size = self.settings.page_size,
+            "stream starting"
+        );
+        let mut poller: Option<Poller> = None;
+        loop {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let started = Instant::now();
+            let result = match poller.as_mut() {
+                Some(p) => p.poll(&cancel).await,
+                None => match self.load().await {
+                    Ok(p) => poller.insert(p).poll(&cancel).await,
+                    Err(e) => Err(e),
+                },
+            };
+            let elapsed = started.elapsed();
+            match result {
+                Ok(report) => {
+                    let cursor = poller
+                        .as_ref()
+                        .map(Poller::describe_cursor)
+                        .unwrap_or_default();
+                    tracing::info!(
+                        records = report.records,
+                        duplicates = report.duplicates,
+                        pages = report.pages,
+                        requests = report.requests,
+                        duration_ms = elapsed.as_millis() as u64,
+                        cursor = %cursor,
+                        cancelled = report.cancelled,
+                        "poll complete"
+                    );
+                    self.sink.health(self.key(), None).await;
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    if matches!(&e, StreamError::Write(w) if w.kind == WriteErrorKind::StdoutClosed)
+                    {
+                        tracing::info!("standard output closed; stream stopping");
+                        break;
+                    }
+                    if matches!(&e, StreamError::Write(w) if w.kind == WriteErrorKind::Conflict) {
+                        // Someone moved the checkpoint (reset): reload it before the next poll.
+                        poller = None;
+                    }
+                    if e.is_permanent() {
+                        tracing::error!(error = %message, next_try_s = interval.as_secs(), "poll failed and needs an operator");
+                    } else {
+                        tracing::warn!(error = %message, next_try_s = interval.as_secs(), "poll failed; will retry");
+                    }
+                    self.sink.health(self.key(), Some(message)).await;
+                }
+            }
+            if self.once {
+                break;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(jittered(interval)) => {}
+            }
+        }
+        tracing::info!("stream stopped");
+    }
+}
+
+/// The interval with +-10% jitter, so many streams do not poll in lockstep.
+fn jittered(interval: Duration) -> Duration {
+    let ms = interval.as_millis() as u64;
+    let spread = ms / 10;
+    Duration::from_millis(ms - spread + fastrand::u64(0..=2 * spread))
+}
