@@ -125,3 +125,116 @@ async fn every_window_stream_on_both_apis_comes_out_exactly_once() {
     );
     sim.shutdown().await;
 }
+
+fn sorted_raws(events: &[serde_json::Value], tenant: &str, stream: &str) -> Vec<String> {
+    let mut v: Vec<String> = events
+        .iter()
+        .filter(|e| e["tenant"] == tenant && e["stream"] == stream)
+        .map(|e| e["raw"].to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn sorted_expected(sim: &mimecast_sim::Simulator, tenant: &str, stream: &str) -> Vec<String> {
+    let mut v: Vec<String> = sim
+        .expected_records(tenant, stream)
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn siem_cg_files_of_every_type_come_out_exactly_once() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        siem_cg_records_per_file: 40,
+        ..sim_config(150)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let tenant = with_streams(v2_tenant(&sim, &acme), &[StreamKind::SiemCg]);
+    let mut config = collector_config(
+        vec![tenant],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    config.tenants[0].streams[0].types = mimecast_collector::streams::SIEM_CG_TYPES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    config.tenants[0].streams[0].page_size = 2;
+    run_once(config.clone()).await;
+    let events = read_events(&out);
+    let want = sorted_expected(&sim, "acme", "siem_cg");
+    assert_eq!(want.len(), 1500, "150 records for each of 10 types");
+    assert_eq!(sorted_raws(&events, "acme", "siem_cg"), want);
+    // File downloads carry no Authorization header (pre-signed URLs).
+    let downloads: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/storage/"))
+        .collect();
+    assert!(!downloads.is_empty());
+    assert!(downloads
+        .iter()
+        .all(|r| r.header("authorization").is_none()));
+    // Nothing new on a second run.
+    let before = std::fs::metadata(&out).unwrap().len();
+    run_once(config).await;
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), before);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_siem_file_url_is_fetched_again_not_skipped() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        siem_cg_records_per_file: 25,
+        ..sim_config(100)
+    })
+    .await;
+    // The second file download of the run answers 403, as an expired pre-signed URL does.
+    sim.inject(mimecast_sim::FaultRule {
+        path_prefix: Some("/storage/".into()),
+        tenant: None,
+        times: 1,
+        after: 1,
+        kind: mimecast_sim::FaultKind::Forbidden,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let mut config = collector_config(
+        vec![with_streams(v2_tenant(&sim, &acme), &[StreamKind::SiemCg])],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    config.tenants[0].streams[0].types = vec!["receipt".into()];
+    run_once(config).await;
+    let events = read_events(&out);
+    let mut want: Vec<String> = sim
+        .expected_records("acme", "siem_cg")
+        .iter()
+        .filter(|r| r["type"] == "receipt")
+        .map(|r| r.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 100);
+    assert_eq!(sorted_raws(&events, "acme", "siem_cg"), want);
+    let statuses: Vec<u16> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/storage/"))
+        .map(|r| r.status)
+        .collect();
+    assert!(
+        statuses.contains(&403),
+        "the fault was applied: {statuses:?}"
+    );
+    sim.shutdown().await;
+}

@@ -10,7 +10,7 @@ mod task;
 
 use crate::api::limiter::TenantLimiter;
 use crate::api::{HttpSettings, MimecastClient};
-use crate::config::Config;
+use crate::config::{Config, StreamKind};
 use crate::sink::writer::{self, SinkHandle};
 use crate::sink::{Sink, SinkError};
 use crate::state::{State, StateError};
@@ -90,21 +90,34 @@ pub async fn run(
                 message: e.to_string(),
             })?;
         for stream in &tenant.streams {
-            let task = task::StreamTask {
-                tenant: tenant.name.clone(),
-                settings: stream.clone(),
-                client: client.clone(),
-                sink: sink.clone(),
-                collector: config.collector.clone(),
-                include_raw: config.sink.include_raw,
-                once: options.once,
+            // siem_cg keeps one cursor per event type: one task each.
+            let parts = if stream.kind == StreamKind::SiemCg {
+                stream.types.clone()
+            } else {
+                vec![String::new()]
             };
-            let span = tracing::info_span!("stream", tenant = %tenant.name, stream = %stream.kind);
-            tracker.spawn(tracing::Instrument::instrument(
-                task.run(stop.clone()),
-                span,
-            ));
-            streams += 1;
+            for part in parts {
+                let span = if part.is_empty() {
+                    tracing::info_span!("stream", tenant = %tenant.name, stream = %stream.kind)
+                } else {
+                    tracing::info_span!("stream", tenant = %tenant.name, stream = %stream.kind, part = %part)
+                };
+                let task = task::StreamTask {
+                    tenant: tenant.name.clone(),
+                    part,
+                    settings: stream.clone(),
+                    client: client.clone(),
+                    sink: sink.clone(),
+                    collector: config.collector.clone(),
+                    include_raw: config.sink.include_raw,
+                    once: options.once,
+                };
+                tracker.spawn(tracing::Instrument::instrument(
+                    task.run(stop.clone()),
+                    span,
+                ));
+                streams += 1;
+            }
         }
     }
     tracker.close();

@@ -5,13 +5,17 @@ use crate::config::{CollectorConfig, StreamConfig};
 use crate::sink::writer::{SinkHandle, WriteErrorKind};
 use crate::state::StreamKey;
 use crate::streams::emit::Emitter;
+use crate::streams::siem_cg::{CgCursor, SiemCgStream};
 use crate::streams::window::{self, WindowCursor, WindowStream};
+use crate::streams::StreamKind;
 use crate::streams::{PollReport, StreamError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub struct StreamTask {
     pub tenant: String,
+    /// The checkpoint part: the SIEM event type for `siem_cg`, empty for most streams.
+    pub part: String,
     pub settings: StreamConfig,
     pub client: MimecastClient,
     pub sink: SinkHandle,
@@ -23,12 +27,14 @@ pub struct StreamTask {
 /// A stream ready to poll.
 enum Poller {
     Window(Box<WindowStream>),
+    SiemCg(Box<SiemCgStream>),
 }
 
 impl Poller {
     async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
         match self {
             Poller::Window(w) => w.poll(cancel).await,
+            Poller::SiemCg(s) => s.poll(cancel).await,
         }
     }
 
@@ -42,13 +48,20 @@ impl Poller {
                 (Some(c), None) => crate::event::rfc3339::format(*c),
                 (None, None) => "none".into(),
             },
+            Poller::SiemCg(s) => match &s.cursor.page {
+                Some(crate::streams::siem_cg::PageRequest::Token(t)) => format!("nextPage {t}"),
+                Some(crate::streams::siem_cg::PageRequest::Dates { start, .. }) => {
+                    format!("first page from {start}")
+                }
+                None => "none".into(),
+            },
         }
     }
 }
 
 impl StreamTask {
     fn key(&self) -> StreamKey {
-        StreamKey::new(&self.tenant, self.settings.kind.name(), "")
+        StreamKey::new(&self.tenant, self.settings.kind.name(), &self.part)
     }
 
     /// Builds the poller from the stored checkpoint.
@@ -56,10 +69,32 @@ impl StreamTask {
         let kind = self.settings.kind;
         let resume = self.sink.load(self.key()).await?;
         let emitter = Emitter::new(&self.tenant, kind, self.include_raw, resume.seen);
+        let unreadable = |e: serde_json::Error| {
+            StreamError::Shape(format!(
+                "stored checkpoint is unreadable ({e}); reset it with `mimecast-collector reset`"
+            ))
+        };
+        if kind == StreamKind::SiemCg {
+            let cursor: CgCursor = match &resume.checkpoint.cursor {
+                Some(text) => serde_json::from_str(text).map_err(unreadable)?,
+                None => CgCursor::default(),
+            };
+            return Ok(Poller::SiemCg(Box::new(SiemCgStream {
+                key: self.key(),
+                event_type: self.part.clone(),
+                client: self.client.clone(),
+                sink: self.sink.clone(),
+                emitter,
+                page_size: self.settings.page_size,
+                initial_lookback: self.collector.initial_lookback,
+                version: resume.checkpoint.version,
+                cursor,
+            })));
+        }
         match window::spec(kind) {
             Some(spec) => {
                 let cursor: WindowCursor = match &resume.checkpoint.cursor {
-                    Some(text) => serde_json::from_str(text).map_err(|e| StreamError::Shape(format!("stored checkpoint is unreadable ({e}); reset it with `mimecast-collector reset`")))?,
+                    Some(text) => serde_json::from_str(text).map_err(unreadable)?,
                     None => WindowCursor::default(),
                 };
                 Ok(Poller::Window(Box::new(WindowStream {

@@ -7,6 +7,7 @@
 
 pub mod emit;
 pub mod records;
+pub mod siem_cg;
 pub mod window;
 
 use crate::api::ApiError;
