@@ -1,1 +1,334 @@
-pub fn placeholder() {}
+//! A faithful Mimecast API 1.0 / 2.0 simulator, for tests, demos and benchmarks.
+//!
+//! The real Mimecast is not reachable from CI, so `mimecast-collector` is tested against this
+//! crate, and users run it with `mimecast-collector sim`. It follows `MIMECAST.md` (the
+//! documented API, with sources): same paths, envelopes, field names, headers and error shapes.
+//! It shares **no code** with the collector: it verifies HMAC signatures and builds envelopes
+//! with its own code, so a bug on one side cannot hide a bug on the other.
+//!
+//! # Served endpoints (one base URL for everything)
+//!
+//! | path | auth | stream |
+//! |---|---|---|
+//! | `POST /oauth/token` | form `client_id`, `client_secret`, `grant_type=client_credentials` | |
+//! | `POST /api/login/discover-authentication`, `POST /api/login/login` | none / `Basic-Cloud` | |
+//! | `POST /api/audit/get-audit-events` | v1 or v2 | `audit` |
+//! | `POST /api/ttp/url/get-logs` (`clickLogs`) | v1 or v2 | `ttp_url` |
+//! | `POST /api/ttp/attachment/get-logs` (`attachmentLogs`) | v1 or v2 | `ttp_attachment` |
+//! | `POST /api/ttp/impersonation/get-logs` (`impersonationLogs`) | v1 or v2 | `ttp_impersonation` |
+//! | `POST /api/ttp/threat-intel/get-feed` (STIX/CSV + `x-mc-threat-feed-next-token`) | v1 or v2 | `threat_intel` |
+//! | `POST /api/archive/search` (`items`) | v1 or v2 | `archive_search` |
+//! | `POST /api/archive/get-archive-search-logs`, `get-search-logs` (`logs`) | v1 or v2 | `archive_search_logs` |
+//! | `POST /api/message-finder/search` (`trackedEmails`) | v1 or v2 | `message_tracking` |
+//! | `POST /api/account/get-dashboard-notifications` (`notifications`), `get-account` | v1 or v2 | `dashboard` |
+//! | `POST /api/domain/get-internal-domain`, `/api/user/get-internal-users` (`users`) | v1 or v2 | `directory` |
+//! | `POST /api/audit/get-siem-logs` (zip + `mc-siem-token`) | v1 only | `siem_mta` |
+//! | `GET /siem/v1/batch/events/cg` | v2 only | `siem_cg` |
+//! | `GET /storage/<signed-id>/file.json.gz` (gzip NDJSON) | none (expires) | `siem_cg` |
+//!
+//! # Pipeline
+//!
+//! Every request is recorded ([`Simulator::requests`]), attributed to a tenant by its
+//! credentials, then: auth-kind faults → authentication → per-tenant quota (429) → other faults →
+//! permission check (403) → handler → body faults. See `server.rs`.
+//!
+//! # Data
+//!
+//! Each tenant has `records_per_stream` records per stream (per event type for `siem_cg`, per
+//! feed for `threat_intel`), spread evenly over `[end - span, end)`. Record `i` is generated on
+//! demand from (seed, tenant, stream, i), so pages cost O(page) even for 1,000,000-record
+//! backlogs, and [`Simulator::expected_records`] returns exactly what is served.
+//!
+//! # Semantics worth knowing
+//!
+//! - Windows are `[from, to)`; body dates have whole seconds, so records have whole-second
+//!   times (SIEM batch and STIX: milliseconds). Log endpoints answer newest first unless
+//!   `oldestFirst: true`; `next` is absent on the last page; a page token alone (no `data`) or
+//!   with `data` resent both work; `pageSize` may be a number or a string (clamped to 500).
+//! - The quota counts authenticated `/api/...` and `/siem/...` requests per tenant (not
+//!   `/oauth/token`, login or storage downloads); a refused request is not executed.
+//! - `siem_cg`: `dateRangeEndsAt` is inclusive (the whole day); `pageSize` counts files;
+//!   `size` is approximate (files are compressed while streaming); URLs need no auth and answer
+//!   403 (S3-style XML) once `file_url_ttl` has passed.
+//! - `siem_mta`: `compress` defaults to true (zip); the caught-up answer is a JSON envelope with
+//!   the unchanged `mc-siem-token`.
+//! - `threat_intel`: every file carries `x-mc-threat-feed-next-token`; a token with nothing left
+//!   (or an empty window) answers HTTP 200 + `err_threat_intel_feed_no_result_found`.
+//! - API 1.0 validation errors come with HTTP 200 and a non-empty `fail[]`.
+//!
+//! # Demo tenant ([`SimTenant::demo`])
+//!
+//! | | |
+//! |---|---|
+//! | name | `demo` (domains `demo.example`, `demo-corp.example`) |
+//! | API 1.0 | app id `demo-app-id`, app key `demo-app-key`, access key `demo-access-key`, secret key `ZGVtby1zZWNyZXQta2V5LWZvci10aGUtbWltZWNhc3Qtc2ltdWxhdG9y` |
+//! | API 2.0 | client id `demo-client-id`, client secret `demo-client-secret` |
+//! | login | `collector@demo.example` / `demo-password` |
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use mimecast_sim::{SimConfig, Simulator};
+//! let sim = Simulator::bind(SimConfig::default(), "127.0.0.1:0".parse().unwrap()).await?;
+//! println!("Mimecast simulator at {}", sim.base_url());
+//! let expected = sim.expected_records("demo", "ttp_url");
+//! assert_eq!(expected.len(), 200);
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod auth_v1;
+pub mod config;
+pub mod data;
+pub mod dates;
+pub mod envelope;
+pub mod faults;
+mod oauth;
+pub mod pagination;
+pub mod permissions;
+mod ratelimit;
+pub mod record;
+mod routes;
+mod server;
+mod siem;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{LoginUser, SimConfig, SimTenant, V1Creds, V2Creds};
+pub use faults::{parse_fault_specs, FaultKind, FaultRule};
+pub use record::RecordedRequest;
+
+use server::{lock, Inner, TenantState};
+
+/// Computes an API 1.0 signature (`Base64(HMAC-SHA1(base64decode(secret), date:reqid:path:appKey))`),
+/// for tests and tools that need to craft requests by hand. `None` if the secret is not base64.
+pub fn sign_v1(
+    secret_b64: &str,
+    date: &str,
+    req_id: &str,
+    path: &str,
+    app_key: &str,
+) -> Option<String> {
+    auth_v1::sign(secret_b64, date, req_id, path, app_key)
+}
+
+/// Formats an `x-mc-date` header value (`Tue, 24 Nov 2015 12:50:11 UTC`).
+pub fn format_mc_header_date(t: OffsetDateTime) -> String {
+    dates::format_http_date(t)
+}
+
+/// A running simulator. Dropping it stops the server task; prefer [`Simulator::shutdown`].
+pub struct Simulator {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Serves `config` on an already-bound listener.
+    pub async fn start(
+        config: SimConfig,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<Simulator> {
+        let addr = listener.local_addr()?;
+        let host = if addr.ip().is_unspecified() {
+            match addr {
+                SocketAddr::V4(_) => "127.0.0.1".to_string(),
+                SocketAddr::V6(_) => "[::1]".to_string(),
+            }
+        } else if addr.is_ipv6() {
+            format!("[{}]", addr.ip())
+        } else {
+            addr.ip().to_string()
+        };
+        let base_url = format!("http://{host}:{}", addr.port());
+        let mut names = HashSet::new();
+        for t in &config.tenants {
+            if !names.insert(t.name.clone()) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("duplicate simulator tenant name {:?}", t.name),
+                ));
+            }
+        }
+        let end = config
+            .end
+            .unwrap_or_else(OffsetDateTime::now_utc)
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc());
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|t| TenantState {
+                cfg: t.clone(),
+                info: data::TenantInfo::new(&t.name, config.seed),
+            })
+            .collect();
+        let inner = Arc::new(Inner {
+            tenants,
+            end,
+            base_url,
+            url_key: server::url_key(config.seed),
+            tokens: Mutex::new(oauth::TokenStore::new(config.seed)),
+            faults: Mutex::new(faults::FaultPlan::new(config.faults.clone())),
+            limiter: Mutex::new(ratelimit::RateLimiter::default()),
+            journal: Mutex::new(record::Journal::new(config.max_recorded_requests)),
+            expired_bindings: Mutex::new(HashSet::new()),
+            cfg: config,
+        });
+        let app = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(inner.clone());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::warn!(error = %e, "mimecast simulator server stopped with an error");
+            }
+        });
+        tracing::info!(base_url = %inner.base_url, tenants = inner.tenants.len(), "mimecast simulator listening");
+        Ok(Simulator {
+            inner,
+            addr,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and serves `config`.
+    pub async fn bind(config: SimConfig, addr: SocketAddr) -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Self::start(config, listener).await
+    }
+
+    /// `http://127.0.0.1:PORT`: the base URL for API 1.0, API 2.0, `/oauth/token` and storage.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration in use (faults as initially configured).
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.cfg
+    }
+
+    /// Time of the newest possible record (`end`, resolved at start).
+    pub fn end(&self) -> OffsetDateTime {
+        self.inner.end
+    }
+
+    /// Every request seen, in order (bounded by `max_recorded_requests`).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.inner.journal).snapshot()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.inner.journal).clear();
+    }
+
+    /// Adds a fault rule at runtime (after the existing ones).
+    pub fn inject(&self, rule: FaultRule) {
+        lock(&self.inner.faults).push(rule);
+    }
+
+    /// Every bearer token issued so far answers 401 `token_expired` from now on.
+    pub fn expire_tokens(&self) {
+        lock(&self.inner.tokens).expire_all();
+    }
+
+    /// How many OAuth tokens have been issued.
+    pub fn tokens_issued(&self) -> u64 {
+        lock(&self.inner.tokens).issued()
+    }
+
+    /// That tenant's API 1.0 keys answer 418 `err_xdk_binding_expired` until it logs in again
+    /// (`/api/login/login`). Unknown tenants are ignored.
+    pub fn expire_binding(&self, tenant: &str) {
+        if let Some(t) = self.inner.tenant_by_name(tenant) {
+            lock(&self.inner.expired_bindings).insert(t);
+        }
+    }
+
+    /// The exact records served for `stream` over the whole backlog, oldest first.
+    ///
+    /// Stream names as in DESIGN.md. `siem_cg` concatenates all event types (in
+    /// [`data::siem_cg::TYPES`] order; `siem_cg:<type>` selects one); `threat_intel` yields the
+    /// STIX objects of both feeds (`threat_intel:<feed>` selects one); `dashboard` yields the
+    /// notifications; `directory` the users (domain by domain). Unknown tenant or stream: empty.
+    pub fn expected_records(&self, tenant: &str, stream: &str) -> Vec<Value> {
+        let Some(t) = self
+            .inner
+            .tenant_by_name(tenant)
+            .and_then(|t| self.inner.tenants.get(t))
+        else {
+            return Vec::new();
+        };
+        let keys: Vec<String> = match stream {
+            "siem_cg" => data::siem_cg::TYPES
+                .iter()
+                .map(|t| format!("siem_cg:{t}"))
+                .collect(),
+            "threat_intel" => data::threat_intel::FEEDS
+                .iter()
+                .map(|f| format!("threat_intel:{f}"))
+                .collect(),
+            s if data::STREAMS.contains(&s)
+                || s.starts_with("siem_cg:")
+                || s.starts_with("threat_intel:") =>
+            {
+                vec![s.to_string()]
+            }
+            _ => return Vec::new(),
+        };
+        let n = self.inner.cfg.records_per_stream;
+        let mut out = Vec::new();
+        for key in keys {
+            for i in 0..n {
+                match self.inner.record(t, &key, i) {
+                    Value::Array(objs) => out.extend(objs),
+                    Value::Null => return Vec::new(),
+                    v => out.push(v),
+                }
+            }
+        }
+        out
+    }
+
+    /// Stops accepting connections and waits (up to 5 s) for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Windowed, paginated log endpoints (audit, TTP URL/attachment/impersonation, message finder,
+//! archive search logs, dashboard notifications) described by one table.
+//!
+//! WHY a table: these endpoints differ only in window field names (MIMECAST.md §4: `from`/`to`,
+//! `startDateTime`/`endDateTime`, `start`/`end`), in the nesting key of the records
+//! (`clickLogs`, `attachmentLogs`, …, or directly in `data[]` for audit) and in ordering; the
+//! paging rules (§3) are shared.
+
+use axum::body::Body;
+use axum::http::Response;
+use serde_json::{json, Value};
+
+use super::{bool_field, date_field, first_item};
+use crate::envelope::{self, ApiError};
+use crate::pagination::{self, Cursor, Page};
+use crate::server::Ctx;
+
+/// How a request names its window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Window {
+    /// No window: the whole backlog.
+    None,
+    /// Both fields required (audit: "startDateTime is required… endDateTime is required").
+    Required(&'static str, &'static str),
+    /// Optional; defaults are the start of the current day and now (§4.3).
+    DefaultToday(&'static str, &'static str),
+    /// Optional; absent means the whole backlog.
+    Optional(&'static str, &'static str),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogSpec {
+    pub stream: &'static str,
+    pub window: Window,
+    /// `data[0].<nest>` holds the records; `None` = directly in `data[]`.
+    pub nest: Option<&'static str>,
+    /// Request field choosing oldest-first (default newest first); `None` = fixed order.
+    pub oldest_first_param: Option<&'static str>,
+    /// Fixed order when there is no parameter.
+    pub ascending: bool,
+    /// Add `data[0].resultCount` (impersonation logs).
+    pub result_count: bool,
+    /// Add `meta.pagination.recordStart` (audit, archive search docs).
+    pub record_start: bool,
+}
+
+pub(crate) const AUDIT: LogSpec = LogSpec {
+    stream: "audit",
+    window: Window::Required("startDateTime", "endDateTime"),
+    nest: None,
+    oldest_first_param: None,
+    ascending: false,
+    result_count: false,
+    record_start: true,
+};
+pub(crate) const TTP_URL: LogSpec = LogSpec {
+    stream: "ttp_url",
+    window: Window::DefaultToday("from", "to"),
+    nest: Some("clickLogs"),
+    oldest_first_param: Some("oldestFirst"),
+    ascending: false,
+    result_count: false,
+    record_start: false,
+};
+pub(crate) const TTP_ATTACHMENT: LogSpec = LogSpec {
+    stream: "ttp_attachment",
+    nest: Some("attachmentLogs"),
+    ..TTP_URL
+};
+pub(crate) const TTP_IMPERSONATION: LogSpec = LogSpec {
+    stream: "ttp_impersonation",
+    nest: Some("impersonationLogs"),
+    result_count: true,
+    ..TTP_URL
+};
+/// Message finder: `start`/`end`; results newest first (UNCONFIRMED).
+pub(crate) const MESSAGE_FINDER: LogSpec = LogSpec {
+    stream: "message_tracking",
+    window: Window::DefaultToday("start", "end"),
+    nest: Some("trackedEmails"),
+    oldest_first_param: None,
+    ascending: false,
+    result_count: false,
+    record_start: false,
+};
+pub(crate) const ARCHIVE_SEARCH_LOGS: LogSpec = LogSpec {
+    stream: "archive_search_logs",
+    window: Window::Optional("start", "end"),
+    nest: Some("logs"),
+    oldest_first_param: None,
+    ascending: false,
+    result_count: false,
+    record_start: false,
+};
+/// get-search-logs: `start`/`end` default to the current day (§4.9).
+pub(crate) const SEARCH_LOGS: LogSpec = LogSpec {
+    window: Window::DefaultToday("start", "end"),
+    ..ARCHIVE_SEARCH_LOGS
+};
+pub(crate) const DASHBOARD: LogSpec = LogSpec {
+    stream: "dashboard",
+    window: Window::None,
+    nest: Some("notifications"),
+    oldest_first_param: None,
+    ascending: true,
+    result_count: false,
+    record_start: false,
+};
+
+/// Start of the current UTC day, in ms.
+fn start_of_today_ms(now_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(86_400_000)
+}
+
+/// Resolves a `[from, to)` window in ms from `item`.
+pub(crate) fn window_ms(
+    ctx: &Ctx<'_>,
+    item: &Value,
+    w: Window,
+    lo_default: i64,
+    hi_default: i64,
+) -> Result<(i64, i64), ApiError> {
+    let (from, to) = match w {
+        Window::None => return Ok((lo_default, hi_default)),
+        Window::Required(f, t) => {
+            let from = date_field(item, f)?;
+            let to = date_field(item, t)?;
+            match (from, to) {
+                (Some(a), Some(b)) => (a, b),
+                (None, _) => return Err(missing(item, f)),
+                (_, None) => return Err(missing(item, t)),
+            }
+        }
+        Window::DefaultToday(f, t) => {
+            let now = ctx.inner.now_ms();
+            let to = date_field(item, t)?.unwrap_or(now);
+            let from = date_field(item, f)?.unwrap_or_else(|| start_of_today_ms(now));
+            (from, to)
+        }
+        Window::Optional(f, t) => (
+            date_field(item, f)?.unwrap_or(lo_default),
+            date_field(item, t)?.unwrap_or(hi_default),
+        ),
+    };
+    if from > to {
+        let (f, t) = match w {
+            Window::Required(f, t) | Window::DefaultToday(f, t) | Window::Optional(f, t) => (f, t),
+            Window::None => ("from", "to"),
+        };
+        return Err(ApiError::validation(
+            "err_validation_invalid_date_range",
+            format!("{f} must not be after {t}"),
+        )
+        .with_key(Some(item.clone())));
+    }
+    Ok((from, to))
+}
+
+fn missing(item: &Value, field: &str) -> ApiError {
+    ApiError::validation("err_validation_null", format!("{field} is required"))
+        .with_key(Some(item.clone()))
+}
+
+/// Serves one page of a table-described stream.
+pub(crate) fn serve(
+    ctx: &Ctx<'_>,
+    body: &Value,
+    spec: &LogSpec,
+) -> Result<Response<Body>, ApiError> {
+    let tenant = ctx.tenant()?;
+    let stream = spec.stream;
+    let cursor = match pagination::requested_token(body) {
+        Some(tok) => Cursor::decode(&tok, stream)?,
+        None => {
+            let item = first_item(body)?;
+            let tl = ctx.inner.timeline(stream);
+            let (from, to) = window_ms(ctx, &item, spec.window, tl.start_ms, tl.end_ms())?;
+            let (lo, hi) = tl.window(from, to);
+            let asc = match spec.oldest_first_param {
+                Some(p) => bool_field(&item, p)?.unwrap_or(false),
+                None => spec.ascending,
+            };
+            Cursor::new(stream, lo, hi, asc)
+        }
+    };
+    let (page, size) = cut(ctx, body, &cursor)?;
+    let records: Vec<Value> = page
+        .indices
+        .iter()
+        .map(|i| ctx.inner.record(tenant, stream, *i))
+        .collect();
+    let data = match spec.nest {
+        None => records,
+        Some(nest) => {
+            let mut o = serde_json::Map::new();
+            let n = records.len();
+            o.insert(nest.to_string(), Value::Array(records));
+            if spec.result_count {
+                o.insert("resultCount".into(), json!(n));
+            }
+            vec![Value::Object(o)]
+        }
+    };
+    Ok(page_response(data, &page, size, spec.record_start))
+}
+
+/// Cuts the page for `cursor` with the requested (or remembered, or default) page size.
+pub(crate) fn cut(ctx: &Ctx<'_>, body: &Value, cursor: &Cursor) -> Result<(Page, u64), ApiError> {
+    // A forged token cannot reach past the backlog.
+    let n = ctx.inner.cfg.records_per_stream;
+    let cursor = &Cursor {
+        lo: cursor.lo.min(n),
+        hi: cursor.hi.min(n),
+        ..cursor.clone()
+    };
+    let size = pagination::requested_page_size(body)?
+        .or((cursor.ps > 0).then_some(cursor.ps))
+        .unwrap_or(u64::from(ctx.inner.cfg.default_page_size))
+        .clamp(1, pagination::MAX_PAGE_SIZE);
+    Ok((pagination::page(cursor, size), size))
+}
+
+/// The success envelope for a page.
+pub(crate) fn page_response(
+    data: Vec<Value>,
+    page: &Page,
+    size: u64,
+    record_start: bool,
+) -> Response<Body> {
+    let p = envelope::pagination(
+        size,
+        page.total,
+        page.next.as_ref().map(Cursor::encode),
+        page.previous.as_ref().map(Cursor::encode),
+        record_start.then_some(page.record_start),
+    );
+    envelope::json_response(200, &envelope::success(data, Some(p)))
+}

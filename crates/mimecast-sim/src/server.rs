@@ -1,0 +1,734 @@
+//! The request pipeline: record -> identify tenant -> auth faults -> authenticate -> quota ->
+//! faults -> permission -> handler -> fault mangling -> record.
+//!
+//! WHY one pipeline: the order matters and must be the same for every endpoint. MIMECAST.md §5
+//! says a 429 means "the requested function will not be executed"; auth must run before any
+//! function (§1.1, §6.2); and every request, including ones refused by auth, is journaled.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use time::OffsetDateTime;
+
+use crate::auth_v1::{self, V1Headers};
+use crate::config::{SimConfig, SimTenant};
+use crate::data::TenantInfo;
+use crate::envelope::{bytes_response, error_response, ApiError, Style};
+use crate::faults::{FaultKind, FaultPlan};
+use crate::oauth::{parse_form, TokenStore};
+use crate::permissions;
+use crate::ratelimit::{Quota, RateLimiter};
+use crate::record::{Journal, RecordedRequest};
+use crate::routes;
+
+/// Largest request body accepted (real requests are a few hundred bytes).
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+pub(crate) struct TenantState {
+    pub cfg: SimTenant,
+    pub info: TenantInfo,
+}
+
+/// Shared simulator state.
+pub(crate) struct Inner {
+    pub cfg: SimConfig,
+    pub tenants: Vec<TenantState>,
+    pub end: OffsetDateTime,
+    pub base_url: String,
+    /// Key signing pre-signed storage URLs (derived from the seed).
+    pub url_key: [u8; 32],
+    pub tokens: Mutex<TokenStore>,
+    pub faults: Mutex<FaultPlan>,
+    pub limiter: Mutex<RateLimiter>,
+    pub journal: Mutex<Journal>,
+    pub expired_bindings: Mutex<HashSet<usize>>,
+}
+
+/// Poison-tolerant lock: a panicking test thread must not wedge the simulator.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Route families, each with its own auth scheme and error shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    OAuth,
+    Login,
+    Api,
+    Siem,
+    Storage,
+    Unknown,
+}
+
+impl Family {
+    fn of(path: &str) -> Family {
+        if path == "/oauth/token" {
+            Family::OAuth
+        } else if path == "/api/login/discover-authentication" || path == "/api/login/login" {
+            Family::Login
+        } else if path.starts_with("/api/") {
+            Family::Api
+        } else if path.starts_with("/siem/") {
+            Family::Siem
+        } else if path.starts_with("/storage/") {
+            Family::Storage
+        } else {
+            Family::Unknown
+        }
+    }
+
+    pub fn style(self) -> Style {
+        match self {
+            Family::OAuth => Style::OAuth,
+            Family::Siem => Style::Siem,
+            Family::Storage => Style::Storage,
+            _ => Style::Envelope,
+        }
+    }
+}
+
+/// How the request authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthVia {
+    V1,
+    V2,
+    Unauthenticated,
+}
+
+/// The parts of a request handlers need.
+pub(crate) struct Req {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn bearer(&self) -> Option<&str> {
+        let a = self.header("authorization")?.trim();
+        let (scheme, tok) = a.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| tok.trim())
+    }
+}
+
+/// What a handler sees.
+pub(crate) struct Ctx<'a> {
+    pub inner: &'a Inner,
+    pub req: &'a Req,
+    pub tenant: Option<usize>,
+    pub via: AuthVia,
+    pub family: Family,
+}
+
+impl Ctx<'_> {
+    /// The authenticated tenant (handlers of authenticated routes only).
+    pub fn tenant(&self) -> Result<&TenantState, ApiError> {
+        self.tenant
+            .and_then(|t| self.inner.tenants.get(t))
+            .ok_or_else(|| ApiError::new(401, "err_unauthenticated", "Authentication required"))
+    }
+}
+
+struct Outcome {
+    response: Response<Body>,
+    tenant: Option<usize>,
+    fault: Option<String>,
+}
+
+/// axum fallback handler: every request goes through here.
+pub(crate) async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let headers_rec: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().map(str::to_string);
+    let (body, too_large) = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => (b, false),
+        Err(_) => (Bytes::new(), true),
+    };
+    let req = Req {
+        method: parts.method.clone(),
+        path,
+        query,
+        headers: parts.headers,
+        body,
+    };
+    let id = lock(&inner.journal).push(RecordedRequest {
+        method: req.method.to_string(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        headers: headers_rec,
+        body: String::from_utf8_lossy(&req.body).into_owned(),
+        status: 0,
+        tenant: None,
+        at: Instant::now(),
+        fault: None,
+    });
+    let mut rec = Recorder {
+        inner: &inner,
+        id,
+        finished: false,
+    };
+    let out = if too_large {
+        Outcome {
+            response: error_response(
+                Family::of(&req.path).style(),
+                &ApiError::new(413, "err_request_too_large", "Request body too large"),
+            ),
+            tenant: None,
+            fault: None,
+        }
+    } else {
+        process(&inner, &req, &rec).await
+    };
+    let status = out.response.status().as_u16();
+    tracing::debug!(
+        method = %req.method,
+        path = %req.path,
+        status,
+        tenant = inner.tenant_label(out.tenant).as_deref().unwrap_or("-"),
+        fault = out.fault.as_deref().unwrap_or("-"),
+        "mimecast-sim request"
+    );
+    rec.finish(status, out.tenant, out.fault);
+    out.response
+}
+
+/// Completes a journal entry; if the request future is dropped first (client gone), marks the
+/// entry 499.
+struct Recorder<'a> {
+    inner: &'a Inner,
+    id: u64,
+    finished: bool,
+}
+
+impl Recorder<'_> {
+    /// Notes the tenant and fault as soon as they are known (before a `Delay`).
+    fn note(&self, tenant: Option<usize>, fault: Option<&str>) {
+        let name = self.inner.tenant_label(tenant);
+        lock(&self.inner.journal).update(self.id, |r| {
+            r.tenant = name;
+            r.fault = fault.map(str::to_string);
+        });
+    }
+
+    fn finish(&mut self, status: u16, tenant: Option<usize>, fault: Option<String>) {
+        self.finished = true;
+        let name = self.inner.tenant_label(tenant);
+        lock(&self.inner.journal).update(self.id, |r| {
+            r.status = status;
+            r.tenant = name;
+            r.fault = fault;
+        });
+    }
+}
+
+impl Drop for Recorder<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            lock(&self.inner.journal).update(self.id, |r| r.status = 499);
+        }
+    }
+}
+
+async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
+    let family = Family::of(&req.path);
+    let style = family.style();
+    let hint = inner.identify(family, req);
+    let tenant_name = |t: Option<usize>| {
+        t.and_then(|t| inner.tenants.get(t))
+            .map(|t| t.cfg.name.clone())
+    };
+    let hint_name = tenant_name(hint);
+    rec.note(hint, None);
+
+    // Auth-kind faults replace authentication.
+    let auth_fault = lock(&inner.faults).pick(&req.path, hint_name.as_deref(), true);
+    if let Some(kind) = auth_fault {
+        return Outcome {
+            response: inner.fault_response(&kind, style, req),
+            tenant: hint,
+            fault: Some(kind.label()),
+        };
+    }
+
+    let (tenant, via) = match inner.authenticate(family, req, hint) {
+        Ok(a) => a,
+        Err(e) => {
+            return Outcome {
+                response: error_response(style, &e),
+                tenant: hint,
+                fault: None,
+            }
+        }
+    };
+    let name = tenant_name(tenant);
+
+    // Quota (MIMECAST.md §5): refused requests are not executed.
+    let mut quota = None;
+    if matches!(family, Family::Api | Family::Siem) {
+        if let Some(n) = &name {
+            let q = lock(&inner.limiter).admit(n, inner.cfg.quota_per_minute, Instant::now());
+            if !q.allowed {
+                let mut r = error_response(style, &quota_error());
+                add_rate_headers(&mut r, &q);
+                return Outcome {
+                    response: r,
+                    tenant,
+                    fault: None,
+                };
+            }
+            quota = Some(q);
+        }
+    }
+
+    let fault = lock(&inner.faults).pick(&req.path, name.as_deref(), false);
+    let label = fault.as_ref().map(FaultKind::label);
+    rec.note(tenant, label.as_deref());
+    let mut mangle = None;
+    match fault {
+        Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
+        Some(k @ (FaultKind::Reset | FaultKind::TruncatedJson | FaultKind::MalformedJson)) => {
+            mangle = Some(k)
+        }
+        Some(k) => {
+            return Outcome {
+                response: inner.fault_response(&k, style, req),
+                tenant,
+                fault: label,
+            }
+        }
+        None => {}
+    }
+
+    // Permissions (one table, permissions.rs).
+    if let (Some(t), Some(perm)) = (tenant, permissions::required(&req.path)) {
+        if inner
+            .tenants
+            .get(t)
+            .is_some_and(|t| permissions::is_denied(&t.cfg.denied, perm))
+        {
+            return Outcome {
+                response: error_response(style, &forbidden(perm)),
+                tenant,
+                fault: label,
+            };
+        }
+    }
+
+    let ctx = Ctx {
+        inner,
+        req,
+        tenant,
+        via,
+        family,
+    };
+    let mut response = routes::dispatch(&ctx).unwrap_or_else(|e| error_response(style, &e));
+    if let Some(q) = quota {
+        if inner.cfg.rate_limit_headers_always {
+            add_rate_headers(&mut response, &q);
+        }
+    }
+    if let Some(k) = mangle {
+        response = mangle_response(response, &k).await;
+    }
+    Outcome {
+        response,
+        tenant,
+        fault: label,
+    }
+}
+
+fn quota_error() -> ApiError {
+    ApiError::new(429, "err_quota_exceeded", "Quota exceeded").retryable(true)
+}
+
+/// 403 naming the missing permission.
+pub(crate) fn forbidden(perm: &str) -> ApiError {
+    ApiError::new(
+        403,
+        "err_xdk_permission_denied",
+        format!("The application or user lacks the permission '{perm}'"),
+    )
+}
+
+fn add_rate_headers(r: &mut Response<Body>, q: &Quota) {
+    let h = r.headers_mut();
+    for (name, v) in [
+        ("x-ratelimit-limit", q.limit.to_string()),
+        ("x-ratelimit-remaining", q.remaining.to_string()),
+        ("x-ratelimit-reset", q.reset_ms.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn tenant_label(&self, t: Option<usize>) -> Option<String> {
+        t.and_then(|t| self.tenants.get(t))
+            .map(|t| t.cfg.name.clone())
+    }
+
+    pub(crate) fn tenant_by_name(&self, name: &str) -> Option<usize> {
+        self.tenants.iter().position(|t| t.cfg.name == name)
+    }
+
+    /// Attributes a request to a tenant before authenticating it (for fault matching and the
+    /// journal). Never trusts the result for access.
+    fn identify(&self, family: Family, req: &Req) -> Option<usize> {
+        match family {
+            Family::Api | Family::Siem => {
+                if let Some(tok) = req.bearer() {
+                    return lock(&self.tokens).owner(tok);
+                }
+                let (ak, _) = auth_v1::parse_authorization(req.header("authorization")?)?;
+                self.tenants
+                    .iter()
+                    .position(|t| t.cfg.v1.as_ref().is_some_and(|v| v.access_key == ak))
+            }
+            Family::OAuth => {
+                let id = self
+                    .oauth_params(req)
+                    .into_iter()
+                    .find(|(k, _)| k == "client_id")?
+                    .1;
+                self.tenants
+                    .iter()
+                    .position(|t| t.cfg.v2.as_ref().is_some_and(|v| v.client_id == id))
+            }
+            Family::Login => {
+                let email = routes::login::basic_email(req.header("authorization")?)?;
+                self.tenants.iter().position(|t| {
+                    t.cfg
+                        .login
+                        .as_ref()
+                        .is_some_and(|l| l.email.eq_ignore_ascii_case(&email))
+                })
+            }
+            Family::Storage => crate::siem::storage_tenant(self, &req.path),
+            Family::Unknown => None,
+        }
+    }
+
+    /// Form body parameters of `/oauth/token`, plus query parameters (Elastic's mock).
+    pub(crate) fn oauth_params(&self, req: &Req) -> Vec<(String, String)> {
+        let mut p = parse_form(&String::from_utf8_lossy(&req.body));
+        if let Some(q) = &req.query {
+            p.extend(parse_form(q));
+        }
+        p
+    }
+
+    fn authenticate(
+        &self,
+        family: Family,
+        req: &Req,
+        hint: Option<usize>,
+    ) -> Result<(Option<usize>, AuthVia), ApiError> {
+        match family {
+            Family::Api => {
+                if let Some(tok) = req.bearer() {
+                    if req.path == "/api/audit/get-siem-logs" {
+                        // MIMECAST.md §6.3: not available on API 2.0.
+                        return Err(ApiError::new(
+                            404,
+                            "err_resource_not_found",
+                            "/api/audit/get-siem-logs is not available on API 2.0; use /siem/v1/batch/events/cg",
+                        ));
+                    }
+                    let t = lock(&self.tokens)
+                        .check(tok, Instant::now())
+                        .map_err(|e| e.to_api_error())?;
+                    return Ok((Some(t), AuthVia::V2));
+                }
+                let h = V1Headers {
+                    authorization: req.header("authorization"),
+                    date: req.header("x-mc-date"),
+                    req_id: req.header("x-mc-req-id"),
+                    app_id: req.header("x-mc-app-id"),
+                };
+                let v1_err = |e: auth_v1::V1Error| {
+                    let (status, code, msg) = e.describe();
+                    ApiError::new(status, code, msg)
+                };
+                auth_v1::access_key(&h).map_err(v1_err)?;
+                let t = hint.ok_or_else(|| v1_err(auth_v1::V1Error::UnknownAccessKey))?;
+                let creds = self
+                    .tenants
+                    .get(t)
+                    .and_then(|t| t.cfg.v1.as_ref())
+                    .ok_or_else(|| v1_err(auth_v1::V1Error::UnknownAccessKey))?;
+                auth_v1::verify(
+                    creds,
+                    &h,
+                    &req.path,
+                    OffsetDateTime::now_utc(),
+                    self.cfg.max_clock_skew,
+                )
+                .map_err(v1_err)?;
+                if lock(&self.expired_bindings).contains(&t) {
+                    return Err(binding_expired());
+                }
+                Ok((Some(t), AuthVia::V1))
+            }
+            Family::Siem => {
+                let Some(tok) = req.bearer() else {
+                    return Err(ApiError::new(
+                        401,
+                        "unauthorized",
+                        "API 2.0 routes need 'Authorization: Bearer <token>' from /oauth/token",
+                    ));
+                };
+                let t = lock(&self.tokens)
+                    .check(tok, Instant::now())
+                    .map_err(|e| e.to_api_error())?;
+                Ok((Some(t), AuthVia::V2))
+            }
+            Family::OAuth => {
+                let p = self.oauth_params(req);
+                let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+                match get("grant_type") {
+                    Some("client_credentials") => {}
+                    Some(other) => {
+                        return Err(ApiError::new(
+                            400,
+                            "unsupported_grant_type",
+                            format!(
+                                "grant_type {other:?} is not supported; use client_credentials"
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(ApiError::new(
+                            400,
+                            "invalid_request",
+                            "grant_type=client_credentials is required",
+                        ))
+                    }
+                }
+                let (Some(id), Some(secret)) = (get("client_id"), get("client_secret")) else {
+                    return Err(ApiError::new(
+                        400,
+                        "invalid_request",
+                        "client_id and client_secret are required",
+                    ));
+                };
+                let ok = hint
+                    .and_then(|t| self.tenants.get(t))
+                    .and_then(|t| t.cfg.v2.as_ref())
+                    .is_some_and(|v| {
+                        v.client_id == id && ct_eq(v.client_secret.as_bytes(), secret.as_bytes())
+                    });
+                if !ok {
+                    return Err(ApiError::new(
+                        401,
+                        "invalid_client",
+                        "Invalid client credentials",
+                    ));
+                }
+                Ok((hint, AuthVia::V2))
+            }
+            Family::Login | Family::Storage | Family::Unknown => {
+                Ok((hint, AuthVia::Unauthenticated))
+            }
+        }
+    }
+
+    /// The response of a fault that replaces the function.
+    fn fault_response(&self, kind: &FaultKind, style: Style, req: &Req) -> Response<Body> {
+        let path = req.path.as_str();
+        match kind {
+            FaultKind::RateLimit { reset_ms } => {
+                let mut r = error_response(style, &quota_error());
+                if let Some(ms) = reset_ms {
+                    let limit = match self.cfg.quota_per_minute {
+                        0 => 600,
+                        q => q,
+                    };
+                    add_rate_headers(
+                        &mut r,
+                        &Quota {
+                            allowed: false,
+                            limit,
+                            remaining: 0,
+                            reset_ms: *ms,
+                        },
+                    );
+                }
+                r
+            }
+            FaultKind::Status(s) => error_response(
+                style,
+                &ApiError::new(
+                    *s,
+                    "err_internal_server_error",
+                    format!("Simulated HTTP {s}"),
+                )
+                .retryable(true),
+            ),
+            FaultKind::HtmlError(s) => {
+                let reason = axum::http::StatusCode::from_u16(*s)
+                    .ok()
+                    .and_then(|c| c.canonical_reason())
+                    .unwrap_or("Error");
+                bytes_response(
+                    *s,
+                    "text/html",
+                    format!(
+                        "<html>\r\n<head><title>{s} {reason}</title></head>\r\n<body>\r\n<center><h1>{s} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+                    )
+                    .into_bytes(),
+                )
+            }
+            FaultKind::Fail { code, retryable } => {
+                // `fail[].key` echoes the request item, as for real function failures.
+                let key = serde_json::from_slice::<serde_json::Value>(&req.body)
+                    .ok()
+                    .and_then(|v| v["data"].get(0).cloned());
+                let e = ApiError::new(200, code.clone(), format!("Simulated failure {code}"))
+                    .retryable(*retryable)
+                    .with_key(key);
+                match style {
+                    // SIEM routes have no fail[]; report through their error shape.
+                    Style::Siem => error_response(
+                        style,
+                        &ApiError {
+                            http: if *retryable { 503 } else { 400 },
+                            ..e
+                        },
+                    ),
+                    _ => error_response(style, &e),
+                }
+            }
+            FaultKind::Forbidden => error_response(
+                style,
+                &forbidden(permissions::required(path).unwrap_or("the required permission")),
+            ),
+            FaultKind::KeysExpired => error_response(style, &binding_expired()),
+            FaultKind::TokenExpired => {
+                error_response(style, &crate::oauth::TokenError::Expired.to_api_error())
+            }
+            // Handled in the pipeline (they need the real response).
+            FaultKind::Delay(_)
+            | FaultKind::Reset
+            | FaultKind::TruncatedJson
+            | FaultKind::MalformedJson => error_response(
+                style,
+                &ApiError::new(500, "err_internal_server_error", "fault misrouted"),
+            ),
+        }
+    }
+}
+
+/// MIMECAST.md §1.4: HTTP 418 "Binding Expired" with `err_xdk_binding_expired`.
+pub(crate) fn binding_expired() -> ApiError {
+    ApiError::new(
+        418,
+        "err_xdk_binding_expired",
+        "The access key binding has expired; log in again to refresh it",
+    )
+}
+
+/// Constant-time byte comparison.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Applies a body-level fault to a real response.
+async fn mangle_response(resp: Response<Body>, kind: &FaultKind) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    let exact = body.size_hint().exact();
+    match kind {
+        FaultKind::MalformedJson => {
+            let mut r = bytes_response(
+                200,
+                "application/json",
+                b"<!-- upstream error -->{\"meta\":{\"status\":200},\"data\":[{]".to_vec(),
+            );
+            for (k, v) in parts.headers.iter() {
+                if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                    r.headers_mut().insert(k.clone(), v.clone());
+                }
+            }
+            r
+        }
+        FaultKind::TruncatedJson => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let body = if exact.is_some() {
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                Body::from(bytes.slice(..bytes.len() / 2))
+            } else {
+                // A stream of unknown length: end it cleanly after the first chunk.
+                Body::from_stream(body.into_data_stream().take(1))
+            };
+            Response::from_parts(parts, body)
+        }
+        FaultKind::Reset => {
+            let broken =
+                || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated reset");
+            let body = if exact.is_some() {
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                if let Ok(v) = HeaderValue::from_str(&bytes.len().to_string()) {
+                    parts.headers.insert(header::CONTENT_LENGTH, v);
+                }
+                let half = bytes.slice(..bytes.len() / 2);
+                Body::from_stream(futures_util::stream::iter(vec![
+                    Ok::<Bytes, std::io::Error>(half),
+                    Err(broken()),
+                ]))
+            } else {
+                let first = body
+                    .into_data_stream()
+                    .take(1)
+                    .map(|r| r.map_err(|e| std::io::Error::other(e.to_string())));
+                Body::from_stream(first.chain(futures_util::stream::iter(vec![Err(broken())])))
+            };
+            Response::from_parts(parts, body)
+        }
+        _ => Response::from_parts(parts, body),
+    }
+}
+
+/// Random-looking but seed-derived key for signing storage URLs.
+pub(crate) fn url_key(seed: u64) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"mimecast-sim storage url key");
+    h.update(seed.to_le_bytes());
+    h.finalize().into()
+}
+
+/// Standard base64 (tests).
+#[cfg(test)]
+pub(crate) fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}

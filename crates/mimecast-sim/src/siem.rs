@@ -1,0 +1,347 @@
+//! API 2.0 SIEM batch (`GET /siem/v1/batch/events/cg`) and the pre-signed file storage it
+//! points to (MIMECAST.md §6.4 (b)).
+//!
+//! WHY: batch pages list files; each file URL works without auth until it expires (403 after,
+//! like S3) and serves gzip NDJSON. Files can be far larger than memory in tests, so a file is
+//! generated and compressed as a stream in bounded chunks, and the URL itself (HMAC-signed)
+//! carries everything needed to regenerate it.
+
+use std::io::Write as _;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, Response};
+use base64::Engine as _;
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::data::{self, siem_cg::TYPES, TenantInfo, Timeline};
+use crate::dates;
+use crate::envelope::{self, ApiError};
+use crate::oauth::parse_form;
+use crate::pagination::MAX_PAGE_SIZE;
+use crate::server::{Ctx, Inner};
+
+const BATCH_PATH: &str = "/siem/v1/batch/events/cg";
+/// Records generated per compressed chunk of a file stream.
+const CHUNK_RECORDS: u64 = 256;
+/// Approximate compressed bytes per record, for the `size` field (files are not pre-compressed).
+const APPROX_GZ_BYTES_PER_RECORD: u64 = 180;
+
+/// `@nextPage` state: event types, index window, position in the global file list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BatchCursor {
+    t: Vec<usize>,
+    lo: u64,
+    hi: u64,
+    g: u64,
+}
+
+/// What a signed storage id names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FileId {
+    /// Tenant name.
+    n: String,
+    /// Event type index.
+    y: usize,
+    /// Record index range `[a, b)`.
+    a: u64,
+    b: u64,
+    /// Expiry, epoch ms.
+    e: i64,
+}
+
+fn b64u() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+}
+
+fn siem_err(http: u16, code: &str, msg: impl Into<String>) -> ApiError {
+    ApiError::new(http, code, msg)
+}
+
+fn sign(key: &[u8; 32], payload: &str) -> String {
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut m) => {
+            m.update(payload.as_bytes());
+            b64u().encode(&m.finalize().into_bytes()[..16])
+        }
+        Err(_) => String::new(),
+    }
+}
+
+fn signed_id(inner: &Inner, f: &FileId) -> String {
+    let payload = b64u().encode(serde_json::to_vec(f).unwrap_or_default());
+    let sig = sign(&inner.url_key, &payload);
+    format!("{payload}.{sig}")
+}
+
+/// Verifies and decodes `/storage/<id>/<name>`.
+fn parse_storage_path(inner: &Inner, path: &str) -> Option<FileId> {
+    let rest = path.strip_prefix("/storage/")?;
+    let id = rest.split('/').next()?;
+    let (payload, sig) = id.split_once('.')?;
+    let want = sign(&inner.url_key, payload);
+    if !crate::server::ct_eq(want.as_bytes(), sig.as_bytes()) {
+        return None;
+    }
+    serde_json::from_slice(&b64u().decode(payload).ok()?).ok()
+}
+
+/// Tenant a storage URL belongs to (for attribution and fault matching).
+pub(crate) fn storage_tenant(inner: &Inner, path: &str) -> Option<usize> {
+    let f = parse_storage_path(inner, path)?;
+    inner.tenant_by_name(&f.n)
+}
+
+/// Parses a range bound: `YYYY-MM-DD` (documented) or a full timestamp (the streaming API's
+/// form, accepted leniently).
+fn range_bound(s: &str, is_end: bool) -> Option<i64> {
+    if let Some(d) = dates::parse_ymd(s) {
+        // The end date is inclusive: the whole day.
+        let ms = dates::to_ms(d);
+        return Some(if is_end { ms + 86_400_000 } else { ms });
+    }
+    dates::parse_mc_date(s).ok().map(dates::to_ms)
+}
+
+pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    if ctx.req.path != BATCH_PATH {
+        return Err(siem_err(
+            404,
+            "not_found",
+            format!("{} is not simulated; use {BATCH_PATH}", ctx.req.path),
+        ));
+    }
+    if ctx.req.method != Method::GET {
+        return Err(siem_err(405, "method_not_allowed", "Use GET"));
+    }
+    let tenant = ctx.tenant()?;
+    let q = parse_form(ctx.req.query.as_deref().unwrap_or(""));
+    let get = |k: &str| {
+        q.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let inner = ctx.inner;
+    let per_file = inner.cfg.siem_cg_records_per_file.max(1);
+    let page_size = match get("pageSize") {
+        None => u64::from(inner.cfg.default_page_size),
+        Some(s) => match s.trim().parse::<u64>() {
+            Ok(n) if n >= 1 => n.min(MAX_PAGE_SIZE),
+            _ => {
+                return Err(siem_err(
+                    400,
+                    "invalid_page_size",
+                    format!("pageSize must be a positive integer, got {s:?}"),
+                ))
+            }
+        },
+    };
+    let cursor = match get("nextPage") {
+        Some(tok) => b64u()
+            .decode(tok.trim())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<BatchCursor>(&b).ok())
+            .filter(|c| c.lo <= c.hi && !c.t.is_empty() && c.t.iter().all(|t| *t < TYPES.len()))
+            .ok_or_else(|| siem_err(400, "invalid_next_page", "nextPage is not a valid cursor"))?,
+        None => {
+            let types_raw = get("type").or_else(|| get("types")).ok_or_else(|| {
+                siem_err(
+                    400,
+                    "missing_type",
+                    format!("type is required, one of {TYPES:?}"),
+                )
+            })?;
+            let mut t = Vec::new();
+            for name in types_raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                let idx = TYPES
+                    .iter()
+                    .position(|x| x.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| {
+                        siem_err(
+                            400,
+                            "invalid_type",
+                            format!("unknown type {name:?}; expected one of {TYPES:?}"),
+                        )
+                    })?;
+                if !t.contains(&idx) {
+                    t.push(idx);
+                }
+            }
+            if t.is_empty() {
+                return Err(siem_err(400, "missing_type", "type is required"));
+            }
+            let now = inner.now_ms();
+            let today = now - now.rem_euclid(86_400_000);
+            let start = match get("dateRangeStartsAt") {
+                Some(s) => range_bound(s, false).ok_or_else(|| {
+                    siem_err(
+                        400,
+                        "invalid_date",
+                        format!("dateRangeStartsAt must be YYYY-MM-DD, got {s:?}"),
+                    )
+                })?,
+                None => today - 7 * 86_400_000,
+            };
+            let end = match get("dateRangeEndsAt") {
+                Some(s) => range_bound(s, true).ok_or_else(|| {
+                    siem_err(
+                        400,
+                        "invalid_date",
+                        format!("dateRangeEndsAt must be YYYY-MM-DD, got {s:?}"),
+                    )
+                })?,
+                None => today + 86_400_000,
+            };
+            if start > end {
+                return Err(siem_err(
+                    400,
+                    "invalid_date_range",
+                    "dateRangeStartsAt is after dateRangeEndsAt",
+                ));
+            }
+            let tl = inner.timeline("siem_cg:receipt");
+            let (lo, hi) = tl.window(start, end);
+            BatchCursor { t, lo, hi, g: 0 }
+        }
+    };
+    let n = inner.cfg.records_per_stream;
+    let cursor = BatchCursor {
+        lo: cursor.lo.min(n),
+        hi: cursor.hi.min(n),
+        ..cursor
+    };
+    let files_per_type = (cursor.hi - cursor.lo).div_ceil(per_file);
+    let total_files = files_per_type.saturating_mul(cursor.t.len() as u64);
+    let g_end = cursor.g.saturating_add(page_size).min(total_files);
+    let expiry_ms = inner.now_ms() + inner.cfg.file_url_ttl.as_millis() as i64;
+    let mut value = Vec::new();
+    for g in cursor.g.min(total_files)..g_end {
+        let ty = cursor.t[(g / files_per_type) as usize];
+        let fi = g % files_per_type;
+        let a = cursor.lo + fi * per_file;
+        let b = a.saturating_add(per_file).min(cursor.hi);
+        let id = signed_id(
+            inner,
+            &FileId {
+                n: tenant.cfg.name.clone(),
+                y: ty,
+                a,
+                b,
+                e: expiry_ms,
+            },
+        );
+        value.push(json!({
+            "url": format!("{}/storage/{id}/file.json.gz", inner.base_url),
+            "expiry": dates::format_iso_ms(dates::from_ms(expiry_ms)),
+            "size": (b - a) * APPROX_GZ_BYTES_PER_RECORD,
+        }));
+    }
+    let next = BatchCursor {
+        g: g_end.max(cursor.g),
+        ..cursor.clone()
+    };
+    let body = json!({
+        "value": value,
+        "@nextPage": b64u().encode(serde_json::to_vec(&next).unwrap_or_default()),
+        "isCaughtUp": g_end >= total_files,
+    });
+    Ok(envelope::json_response(200, &body))
+}
+
+/// `GET /storage/<signed-id>/file.json.gz`: no auth; 403 when expired or tampered.
+pub(crate) fn storage(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    if ctx.req.method != Method::GET {
+        return Err(siem_err(
+            405,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+        ));
+    }
+    let f = parse_storage_path(ctx.inner, &ctx.req.path)
+        .ok_or_else(|| siem_err(403, "AccessDenied", "Request signature does not match"))?;
+    if ctx.inner.now_ms() >= f.e {
+        return Err(siem_err(403, "AccessDenied", "Request has expired"));
+    }
+    let t = ctx
+        .inner
+        .tenant_by_name(&f.n)
+        .and_then(|t| ctx.inner.tenants.get(t))
+        .ok_or_else(|| siem_err(404, "NoSuchKey", "The specified key does not exist."))?;
+    let ty = TYPES
+        .get(f.y)
+        .ok_or_else(|| siem_err(404, "NoSuchKey", "The specified key does not exist."))?;
+    let stream_key = format!("siem_cg:{ty}");
+    let gen = FileGen {
+        seed: ctx.inner.cfg.seed,
+        tenant: t.info.clone(),
+        ty,
+        tl: ctx.inner.timeline(&stream_key),
+        next: f.a,
+        end: f.b.min(ctx.inner.cfg.records_per_stream),
+        enc: Some(GzEncoder::new(Vec::new(), Compression::fast())),
+    };
+    let stream = futures_util::stream::unfold(gen, |mut g| async move {
+        let chunk = g.next_chunk()?;
+        Some((Ok::<Bytes, std::io::Error>(chunk), g))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
+    Ok(r)
+}
+
+/// Streaming gzip NDJSON generator for one file.
+struct FileGen {
+    seed: u64,
+    tenant: TenantInfo,
+    ty: &'static str,
+    tl: Timeline,
+    next: u64,
+    end: u64,
+    enc: Option<GzEncoder<Vec<u8>>>,
+}
+
+impl FileGen {
+    /// The next non-empty compressed chunk; `None` when the file is complete.
+    fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            let enc = self.enc.as_mut()?;
+            if self.next >= self.end {
+                let rest = self.enc.take()?.finish().ok()?;
+                return (!rest.is_empty()).then(|| Bytes::from(rest));
+            }
+            let stop = (self.next + CHUNK_RECORDS).min(self.end);
+            let mut line = Vec::with_capacity(1024);
+            for i in self.next..stop {
+                line.clear();
+                let v: Value =
+                    data::siem_cg::record(self.seed, &self.tenant, self.ty, i, self.tl.time_ms(i));
+                if serde_json::to_writer(&mut line, &v).is_err() {
+                    continue;
+                }
+                line.push(b'\n');
+                if enc.write_all(&line).is_err() {
+                    self.enc = None;
+                    return None;
+                }
+            }
+            self.next = stop;
+            let out = std::mem::take(enc.get_mut());
+            if !out.is_empty() {
+                return Some(Bytes::from(out));
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Shared helpers for integration tests: a simulator on port 0 and tenant configs that point at it.
+#![allow(dead_code)]
+
+use mimecast_collector::api::{HttpSettings, MimecastClient};
+use mimecast_collector::config::{
+    Credentials, RetryConfig, StreamConfig, StreamKind, TenantConfig, V1Credentials, V2Credentials,
+};
+use mimecast_sim::{SimConfig, SimTenant, Simulator};
+use secrecy::SecretString;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+pub async fn start_sim(config: SimConfig) -> Simulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Simulator::start(config, listener).await.unwrap()
+}
+
+pub fn fast_retry() -> RetryConfig {
+    RetryConfig {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(800),
+        max_attempts: 5,
+    }
+}
+
+pub fn http(request_timeout: Duration) -> reqwest::Client {
+    HttpSettings {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout,
+        retry: fast_retry(),
+    }
+    .build_http()
+    .unwrap()
+}
+
+fn streams(kinds: &[StreamKind]) -> Vec<StreamConfig> {
+    kinds
+        .iter()
+        .map(|k| StreamConfig {
+            kind: *k,
+            poll_interval: Duration::from_secs(60),
+            page_size: 100,
+            types: vec![],
+            feed_types: vec![],
+            domains: vec![],
+        })
+        .collect()
+}
+
+pub fn v1_tenant(sim: &Simulator, t: &SimTenant) -> TenantConfig {
+    let c = t.v1.as_ref().expect("sim tenant has v1 credentials");
+    TenantConfig {
+        name: t.name.clone(),
+        region: None,
+        base_url: url::Url::parse(&sim.base_url()).unwrap(),
+        credentials: Credentials::V1(V1Credentials {
+            app_id: c.app_id.clone(),
+            app_key: SecretString::from(c.app_key.clone()),
+            access_key: SecretString::from(c.access_key.clone()),
+            secret_key: SecretString::from(c.secret_key.clone()),
+        }),
+        requests_per_minute: NonZeroU32::new(6000).unwrap(),
+        streams: streams(&[StreamKind::TtpUrl]),
+    }
+}
+
+pub fn v2_tenant(sim: &Simulator, t: &SimTenant) -> TenantConfig {
+    let c = t.v2.as_ref().expect("sim tenant has v2 credentials");
+    TenantConfig {
+        name: t.name.clone(),
+        region: None,
+        base_url: url::Url::parse(&sim.base_url()).unwrap(),
+        credentials: Credentials::V2(V2Credentials {
+            client_id: c.client_id.clone(),
+            client_secret: SecretString::from(c.client_secret.clone()),
+        }),
+        requests_per_minute: NonZeroU32::new(6000).unwrap(),
+        streams: streams(&[StreamKind::TtpUrl, StreamKind::SiemCg]),
+    }
+}
+
+pub fn client(tenant: &TenantConfig) -> MimecastClient {
+    client_with(tenant, fast_retry(), Duration::from_secs(5))
+}
+
+pub fn client_with(tenant: &TenantConfig, retry: RetryConfig, timeout: Duration) -> MimecastClient {
+    MimecastClient::new(tenant, http(timeout), retry)
+        .unwrap()
+        .with_jitter_seed(7)
+}
+
+/// A TTP URL request body over the whole simulated backlog (Mimecast's body date format).
+pub fn ttp_url_body(page_token: Option<&str>, page_size: u32) -> serde_json::Value {
+    let to = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let from = to - time::Duration::days(2);
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+0000");
+    let mut pagination = serde_json::json!({"pageSize": page_size});
+    if let Some(t) = page_token {
+        pagination["pageToken"] = serde_json::Value::String(t.to_string());
+    }
+    serde_json::json!({
+        "meta": {"pagination": pagination},
+        "data": [{"from": from.format(fmt).unwrap(), "to": to.format(fmt).unwrap(), "oldestFirst": true}]
+    })
+}
+
+pub const TTP_URL: &str = "/api/ttp/url/get-logs";
+
+/// A whole collector config pointing at the simulator.
+pub fn collector_config(
+    tenants: Vec<TenantConfig>,
+    state_path: &std::path::Path,
+    sink: mimecast_collector::config::SinkKind,
+) -> mimecast_collector::config::Config {
+    use mimecast_collector::config::*;
+    Config {
+        collector: CollectorConfig {
+            state_path: state_path.to_path_buf(),
+            poll_interval: Duration::from_secs(60),
+            initial_lookback: Duration::from_secs(24 * 3600),
+            max_lag: Duration::from_secs(300),
+        },
+        http: HttpConfig {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            retry: fast_retry(),
+            requests_per_minute: NonZeroU32::new(6000).unwrap(),
+        },
+        sink: SinkConfig {
+            kind: sink,
+            include_raw: true,
+        },
+        tenants,
+    }
+}
+
+pub fn with_streams(mut t: TenantConfig, kinds: &[StreamKind]) -> TenantConfig {
+    t.streams = streams(kinds);
+    t
+}
+
+/// Simulator settings whose whole backlog is older than the collector's settle delay.
+pub fn sim_config(records: u64) -> SimConfig {
+    SimConfig {
+        records_per_stream: records,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(2)),
+        ..SimConfig::default()
+    }
+}
+
+pub fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/event.schema.json"),
+    )
+    .unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
