@@ -238,3 +238,93 @@ async fn an_expired_siem_file_url_is_fetched_again_not_skipped() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_token_and_snapshot_streams_come_out_exactly_once() {
+    let v1 = SimTenant::named("globex");
+    let v2 = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![v1.clone(), v2.clone()],
+        siem_mta_records_per_file: 30,
+        ..sim_config(120)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let feeds = vec!["malware_customer".to_string(), "malware_grid".to_string()];
+    let mut t1 = with_streams(
+        v1_tenant(&sim, &v1),
+        &[
+            StreamKind::SiemMta,
+            StreamKind::ThreatIntel,
+            StreamKind::Dashboard,
+            StreamKind::Directory,
+        ],
+    );
+    t1.streams[1].feed_types = feeds.clone();
+    let mut t2 = with_streams(
+        v2_tenant(&sim, &v2),
+        &[
+            StreamKind::ThreatIntel,
+            StreamKind::Dashboard,
+            StreamKind::Directory,
+        ],
+    );
+    t2.streams[0].feed_types = feeds;
+    let config = collector_config(
+        vec![t1, t2],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    run_once(config.clone()).await;
+    let events = read_events(&out);
+    let validator = schema();
+    for e in &events {
+        assert!(validator.is_valid(e), "{e}");
+    }
+    for (tenant, streams) in [
+        (
+            "globex",
+            vec!["siem_mta", "threat_intel", "dashboard", "directory"],
+        ),
+        ("acme", vec!["threat_intel", "dashboard", "directory"]),
+    ] {
+        for stream in streams {
+            let want = sorted_expected(&sim, tenant, stream);
+            assert!(
+                !want.is_empty(),
+                "{tenant}/{stream}: simulator serves nothing"
+            );
+            let got = sorted_raws(&events, tenant, stream);
+            if got != want {
+                let reqs: Vec<String> = sim
+                    .requests()
+                    .iter()
+                    .filter(|r| r.tenant.as_deref() == Some(tenant))
+                    .map(|r| {
+                        format!(
+                            "{} {} {} {:?}",
+                            r.status,
+                            r.path,
+                            r.body.chars().take(200).collect::<String>(),
+                            r.header("x-mc-threat-feed-next-token")
+                        )
+                    })
+                    .collect();
+                panic!("{tenant}/{stream}: {} events for {} records; first difference: {:?}\nrequests:\n{}", got.len(), want.len(), got.iter().zip(&want).find(|(a, b)| a != b), reqs.join("\n"));
+            }
+        }
+    }
+    assert!(events
+        .iter()
+        .filter(|e| e["stream"] == "directory")
+        .all(|e| e["action"] == "added"));
+    let before = std::fs::metadata(&out).unwrap().len();
+    run_once(config).await;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        before,
+        "a second run found nothing new"
+    );
+    sim.shutdown().await;
+}

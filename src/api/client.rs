@@ -238,7 +238,8 @@ impl MimecastClient {
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.starts_with("application/json"));
-            if is_json {
+            // A STIX bundle is JSON too: only a body with the envelope's own keys is an envelope.
+            if is_json && looks_like_envelope(&raw.body) {
                 Ok(Download::Envelope(Envelope::parse(&raw.body)?))
             } else {
                 Ok(Download::File {
@@ -387,5 +388,35 @@ impl MimecastClient {
             }
             return Err(status_error(status, &headers, &bytes, path, self.api()));
         }
+    }
+}
+
+/// Whether a JSON body is a Mimecast envelope (`meta` or `fail` at the top) rather than a file
+/// that happens to be JSON (a STIX bundle).
+fn looks_like_envelope(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Keys<'a> {
+        #[serde(borrow, default)]
+        meta: Option<&'a serde_json::value::RawValue>,
+        #[serde(borrow, default)]
+        fail: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Keys>(body).is_ok_and(|k| k.meta.is_some() || k.fail.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_envelope;
+
+    #[test]
+    fn envelopes_and_json_files_are_told_apart() {
+        assert!(looks_like_envelope(
+            br#"{"meta":{"status":200},"data":[],"fail":[]}"#
+        ));
+        assert!(looks_like_envelope(br#"{"fail":[{"message":"x"}]}"#));
+        assert!(!looks_like_envelope(
+            br#"{"type":"bundle","id":"bundle--1","objects":[]}"#
+        ));
+        assert!(!looks_like_envelope(b"PK\x03\x04"));
     }
 }

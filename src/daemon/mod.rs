@@ -90,11 +90,11 @@ pub async fn run(
                 message: e.to_string(),
             })?;
         for stream in &tenant.streams {
-            // siem_cg keeps one cursor per event type: one task each.
-            let parts = if stream.kind == StreamKind::SiemCg {
-                stream.types.clone()
-            } else {
-                vec![String::new()]
+            // siem_cg keeps one cursor per event type, threat_intel per feed type: one task each.
+            let parts = match stream.kind {
+                StreamKind::SiemCg => stream.types.clone(),
+                StreamKind::ThreatIntel => stream.feed_types.clone(),
+                _ => vec![String::new()],
             };
             for part in parts {
                 let span = if part.is_empty() {

@@ -6,6 +6,8 @@ use crate::sink::writer::{SinkHandle, WriteErrorKind};
 use crate::state::StreamKey;
 use crate::streams::emit::Emitter;
 use crate::streams::siem_cg::{CgCursor, SiemCgStream};
+use crate::streams::snapshot::{SnapshotCursor, SnapshotStream};
+use crate::streams::token_files::{TokenCursor, TokenFileStream};
 use crate::streams::window::{self, WindowCursor, WindowStream};
 use crate::streams::StreamKind;
 use crate::streams::{PollReport, StreamError};
@@ -28,6 +30,8 @@ pub struct StreamTask {
 enum Poller {
     Window(Box<WindowStream>),
     SiemCg(Box<SiemCgStream>),
+    TokenFiles(Box<TokenFileStream>),
+    Snapshot(Box<SnapshotStream>),
 }
 
 impl Poller {
@@ -35,6 +39,8 @@ impl Poller {
         match self {
             Poller::Window(w) => w.poll(cancel).await,
             Poller::SiemCg(s) => s.poll(cancel).await,
+            Poller::TokenFiles(s) => s.poll(cancel).await,
+            Poller::Snapshot(s) => s.poll(cancel).await,
         }
     }
 
@@ -55,6 +61,16 @@ impl Poller {
                 }
                 None => "none".into(),
             },
+            Poller::TokenFiles(s) => match (&s.cursor.token, &s.cursor.covered_until) {
+                (Some(t), _) => format!("token {}", t.chars().take(24).collect::<String>()),
+                (None, Some(c)) => crate::event::rfc3339::format(*c),
+                (None, None) => "none".into(),
+            },
+            Poller::Snapshot(s) => s
+                .cursor
+                .polled_at
+                .map(crate::event::rfc3339::format)
+                .unwrap_or_else(|| "none".into()),
         }
     }
 }
@@ -90,6 +106,44 @@ impl StreamTask {
                 version: resume.checkpoint.version,
                 cursor,
             })));
+        }
+        match kind {
+            StreamKind::SiemMta | StreamKind::ThreatIntel => {
+                let cursor: TokenCursor = match &resume.checkpoint.cursor {
+                    Some(text) => serde_json::from_str(text).map_err(unreadable)?,
+                    None => TokenCursor::default(),
+                };
+                return Ok(Poller::TokenFiles(Box::new(TokenFileStream {
+                    kind,
+                    key: self.key(),
+                    feed_type: self.part.clone(),
+                    client: self.client.clone(),
+                    sink: self.sink.clone(),
+                    emitter,
+                    initial_lookback: self.collector.initial_lookback,
+                    version: resume.checkpoint.version,
+                    cursor,
+                })));
+            }
+            StreamKind::Dashboard | StreamKind::Directory => {
+                let cursor: SnapshotCursor = match &resume.checkpoint.cursor {
+                    Some(text) => serde_json::from_str(text).map_err(unreadable)?,
+                    None => SnapshotCursor::default(),
+                };
+                return Ok(Poller::Snapshot(Box::new(SnapshotStream {
+                    kind,
+                    key: self.key(),
+                    client: self.client.clone(),
+                    sink: self.sink.clone(),
+                    emitter,
+                    page_size: self.settings.page_size,
+                    domains: self.settings.domains.clone(),
+                    include_raw: self.include_raw,
+                    version: resume.checkpoint.version,
+                    cursor,
+                })));
+            }
+            _ => {}
         }
         match window::spec(kind) {
             Some(spec) => {

@@ -8,6 +8,7 @@
 pub mod emit;
 pub mod records;
 pub mod siem_cg;
+pub mod snapshot;
 pub mod token_files;
 pub mod window;
 
