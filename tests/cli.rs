@@ -77,3 +77,66 @@ fn example_config_is_valid() {
     let cfg = mimecast_collector::config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.tenants.len(), 2);
 }
+
+/// Runs the binary with a deadline, so a hang fails the test instead of stalling CI.
+fn run_with_deadline(cmd: &mut Command, deadline: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut { stdout }, &mut buf).unwrap();
+        buf
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            child.kill().unwrap();
+            panic!("{cmd:?} did not finish within {deadline:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = Vec::new();
+    std::io::Read::read_to_end(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    std::process::Output {
+        status,
+        stdout: reader.join().unwrap(),
+        stderr,
+    }
+}
+
+#[test]
+fn demo_prints_the_requested_number_of_valid_events_and_exits_0() {
+    let out = run_with_deadline(
+        bin().args(["demo", "--events", "50"]),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/event.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 50);
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(validator.is_valid(&v), "{line}");
+    }
+}

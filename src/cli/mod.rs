@@ -3,6 +3,8 @@
 //! Exit codes are part of the contract: 0 ok, 1 runtime failure, 2 usage (and verbs not yet
 //! available), 78 bad configuration (EX_CONFIG) with the key path in the message.
 
+mod run;
+mod signals;
 mod sim;
 
 use crate::config::{self, ConfigError};
@@ -109,7 +111,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
-    logging::init(cli.log_format, cli.log_level.as_deref());
+    // The demo prints events on the terminal: keep its logs to warnings unless asked.
+    let quiet_demo =
+        matches!(cli.command, Command::Demo { .. }) && std::env::var_os("RUST_LOG").is_none();
+    let level = cli.log_level.as_deref().or(quiet_demo.then_some("warn"));
+    logging::init(cli.log_format, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -151,7 +157,7 @@ async fn dispatch(command: Command) -> u8 {
     match command {
         Command::Run { config } => match load_config(config.as_deref()) {
             Err(code) => code,
-            Ok(_) => not_yet("run"),
+            Ok(config) => run::run(config, crate::daemon::RunOptions::default()).await,
         },
         Command::Check { config, .. } => match load_config(config.as_deref()) {
             Err(code) => code,
@@ -164,7 +170,7 @@ async fn dispatch(command: Command) -> u8 {
             }
         }
         Command::Login { .. } => not_yet("login"),
-        Command::Demo { .. } => not_yet("demo"),
+        Command::Demo { events } => run::demo(events).await,
         Command::Sim(args) => sim::run(args).await,
     }
 }

@@ -11,6 +11,8 @@ mod raw;
 pub mod secret;
 mod validate;
 
+pub use validate::{DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, MAX_PAGE_SIZE};
+
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::fmt;

@@ -11,7 +11,7 @@ mod task;
 use crate::api::limiter::TenantLimiter;
 use crate::api::{HttpSettings, MimecastClient};
 use crate::config::{Config, StreamKind};
-use crate::sink::writer::{self, SinkHandle};
+use crate::sink::writer;
 use crate::sink::{Sink, SinkError};
 use crate::state::{State, StateError};
 use std::sync::Arc;
@@ -38,18 +38,25 @@ pub struct RunOptions {
     pub once: bool,
     /// How long streams get to finish the page in flight after shutdown is requested.
     pub grace: Option<Duration>,
+    /// Stdout sink only: stop after this many events (`demo --events N`).
+    pub max_events: Option<u64>,
 }
 
 /// A running daemon's handles that outlive `run`'s setup: for SIGHUP.
 #[derive(Clone)]
 pub struct Control {
-    sink: SinkHandle,
+    /// Weak: a signal handler holding it must not keep the writer (and so `run`) alive.
+    sink: writer::WeakSinkHandle,
 }
 
 impl Control {
     /// Reopens the output file (logrotate).
     pub async fn reopen_sink(&self) {
-        match self.sink.reopen().await {
+        let Some(sink) = self.sink.upgrade() else {
+            tracing::info!("SIGHUP after the output closed; nothing to reopen");
+            return;
+        };
+        match sink.reopen().await {
             Ok(()) => tracing::info!("output reopened"),
             Err(e) => tracing::error!(error = %e, "cannot reopen the output"),
         }
@@ -65,16 +72,22 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let state_path = config.collector.state_path.clone();
     let sink_cfg = config.sink.clone();
+    let max_events = options.max_events;
     let (state, sink) =
         tokio::task::spawn_blocking(move || -> Result<(State, Sink), DaemonError> {
             let mut state = State::open(&state_path)?;
-            let sink = Sink::open(&sink_cfg, &mut state)?;
+            let mut sink = Sink::open(&sink_cfg, &mut state)?;
+            if let (Sink::Stdout(s), Some(n)) = (&mut sink, max_events) {
+                s.set_limit(n);
+            }
             Ok((state, sink))
         })
         .await
         .map_err(|e| DaemonError::Http(format!("start-up task failed: {e}")))??;
-    let (sink, writer) = writer::spawn(sink, state, 16);
-    on_start(Control { sink: sink.clone() });
+    let (sink, writer) = writer::spawn(sink, state, 16, Some(shutdown.clone()));
+    on_start(Control {
+        sink: sink.downgrade(),
+    });
 
     let http = HttpSettings::from(&config.http)
         .build_http()

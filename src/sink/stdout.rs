@@ -7,6 +7,8 @@ use std::io::{ErrorKind, Write};
 
 pub struct StdoutSink {
     out: std::io::BufWriter<std::io::Stdout>,
+    /// Lines still allowed (`demo --events N`); `None`: unlimited.
+    remaining: Option<u64>,
 }
 
 impl Default for StdoutSink {
@@ -19,6 +21,7 @@ impl StdoutSink {
     pub fn new() -> StdoutSink {
         StdoutSink {
             out: std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout()),
+            remaining: None,
         }
     }
 
@@ -30,8 +33,34 @@ impl StdoutSink {
         }
     }
 
+    /// Stops after `lines` lines, as if the reader had gone away.
+    pub fn set_limit(&mut self, lines: u64) {
+        self.remaining = Some(lines);
+    }
+
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        self.out.write_all(bytes).map_err(Self::map)
+        let Some(remaining) = self.remaining else {
+            return self.out.write_all(bytes).map_err(Self::map);
+        };
+        // Write whole lines up to the limit, then report the output as closed.
+        let mut end = 0;
+        let mut left = remaining;
+        for (i, b) in bytes.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
+            if *b == b'\n' {
+                left -= 1;
+                end = i + 1;
+            }
+        }
+        self.out.write_all(&bytes[..end]).map_err(Self::map)?;
+        self.remaining = Some(left);
+        if left == 0 {
+            self.out.flush().map_err(Self::map)?;
+            return Err(SinkError::StdoutClosed);
+        }
+        Ok(())
     }
 
     pub fn flush(&mut self) -> Result<(), SinkError> {

@@ -93,7 +93,26 @@ pub struct SinkHandle {
     tx: mpsc::Sender<Msg>,
 }
 
+/// A handle that does not keep the writer alive (for signal handlers, which outlive the daemon).
+#[derive(Clone)]
+pub struct WeakSinkHandle {
+    tx: mpsc::WeakSender<Msg>,
+}
+
+impl WeakSinkHandle {
+    /// The live handle, unless the writer has stopped.
+    pub fn upgrade(&self) -> Option<SinkHandle> {
+        self.tx.upgrade().map(|tx| SinkHandle { tx })
+    }
+}
+
 impl SinkHandle {
+    pub fn downgrade(&self) -> WeakSinkHandle {
+        WeakSinkHandle {
+            tx: self.tx.downgrade(),
+        }
+    }
+
     /// Writes a batch and commits its checkpoint; returns the checkpoint's new version.
     pub async fn write(&self, batch: Batch) -> Result<u64, WriteError> {
         let (tx, rx) = oneshot::channel();
@@ -131,15 +150,25 @@ const GROUP_MAX: usize = 64;
 const GROUP_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// Starts the writer thread. It ends when every handle is dropped; joining returns the state.
+/// `on_closed` is cancelled when the output can take no more (stdout closed), so the daemon
+/// stops instead of polling for nobody.
 pub fn spawn(
     sink: Sink,
     state: State,
     capacity: usize,
+    on_closed: Option<tokio_util::sync::CancellationToken>,
 ) -> (SinkHandle, std::thread::JoinHandle<State>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let thread = std::thread::Builder::new()
         .name("sink-writer".into())
-        .spawn(move || Writer { sink, state }.run(rx))
+        .spawn(move || {
+            Writer {
+                sink,
+                state,
+                on_closed,
+            }
+            .run(rx)
+        })
         .expect("spawning the writer thread");
     (SinkHandle { tx }, thread)
 }
@@ -147,6 +176,7 @@ pub fn spawn(
 struct Writer {
     sink: Sink,
     state: State,
+    on_closed: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Writer {
@@ -221,7 +251,13 @@ impl Writer {
             return;
         }
         let before = self.sink.committed();
-        match self.try_commit(group.iter().map(|(b, _)| b)) {
+        let result = self.try_commit(group.iter().map(|(b, _)| b));
+        if let (Err(e), Some(token)) = (&result, &self.on_closed) {
+            if e.kind == WriteErrorKind::StdoutClosed {
+                token.cancel();
+            }
+        }
+        match result {
             Ok(versions) => {
                 for ((_, done), v) in group.into_iter().zip(versions) {
                     let _ = done.send(Ok(v));
@@ -310,7 +346,7 @@ mod tests {
             &mut state,
         )
         .unwrap();
-        let (handle, thread) = spawn(sink, state, 8);
+        let (handle, thread) = spawn(sink, state, 8, None);
         assert_eq!(handle.write(batch("a", 0, "a1")).await.unwrap(), 1);
         // Sent together so they can land in one group: b1 is fine, a-stale names an old version.
         let (good, bad) = tokio::join!(
