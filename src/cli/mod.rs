@@ -44,6 +44,9 @@ pub enum Command {
     Run {
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Poll every stream once (draining its backlog), then exit.
+        #[arg(long)]
+        once: bool,
     },
     /// Validate the config, authenticate every tenant and probe every enabled stream.
     Check {
@@ -155,9 +158,15 @@ fn not_yet(verb: &str) -> u8 {
 
 async fn dispatch(command: Command) -> u8 {
     match command {
-        Command::Run { config } => match load_config(config.as_deref()) {
+        Command::Run { config, once } => match load_config(config.as_deref()) {
             Err(code) => code,
-            Ok(config) => run::run(config, crate::daemon::RunOptions::default()).await,
+            Ok(config) => {
+                let options = crate::daemon::RunOptions {
+                    once,
+                    ..Default::default()
+                };
+                run::run(config, options).await
+            }
         },
         Command::Check { config, .. } => match load_config(config.as_deref()) {
             Err(code) => code,
