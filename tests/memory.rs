@@ -1,0 +1,93 @@
+//! A `siem_cg` batch file far larger than the collector's memory budget is streamed: the peak
+//! RSS of the real binary stays bounded while it writes every record.
+
+use mimecast_sim::{SimConfig, SimTenant, Simulator};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RECORDS: u64 = 200_000;
+/// Peak resident memory allowed while draining a file of more than 100 MiB.
+const BUDGET_KIB: u64 = 64 * 1024;
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_siem_file_larger_than_the_memory_budget_is_streamed() {
+    if !std::path::Path::new("/proc/self/status").exists() {
+        eprintln!("no /proc: peak RSS cannot be measured here");
+        return;
+    }
+    let acme = SimTenant::named("acme");
+    let config = SimConfig {
+        tenants: vec![acme.clone()],
+        records_per_stream: RECORDS,
+        siem_cg_records_per_file: RECORDS,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(config, listener).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let v2 = acme.v2.as_ref().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[collector]\nstate_path = {:?}\n[http]\nrequest_timeout = \"10m\"\n[sink]\nkind = \"file\"\npath = {:?}\ninclude_raw = true\n[[tenant]]\nname = \"acme\"\nbase_url = {:?}\nclient_id = {:?}\nclient_secret = {:?}\nstreams = [\"siem_cg\"]\n[tenant.stream.siem_cg]\ntypes = [\"receipt\"]\n",
+            dir.path().join("state.db").display().to_string(),
+            out.display().to_string(),
+            sim.base_url(),
+            v2.client_id,
+            v2.client_secret
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mimecast-collector"))
+        .args(["--log-level", "warn", "run", "--once", "--config"])
+        .arg(dir.path().join("config.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(p) = peak_rss_kib(pid) {
+            peak = peak.max(p);
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(240) {
+            child.kill().unwrap();
+            panic!("collector did not finish within 240 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success());
+    let size = std::fs::metadata(&out).unwrap().len();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let count = text.lines().count() as u64;
+    assert_eq!(count, RECORDS, "every record of the file was written");
+    assert!(
+        size > 100 * 1024 * 1024,
+        "the output ({size} bytes) is far larger than the budget"
+    );
+    eprintln!(
+        "siem_cg: {RECORDS} records, {} MiB written, peak RSS {} MiB, {:?}",
+        size >> 20,
+        peak >> 10,
+        started.elapsed()
+    );
+    assert!(peak > 0, "RSS was sampled");
+    assert!(
+        peak < BUDGET_KIB,
+        "peak RSS {peak} KiB exceeds the budget of {BUDGET_KIB} KiB"
+    );
+    sim.shutdown().await;
+}
