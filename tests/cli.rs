@@ -146,16 +146,32 @@ fn check_offline_validates_without_network() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ok.toml");
     std::fs::write(&path, "[[tenant]]\nname = \"acme\"\nclient_id = \"id\"\nclient_secret = \"s\"\nstreams = [\"audit\"]\n").unwrap();
-    let out = bin().args(["check", "--offline", "--config"]).arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["check", "--offline", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 tenant(s), 1 stream(s)"));
 }
 
 /// The shipped unit keeps its hardening (systemd-analyze is not on every CI machine).
 #[test]
 fn systemd_unit_is_hardened() {
-    let unit = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/mimecast-collector.service")).unwrap();
-    let directives: Vec<&str> = unit.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/mimecast-collector.service"),
+    )
+    .unwrap();
+    let directives: Vec<&str> = unit
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
     for required in [
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
@@ -179,15 +195,20 @@ fn systemd_unit_is_hardened() {
 #[test]
 fn demo_config_is_valid_and_matches_the_simulator_defaults() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
-    let cfg = mimecast_collector::config::load(&path, &std::collections::HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = mimecast_collector::config::load(&path, &std::collections::HashMap::new())
+        .unwrap_or_else(|e| panic!("{e}"));
     let demo = mimecast_sim::SimTenant::demo();
     assert_eq!(cfg.tenants[0].base_url.as_str(), "http://127.0.0.1:8025/");
     match &cfg.tenants[0].credentials {
-        mimecast_collector::config::Credentials::V2(c) => assert_eq!(c.client_id, demo.v2.as_ref().unwrap().client_id),
+        mimecast_collector::config::Credentials::V2(c) => {
+            assert_eq!(c.client_id, demo.v2.as_ref().unwrap().client_id)
+        }
         other => panic!("{other:?}"),
     }
     match &cfg.tenants[1].credentials {
-        mimecast_collector::config::Credentials::V1(c) => assert_eq!(c.app_id, demo.v1.as_ref().unwrap().app_id),
+        mimecast_collector::config::Credentials::V1(c) => {
+            assert_eq!(c.app_id, demo.v1.as_ref().unwrap().app_id)
+        }
         other => panic!("{other:?}"),
     }
 }

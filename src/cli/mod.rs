@@ -171,11 +171,16 @@ async fn dispatch(command: Command) -> u8 {
                 run::run(config, options).await
             }
         },
-        Command::Check { config, offline, .. } => match load_config(config.as_deref()) {
+        Command::Check {
+            config, offline, ..
+        } => match load_config(config.as_deref()) {
             Err(code) => code,
             Ok(config) if offline => {
                 let streams: usize = config.tenants.iter().map(|t| t.streams.len()).sum();
-                println!("configuration ok: {} tenant(s), {streams} stream(s)", config.tenants.len());
+                println!(
+                    "configuration ok: {} tenant(s), {streams} stream(s)",
+                    config.tenants.len()
+                );
                 EXIT_OK
             }
             Ok(_) => not_yet("check (probing Mimecast)"),
