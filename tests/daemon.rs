@@ -328,3 +328,108 @@ async fn file_token_and_snapshot_streams_come_out_exactly_once() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_lookback_is_walked_in_bounded_windows_without_gaps_or_repeats() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        span: std::time::Duration::from_secs(60 * 3600),
+        ..sim_config(500)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let mut config = collector_config(
+        vec![with_streams(
+            v2_tenant(&sim, &acme),
+            &[StreamKind::TtpUrl, StreamKind::Audit],
+        )],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    config.collector.initial_lookback = std::time::Duration::from_secs(3 * 24 * 3600);
+    run_once(config).await;
+    let events = read_events(&out);
+    for stream in ["ttp_url", "audit"] {
+        assert_eq!(
+            sorted_raws(&events, "acme", stream),
+            sorted_expected(&sim, "acme", stream),
+            "{stream}"
+        );
+    }
+    // 60 hours of backlog in windows of at most a day: at least three windows were read.
+    let windows: std::collections::HashSet<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/audit/get-audit-events")
+        .filter_map(|r| r.json())
+        .map(|b| b["data"][0]["startDateTime"].to_string())
+        .collect();
+    assert!(windows.len() >= 3, "{windows:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_tenant_does_not_stop_the_others() {
+    let good = SimTenant::named("good");
+    let mut bad = SimTenant::named("bad");
+    bad.denied = vec!["Account | Logs | Read".to_string()];
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![good.clone(), bad.clone()],
+        ..sim_config(150)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let mut broken = with_streams(v2_tenant(&sim, &good), &[StreamKind::TtpUrl]);
+    broken.name = "broken".into();
+    if let mimecast_collector::config::Credentials::V2(c) = &mut broken.credentials {
+        c.client_secret = secrecy::SecretString::from("wrong");
+    }
+    let tenants = vec![
+        broken,
+        with_streams(
+            v2_tenant(&sim, &bad),
+            &[StreamKind::Audit, StreamKind::TtpUrl],
+        ),
+        with_streams(v1_tenant(&sim, &good), &[StreamKind::Audit]),
+    ];
+    let config = collector_config(
+        tenants,
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    run_once(config.clone()).await;
+    let events = read_events(&out);
+    assert_eq!(
+        sorted_raws(&events, "bad", "ttp_url"),
+        sorted_expected(&sim, "bad", "ttp_url"),
+        "the permitted stream of a tenant with a 403 elsewhere"
+    );
+    assert_eq!(
+        sorted_raws(&events, "good", "audit"),
+        sorted_expected(&sim, "good", "audit")
+    );
+    assert!(sorted_raws(&events, "bad", "audit").is_empty());
+    assert!(sorted_raws(&events, "broken", "ttp_url").is_empty());
+    // The failures are recorded for `status`, with what to do.
+    let state = mimecast_collector::state::State::open(&config.collector.state_path).unwrap();
+    let rows = state.status().unwrap();
+    let err = |t: &str, s: &str| {
+        rows.iter()
+            .find(|r| r.key.tenant == t && r.key.stream == s)
+            .and_then(|r| r.last_error.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        err("bad", "audit").contains("Account | Logs | Read"),
+        "{rows:?}"
+    );
+    assert!(
+        err("broken", "ttp_url").contains("client_secret"),
+        "{rows:?}"
+    );
+    assert_eq!(err("good", "audit"), "");
+    sim.shutdown().await;
+}

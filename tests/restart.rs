@@ -261,3 +261,92 @@ async fn sigterm_mid_drain_then_restart_loses_and_repeats_nothing() {
     assert!(log2.contains("poll complete") && log2.contains("tenant") && log2.contains("stream"));
     fast.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reopens_the_output_after_logrotate_moved_it() {
+    let acme = SimTenant::named("acme");
+    let globex = SimTenant::named("globex");
+    let fast = sim(SimConfig {
+        tenants: vec![acme.clone(), globex.clone()],
+        records_per_stream: 100,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("globex.secret"),
+        format!("{}\n", globex.v1.as_ref().unwrap().secret_key),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        config_text(&fast.base_url(), dir.path(), &acme, &globex),
+    )
+    .unwrap();
+    let out = dir.path().join("events.jsonl");
+    let rotated = dir.path().join("events.jsonl.1");
+    let expected: usize = [
+        ("acme", "ttp_url"),
+        ("acme", "siem_cg:receipt"),
+        ("acme", "siem_cg:delivery"),
+        ("acme", "audit"),
+        ("globex", "ttp_attachment"),
+        ("globex", "siem_mta"),
+    ]
+    .iter()
+    .map(|(t, s)| fast.expected_records(t, s).len())
+    .sum();
+
+    let running = spawn_collector(dir.path(), &acme, &globex, false);
+    let started = Instant::now();
+    while lines(&out) < expected {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "drain did not finish: {} of {expected}",
+            lines(&out)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::rename(&out, &rotated).unwrap();
+    let pid = running.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while !out.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reopen the output"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let (code, log) = tokio::task::spawn_blocking(move || wait(running, Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert!(log.contains("output file reopened"), "{log}");
+
+    // A restart finds nothing new, and neither file is cut or appended to.
+    let rotated_len = std::fs::metadata(&rotated).unwrap().len();
+    let running = spawn_collector(dir.path(), &acme, &globex, true);
+    let (code, _) = tokio::task::spawn_blocking(move || wait(running, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert_eq!(lines(&rotated), expected);
+    assert_eq!(std::fs::metadata(&rotated).unwrap().len(), rotated_len);
+    assert_eq!(
+        lines(&out),
+        0,
+        "nothing was emitted twice into the new file"
+    );
+    fast.shutdown().await;
+}

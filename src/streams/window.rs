@@ -22,6 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Events younger than this are left for the next poll: Mimecast indexes logs with a delay.
 pub const SETTLE: Duration = Duration::from_secs(30);
+/// The longest window read as one: a long first lookback (audit keeps 60 days) is walked in
+/// steps, each committed when done, so progress and the dedup memory stay small.
+pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// Mimecast's body date format: `2026-11-23T10:15:30+0000` (MIMECAST.md §4).
 pub fn body_date(t: OffsetDateTime) -> String {
@@ -157,93 +160,97 @@ impl WindowStream {
         let mut report = PollReport::default();
         let now = OffsetDateTime::now_utc();
         let end = now - SETTLE;
-        let (from, to, mut token) = match &self.cursor.window {
-            Some(w) => (w.from, w.to, Some(w.next.clone())),
-            None => {
-                let from = match self.cursor.covered_until {
-                    Some(c) => c - self.max_lag,
-                    None => now - self.initial_lookback,
-                };
-                if end <= from {
+        // Windows of at most MAX_WINDOW, one after the other, until caught up with `end`.
+        'windows: loop {
+            let (from, to, mut token) = match &self.cursor.window {
+                Some(w) => (w.from, w.to, Some(w.next.clone())),
+                None => {
+                    let from = match self.cursor.covered_until {
+                        Some(c) => c - self.max_lag,
+                        None => now - self.initial_lookback,
+                    };
+                    // A window must reach past the overlap, or it would re-read only what it has.
+                    if end <= from || self.cursor.covered_until.is_some_and(|c| end <= c) {
+                        return Ok(report);
+                    }
+                    (from, end.min(from + MAX_WINDOW.max(self.max_lag * 2)), None)
+                }
+            };
+            let remember_from = to - self.max_lag;
+            loop {
+                if cancel.is_cancelled() {
+                    report.cancelled = true;
                     return Ok(report);
                 }
-                (from, end, None)
-            }
-        };
-        let remember_from = to - self.max_lag;
-        loop {
-            if cancel.is_cancelled() {
-                report.cancelled = true;
-                return Ok(report);
-            }
-            let body = self.body(from, to, token.as_deref());
-            let env = match self.client.post(self.spec.kind.spec().path, &body).await {
-                Ok(env) => env,
-                // A page token from before a restart may be refused: start the window again
-                // (records already written in it are dropped by id where remembered).
-                Err(e @ crate::api::ApiError::Fail { .. })
-                    if token.is_some() && report.pages == 0 =>
-                {
-                    tracing::warn!(tenant = %self.key.tenant, stream = %self.key.stream, error = %e, "stored page token refused; reading the window from its start");
-                    token = None;
-                    continue;
+                let body = self.body(from, to, token.as_deref());
+                let env = match self.client.post(self.spec.kind.spec().path, &body).await {
+                    Ok(env) => env,
+                    // A page token from before a restart may be refused: start the window again
+                    // (records already written in it are dropped by id where remembered).
+                    Err(e @ crate::api::ApiError::Fail { .. })
+                        if token.is_some() && report.pages == 0 =>
+                    {
+                        tracing::warn!(tenant = %self.key.tenant, stream = %self.key.stream, error = %e, "stored page token refused; reading the window from its start");
+                        token = None;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                report.requests += 1;
+                let recs = records::extract(env.data.as_deref(), self.spec.field)
+                    .map_err(|e| StreamError::Shape(e.to_string()))?;
+                let collected_at = OffsetDateTime::now_utc();
+                let rendered = self.emitter.render(
+                    recs.iter().copied(),
+                    collected_at,
+                    Some(remember_from),
+                    Some(from),
+                );
+                let next = env.next_page_token(recs.len()).map(str::to_string);
+                let cursor = match &next {
+                    Some(n) => WindowCursor {
+                        covered_until: self.cursor.covered_until,
+                        window: Some(OpenWindow {
+                            from,
+                            to,
+                            next: n.clone(),
+                        }),
+                    },
+                    None => WindowCursor {
+                        covered_until: Some(to),
+                        window: None,
+                    },
+                };
+                let commit = Commit {
+                    key: self.key.clone(),
+                    expected_version: self.version,
+                    cursor: serde_json::to_string(&cursor)
+                        .map_err(|e| StreamError::Shape(e.to_string()))?,
+                    covered_until: cursor.covered_until,
+                    events: rendered.emitted,
+                    pages: 1,
+                    seen: rendered.seen.clone(),
+                    forget_seen_before: next.is_none().then(|| remember_from.unix_timestamp()),
+                };
+                self.version = self
+                    .sink
+                    .write(Batch {
+                        commit,
+                        lines: rendered.lines,
+                    })
+                    .await?;
+                self.emitter.remember(&rendered.seen);
+                if next.is_none() {
+                    self.emitter.forget_before(remember_from.unix_timestamp());
                 }
-                Err(e) => return Err(e.into()),
-            };
-            report.requests += 1;
-            let recs = records::extract(env.data.as_deref(), self.spec.field)
-                .map_err(|e| StreamError::Shape(e.to_string()))?;
-            let collected_at = OffsetDateTime::now_utc();
-            let rendered = self.emitter.render(
-                recs.iter().copied(),
-                collected_at,
-                Some(remember_from),
-                Some(from),
-            );
-            let next = env.next_page_token(recs.len()).map(str::to_string);
-            let cursor = match &next {
-                Some(n) => WindowCursor {
-                    covered_until: self.cursor.covered_until,
-                    window: Some(OpenWindow {
-                        from,
-                        to,
-                        next: n.clone(),
-                    }),
-                },
-                None => WindowCursor {
-                    covered_until: Some(to),
-                    window: None,
-                },
-            };
-            let commit = Commit {
-                key: self.key.clone(),
-                expected_version: self.version,
-                cursor: serde_json::to_string(&cursor)
-                    .map_err(|e| StreamError::Shape(e.to_string()))?,
-                covered_until: cursor.covered_until,
-                events: rendered.emitted,
-                pages: 1,
-                seen: rendered.seen.clone(),
-                forget_seen_before: next.is_none().then(|| remember_from.unix_timestamp()),
-            };
-            self.version = self
-                .sink
-                .write(Batch {
-                    commit,
-                    lines: rendered.lines,
-                })
-                .await?;
-            self.emitter.remember(&rendered.seen);
-            if next.is_none() {
-                self.emitter.forget_before(remember_from.unix_timestamp());
-            }
-            self.cursor = cursor;
-            report.pages += 1;
-            report.records += rendered.emitted;
-            report.duplicates += rendered.duplicates;
-            match next {
-                Some(n) => token = Some(n),
-                None => return Ok(report),
+                self.cursor = cursor;
+                report.pages += 1;
+                report.records += rendered.emitted;
+                report.duplicates += rendered.duplicates;
+                match next {
+                    Some(n) => token = Some(n),
+                    None => continue 'windows,
+                }
             }
         }
     }
