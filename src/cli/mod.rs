@@ -3,9 +3,11 @@
 //! Exit codes are part of the contract: 0 ok, 1 runtime failure, 2 usage (and verbs not yet
 //! available), 78 bad configuration (EX_CONFIG) with the key path in the message.
 
+mod reset;
 mod run;
 mod signals;
 mod sim;
+mod status;
 
 use crate::config::{self, ConfigError};
 use crate::logging::{self, LogFormat};
@@ -85,6 +87,9 @@ pub enum Command {
         config: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Exit 1 when any configured stream is further behind than this (e.g. 15m), or was never polled.
+        #[arg(long)]
+        max_lag: Option<String>,
     },
     /// Move a stream's checkpoint back to a time (backfill) or clear it.
     Reset {
@@ -97,6 +102,9 @@ pub enum Command {
         /// A time (2026-11-01T00:00:00Z) or a duration back from now (3d); omit to clear.
         #[arg(long)]
         since: Option<String>,
+        /// Change the checkpoint even while a daemon is running.
+        #[arg(long)]
+        force: bool,
     },
     /// Run the built-in Mimecast simulator (API 1.0 and 2.0) for tests, demos and benchmarks.
     Sim(sim::SimArgs),
@@ -185,12 +193,37 @@ async fn dispatch(command: Command) -> u8 {
             }
             Ok(_) => not_yet("check (probing Mimecast)"),
         },
-        Command::Status { config, .. } | Command::Reset { config, .. } => {
+        Command::Status {
+            config,
+            json,
+            max_lag,
+        } => {
+            let max_lag = match max_lag
+                .as_deref()
+                .map(crate::config::duration::parse_duration)
+            {
+                None => None,
+                Some(Ok(d)) => Some(d),
+                Some(Err(e)) => {
+                    eprintln!("error: --max-lag: {e}");
+                    return EXIT_USAGE;
+                }
+            };
             match load_config(config.as_deref()) {
                 Err(code) => code,
-                Ok(_) => not_yet("status/reset"),
+                Ok(config) => status::run(&config, json, max_lag),
             }
         }
+        Command::Reset {
+            config,
+            tenant,
+            stream,
+            since,
+            force,
+        } => match load_config(config.as_deref()) {
+            Err(code) => code,
+            Ok(config) => reset::run(&config, &tenant, &stream, since.as_deref(), force),
+        },
         Command::Login { .. } => not_yet("login"),
         Command::Demo { events } => run::demo(events).await,
         Command::Sim(args) => sim::run(args).await,

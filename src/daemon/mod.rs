@@ -23,6 +23,8 @@ use tokio_util::task::TaskTracker;
 pub enum DaemonError {
     #[error("cannot open the state database: {0}")]
     State(#[from] StateError),
+    #[error("{0}")]
+    Locked(#[from] crate::state::lock::LockError),
     #[error("cannot open the output: {0}")]
     Sink(#[from] SinkError),
     #[error("cannot build the HTTP client: {0}")]
@@ -71,6 +73,8 @@ pub async fn run(
     on_start: impl FnOnce(Control),
 ) -> Result<(), DaemonError> {
     let state_path = config.collector.state_path.clone();
+    // Held until `run` returns: one daemon per state database.
+    let _lock = crate::state::lock::StateLock::acquire(&state_path)?;
     let sink_cfg = config.sink.clone();
     let max_events = options.max_events;
     let (state, sink) =

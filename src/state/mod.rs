@@ -10,6 +10,7 @@
 //! The database is created with mode 0600, uses WAL so that `status` can read while the daemon
 //! writes, and carries a schema version (`PRAGMA user_version`) migrated forward at open.
 
+pub mod lock;
 mod schema;
 
 use rusqlite::{params, Connection, OptionalExtension};

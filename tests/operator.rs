@@ -1,0 +1,191 @@
+//! Operator commands against real state: `status` (also while the daemon runs) and `reset`
+//! (refused under a running daemon unless forced; a cleared stream is read again).
+
+use mimecast_sim::{SimConfig, SimTenant, Simulator};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mimecast-collector"))
+}
+
+fn run(args: &[&str], config: &Path) -> Output {
+    let mut cmd = bin();
+    cmd.args(args).arg("--config").arg(config);
+    cmd.output().unwrap()
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_reset_with_and_without_a_running_daemon() {
+    let acme = SimTenant::named("acme");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![acme.clone()],
+            records_per_stream: 120,
+            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let config = dir.path().join("config.toml");
+    let v2 = acme.v2.as_ref().unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nstate_path = {:?}\npoll_interval = \"1h\"\n[sink]\nkind = \"file\"\npath = {:?}\n[[tenant]]\nname = \"acme\"\nbase_url = {:?}\nclient_id = {:?}\nclient_secret = {:?}\nstreams = [\"ttp_url\", \"audit\"]\n",
+            dir.path().join("state.db").display().to_string(),
+            out.display().to_string(),
+            sim.base_url(),
+            v2.client_id,
+            v2.client_secret
+        ),
+    )
+    .unwrap();
+
+    // Before any run: every configured stream is "never polled", and behind for --max-lag.
+    let o = run(&["status"], &config);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("never polled"));
+    assert_eq!(
+        run(&["status", "--max-lag", "1h"], &config).status.code(),
+        Some(1)
+    );
+
+    assert_eq!(run(&["run", "--once"], &config).status.code(), Some(0));
+    assert_eq!(lines(&out), 240);
+    let o = run(&["status", "--json"], &config);
+    assert_eq!(o.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let streams = report["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 2);
+    for s in streams {
+        assert_eq!(s["events_total"], 120, "{s}");
+        assert!(s["last_error"].is_null());
+        assert!(s["lag_seconds"].as_u64().unwrap() < 3600);
+        assert!(s["covered_until"].is_string());
+    }
+    assert_eq!(
+        run(&["status", "--max-lag", "1h"], &config).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["status", "--max-lag", "1s"], &config).status.code(),
+        Some(1),
+        "30 s settle delay is more than 1 s of lag"
+    );
+    let table = String::from_utf8(run(&["status"], &config).stdout).unwrap();
+    assert!(
+        table.contains("acme") && table.contains("ttp_url") && table.contains("until "),
+        "{table}"
+    );
+
+    // A running daemon holds the state: reset refuses, --force goes ahead, status still reads.
+    let mut daemon = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = daemon.stderr.take().unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("collector started") {
+                let _ = started_tx.send(());
+            }
+        }
+    });
+    started_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the daemon started");
+    let refused = run(
+        &[
+            "reset", "--tenant", "acme", "--stream", "audit", "--since", "1d",
+        ],
+        &config,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another mimecast-collector is running")
+    );
+    assert_eq!(
+        run(&["status"], &config).status.code(),
+        Some(0),
+        "status works while the daemon runs"
+    );
+    let forced = run(
+        &[
+            "reset", "--tenant", "acme", "--stream", "audit", "--since", "1d", "--force",
+        ],
+        &config,
+    );
+    assert_eq!(
+        forced.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("acme/audit: checkpoint moved to"));
+    assert!(Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while daemon.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Without a daemon: clearing a checkpoint makes the next run read that stream again.
+    let before = lines(&out);
+    let o = run(
+        &["reset", "--tenant", "acme", "--stream", "ttp_url"],
+        &config,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("acme/ttp_url: checkpoint cleared"));
+    assert_eq!(run(&["run", "--once"], &config).status.code(), Some(0));
+    assert!(
+        lines(&out) >= before + 120,
+        "the cleared stream was read again ({} -> {})",
+        before,
+        lines(&out)
+    );
+    // Mistakes are usage errors.
+    assert_eq!(
+        run(
+            &["reset", "--tenant", "nobody", "--stream", "audit"],
+            &config
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(
+            &["reset", "--tenant", "acme", "--stream", "audit", "--since", "soon"],
+            &config
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    sim.shutdown().await;
+}
