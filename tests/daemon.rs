@@ -433,3 +433,58 @@ async fn a_failing_tenant_does_not_stop_the_others() {
     assert_eq!(err("good", "audit"), "");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_page_token_after_a_restart_repeats_nothing() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        ..sim_config(250)
+    })
+    .await;
+    // The first request passes; the next two (the page token, in this run and after the
+    // restart) are refused as Mimecast refuses an expired token.
+    sim.inject(mimecast_sim::FaultRule {
+        path_prefix: Some("/api/audit".into()),
+        tenant: None,
+        times: 2,
+        after: 1,
+        kind: mimecast_sim::FaultKind::Fail {
+            code: "err_invalid_page_token".into(),
+            retryable: false,
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let mut config = collector_config(
+        vec![with_streams(v2_tenant(&sim, &acme), &[StreamKind::Audit])],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    // One window holds the whole backlog, so the second request is the first page token.
+    config.collector.initial_lookback = std::time::Duration::from_secs(3 * 3600);
+    run_once(config.clone()).await;
+    let seen: Vec<_> = sim
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.status, r.fault.clone()))
+        .collect();
+    assert_eq!(
+        read_events(&out).len(),
+        100,
+        "the first page was written before the refusal: {seen:?}"
+    );
+    run_once(config).await;
+    let events = read_events(&out);
+    let raws = sorted_raws(&events, "acme", "audit");
+    let mut unique = raws.clone();
+    unique.dedup();
+    assert_eq!(
+        raws.len(),
+        unique.len(),
+        "{} records written twice",
+        raws.len() - unique.len()
+    );
+    assert_eq!(raws, sorted_expected(&sim, "acme", "audit"));
+    sim.shutdown().await;
+}

@@ -256,6 +256,24 @@ fn every_mistake_names_its_key() {
             "no unit",
         ),
         (
+            "absurd duration",
+            format!(
+                "[collector]\ninitial_lookback = \"100000000d\"\n{}",
+                v2_tenant("a")
+            ),
+            "collector.initial_lookback",
+            "too long",
+        ),
+        (
+            "lookback shorter than the settle delay",
+            format!(
+                "[collector]\ninitial_lookback = \"30s\"\n{}",
+                v2_tenant("a")
+            ),
+            "collector.initial_lookback",
+            "too short",
+        ),
+        (
             "bad sink kind",
             format!("[sink]\nkind = \"kafka\"\n{}", v2_tenant("a")),
             "sink.kind",

@@ -16,6 +16,8 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 /// Default client-side request rate per tenant. Mimecast publishes no numbers (§5); this is
 /// low enough that a dozen streams of one tenant stay far from any observed quota.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 240;
+/// No setting needs more than a year; larger values only risk overflow in time arithmetic.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
 struct Errors(Vec<KeyError>);
 
@@ -36,6 +38,16 @@ impl Errors {
     ) -> Duration {
         let Some(text) = value else { return default };
         match parse_duration(text) {
+            Ok(d) if d > MAX_DURATION => {
+                self.push(
+                    path,
+                    format!(
+                        "{text:?} is too long: the maximum is {}",
+                        super::duration::format_duration(MAX_DURATION)
+                    ),
+                );
+                default
+            }
             Ok(d) if d < min => {
                 self.push(
                     path,
@@ -106,13 +118,14 @@ pub(super) fn validate(
             "collector.initial_lookback",
             c.initial_lookback.as_deref(),
             Duration::from_secs(86_400),
-            Duration::from_secs(1),
+            // Shorter than the settle delay, a new stream would never have a window to read.
+            Duration::from_secs(5 * 60),
         ),
         max_lag: errs.duration(
             "collector.max_lag",
             c.max_lag.as_deref(),
             Duration::from_secs(300),
-            Duration::ZERO,
+            Duration::from_secs(1),
         ),
     };
 

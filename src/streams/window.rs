@@ -24,7 +24,13 @@ use tokio_util::sync::CancellationToken;
 pub const SETTLE: Duration = Duration::from_secs(30);
 /// The longest window read as one: a long first lookback (audit keeps 60 days) is walked in
 /// steps, each committed when done, so progress and the dedup memory stay small.
-pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_WINDOW: Duration = Duration::from_secs(6 * 3600);
+
+/// Request dates carry whole seconds: windows are cut on whole seconds too, so two adjacent
+/// windows never leave a fraction of a second between them unread.
+fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
 
 /// Mimecast's body date format: `2026-11-23T10:15:30+0000` (MIMECAST.md §4).
 pub fn body_date(t: OffsetDateTime) -> String {
@@ -159,16 +165,22 @@ impl WindowStream {
     pub async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
         let mut report = PollReport::default();
         let now = OffsetDateTime::now_utc();
-        let end = now - SETTLE;
+        let end = whole_seconds(now - SETTLE);
         // Windows of at most MAX_WINDOW, one after the other, until caught up with `end`.
         'windows: loop {
             let (from, to, mut token) = match &self.cursor.window {
                 Some(w) => (w.from, w.to, Some(w.next.clone())),
                 None => {
-                    let from = match self.cursor.covered_until {
+                    let from = whole_seconds(match self.cursor.covered_until {
                         Some(c) => c - self.max_lag,
-                        None => now - self.initial_lookback,
-                    };
+                        None => now
+                            .checked_sub(
+                                self.initial_lookback
+                                    .try_into()
+                                    .unwrap_or(time::Duration::ZERO),
+                            )
+                            .unwrap_or(now),
+                    });
                     // A window must reach past the overlap, or it would re-read only what it has.
                     if end <= from || self.cursor.covered_until.is_some_and(|c| end <= c) {
                         return Ok(report);
@@ -176,7 +188,10 @@ impl WindowStream {
                     (from, end.min(from + MAX_WINDOW.max(self.max_lag * 2)), None)
                 }
             };
-            let remember_from = to - self.max_lag;
+            // Every id of the open window is remembered, so that a restart which has to read the
+            // window again (its page token refused) drops what was already written. When the
+            // window closes, only the overlap the next window re-reads is kept.
+            let keep_after_close = to - self.max_lag;
             loop {
                 if cancel.is_cancelled() {
                     report.cancelled = true;
@@ -200,12 +215,9 @@ impl WindowStream {
                 let recs = records::extract(env.data.as_deref(), self.spec.field)
                     .map_err(|e| StreamError::Shape(e.to_string()))?;
                 let collected_at = OffsetDateTime::now_utc();
-                let rendered = self.emitter.render(
-                    recs.iter().copied(),
-                    collected_at,
-                    Some(remember_from),
-                    Some(from),
-                );
+                let rendered =
+                    self.emitter
+                        .render(recs.iter().copied(), collected_at, Some(from), Some(from));
                 let next = env.next_page_token(recs.len()).map(str::to_string);
                 let cursor = match &next {
                     Some(n) => WindowCursor {
@@ -230,7 +242,7 @@ impl WindowStream {
                     events: rendered.emitted,
                     pages: 1,
                     seen: rendered.seen.clone(),
-                    forget_seen_before: next.is_none().then(|| remember_from.unix_timestamp()),
+                    forget_seen_before: next.is_none().then(|| keep_after_close.unix_timestamp()),
                 };
                 self.version = self
                     .sink
@@ -241,7 +253,8 @@ impl WindowStream {
                     .await?;
                 self.emitter.remember(&rendered.seen);
                 if next.is_none() {
-                    self.emitter.forget_before(remember_from.unix_timestamp());
+                    self.emitter
+                        .forget_before(keep_after_close.unix_timestamp());
                 }
                 self.cursor = cursor;
                 report.pages += 1;
