@@ -488,3 +488,54 @@ async fn a_refused_page_token_after_a_restart_repeats_nothing() {
     assert_eq!(raws, sorted_expected(&sim, "acme", "audit"));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_not_held_up_by_a_long_rate_limit_wait() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        ..sim_config(50)
+    })
+    .await;
+    sim.inject(mimecast_sim::FaultRule {
+        path_prefix: Some("/api/audit".into()),
+        tenant: None,
+        times: u32::MAX,
+        after: 0,
+        kind: mimecast_sim::FaultKind::RateLimit {
+            reset_ms: Some(100_000),
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = collector_config(
+        vec![with_streams(
+            v2_tenant(&sim, &acme),
+            &[StreamKind::Audit, StreamKind::TtpUrl],
+        )],
+        &dir.path().join("state.db"),
+        SinkKind::File {
+            path: dir.path().join("out.jsonl"),
+        },
+    );
+    let shutdown = CancellationToken::new();
+    let options = RunOptions {
+        grace: Some(std::time::Duration::from_secs(1)),
+        ..RunOptions::default()
+    };
+    let run = tokio::spawn(daemon::run(config, options, shutdown.clone(), |_| {}));
+    // Wait until the audit stream is parked behind the 429.
+    let started = std::time::Instant::now();
+    while !sim.requests().iter().any(|r| r.status == 429) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    // Generous bound: the grace is 1 s; before the fix this waited for the 100 s reset.
+    let result = tokio::time::timeout(std::time::Duration::from_secs(15), run).await;
+    assert!(
+        result.is_ok(),
+        "the daemon did not stop while a stream waited out a 429"
+    );
+    result.unwrap().unwrap().unwrap();
+    sim.shutdown().await;
+}

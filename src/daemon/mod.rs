@@ -16,8 +16,8 @@ use crate::sink::{Sink, SinkError};
 use crate::state::{State, StateError};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -38,7 +38,8 @@ pub enum DaemonError {
 pub struct RunOptions {
     /// Poll every stream once, then stop (tests, one-shot exports).
     pub once: bool,
-    /// How long streams get to finish the page in flight after shutdown is requested.
+    /// How long streams get to finish the page in flight after shutdown is requested
+    /// (default 5 s); then they are stopped where they are.
     pub grace: Option<Duration>,
     /// Stdout sink only: stop after this many events (`demo --events N`).
     pub max_events: Option<u64>,
@@ -61,6 +62,18 @@ impl Control {
         match sink.reopen().await {
             Ok(()) => tracing::info!("output reopened"),
             Err(e) => tracing::error!(error = %e, "cannot reopen the output"),
+        }
+    }
+}
+
+/// Waits for every stream task. Tasks catch their own panics (see `task.rs`), so a join error
+/// here is an abort at shutdown, or a bug worth an error line.
+async fn drain(tasks: &mut JoinSet<()>) {
+    while let Some(result) = tasks.join_next().await {
+        if let Err(e) = result {
+            if !e.is_cancelled() {
+                tracing::error!(error = %e, "a stream task ended abnormally");
+            }
         }
     }
 }
@@ -96,7 +109,7 @@ pub async fn run(
     let http = HttpSettings::from(&config.http)
         .build_http()
         .map_err(|e| DaemonError::Http(e.to_string()))?;
-    let tracker = TaskTracker::new();
+    let mut tasks = JoinSet::new();
     let stop = shutdown.child_token();
     let mut streams = 0;
     for tenant in &config.tenants {
@@ -129,7 +142,7 @@ pub async fn run(
                     include_raw: config.sink.include_raw,
                     once: options.once,
                 };
-                tracker.spawn(tracing::Instrument::instrument(
+                tasks.spawn(tracing::Instrument::instrument(
                     task.run(stop.clone()),
                     span,
                 ));
@@ -137,16 +150,18 @@ pub async fn run(
             }
         }
     }
-    tracker.close();
     tracing::info!(tenants = config.tenants.len(), streams, "collector started");
 
+    let grace = options.grace.unwrap_or(Duration::from_secs(5));
     tokio::select! {
-        _ = tracker.wait() => {}
+        _ = drain(&mut tasks) => {}
         _ = shutdown.cancelled() => {
             tracing::info!("shutting down: finishing the pages in flight");
-            let grace = options.grace.unwrap_or(Duration::from_secs(10));
-            if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-                tracing::warn!(grace_s = grace.as_secs(), "streams did not stop in time; their pages in flight are abandoned (not committed)");
+            if tokio::time::timeout(grace, drain(&mut tasks)).await.is_err() {
+                // Streams still waiting (a long 429 pause, a retry backoff, a slow request)
+                // are stopped where they are: what they had not committed is read again later.
+                tracing::warn!(grace_s = grace.as_secs(), streams = tasks.len(), "streams did not stop in time; their pages in flight are abandoned (not committed)");
+                tasks.shutdown().await;
             }
         }
     }

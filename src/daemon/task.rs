@@ -11,6 +11,7 @@ use crate::streams::token_files::{TokenCursor, TokenFileStream};
 use crate::streams::window::{self, WindowCursor, WindowStream};
 use crate::streams::StreamKind;
 use crate::streams::{PollReport, StreamError};
+use futures_util::FutureExt;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -183,12 +184,29 @@ impl StreamTask {
                 break;
             }
             let started = Instant::now();
-            let result = match poller.as_mut() {
-                Some(p) => p.poll(&cancel).await,
-                None => match self.load().await {
-                    Ok(p) => poller.insert(p).poll(&cancel).await,
-                    Err(e) => Err(e),
-                },
+            // A panic in a poll (a bug, or input nobody foresaw) must not end the stream
+            // silently: it is caught, logged, recorded for `status`, and the stream starts
+            // again from its checkpoint at the next interval.
+            let poll = async {
+                match poller.as_mut() {
+                    Some(p) => p.poll(&cancel).await,
+                    None => match self.load().await {
+                        Ok(p) => poller.insert(p).poll(&cancel).await,
+                        Err(e) => Err(e),
+                    },
+                }
+            };
+            let result = match std::panic::AssertUnwindSafe(poll).catch_unwind().await {
+                Ok(result) => result,
+                Err(panic) => {
+                    poller = None;
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    Err(StreamError::Shape(format!("internal error (please report it): {what}; the stream restarts from its checkpoint")))
+                }
             };
             let elapsed = started.elapsed();
             match result {
