@@ -484,3 +484,21 @@ async fn unreachable_host_is_a_connect_error_with_advice() {
     assert!(err.to_string().contains("egress IP"), "{err}");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn errors_from_pre_signed_urls_do_not_carry_their_signature() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let sim = start_sim(SimConfig::default()).await;
+    let client = client(&v2_tenant(&sim, &SimTenant::demo()));
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/bucket/file.json.gz?X-Amz-Signature=SIGNATURE-VALUE-123&X-Amz-Credential=CRED")).unwrap();
+    let err = client.fetch_unsigned(&url).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(matches!(err, ApiError::Connect(_)), "{shown}");
+    assert!(
+        !shown.contains("SIGNATURE-VALUE-123") && !shown.contains("CRED"),
+        "{shown}"
+    );
+    sim.shutdown().await;
+}

@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Upper bound for streaming one pre-signed file; stalls are caught by the idle read timeout.
+pub const FILE_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
 /// HTTP settings shared by every tenant's client.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -48,6 +51,8 @@ impl HttpSettings {
             .user_agent(concat!("mimecast-collector/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
+            // Also an idle limit per read, which is what bounds long file downloads (below).
+            .read_timeout(self.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .https_only(false) // config allows http only for loopback hosts
             .build()
@@ -270,9 +275,12 @@ impl MimecastClient {
             .inner
             .http
             .get(url.clone())
+            // A SIEM file may take longer than any API call to stream; the client's idle read
+            // timeout still ends a stalled transfer.
+            .timeout(FILE_DOWNLOAD_TIMEOUT)
             .send()
             .await
-            .map_err(|e| ApiError::from_reqwest(&e))?;
+            .map_err(ApiError::from_reqwest)?;
         self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
         if resp.status().is_success() {
             return Ok(resp);
@@ -367,10 +375,10 @@ impl MimecastClient {
                 }
             };
             inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let resp = req.send().await.map_err(|e| ApiError::from_reqwest(&e))?;
+            let resp = req.send().await.map_err(ApiError::from_reqwest)?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            let bytes = resp.bytes().await.map_err(|e| ApiError::from_reqwest(&e))?;
+            let bytes = resp.bytes().await.map_err(ApiError::from_reqwest)?;
             if (200..300).contains(&status) {
                 return Ok(RawResponse {
                     headers,

@@ -93,9 +93,11 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn from_reqwest(e: &reqwest::Error) -> ApiError {
-        // The URL is left out: it never holds secrets here, but it adds noise to every line.
-        let detail = error_chain(e);
+    pub(crate) fn from_reqwest(e: reqwest::Error) -> ApiError {
+        // reqwest puts the URL in its message; a pre-signed file URL carries a signature in its
+        // query, so the URL is removed before the error is shown anywhere.
+        let e = e.without_url();
+        let detail = error_chain(&e);
         if e.is_timeout() {
             ApiError::Timeout(detail)
         } else if e.is_connect() {

@@ -237,12 +237,26 @@ impl SiemCgStream {
             refetches = 0;
             report.pages += 1;
             // Every file of the page is written: now the page's @nextPage may be committed.
-            let next = resp.next_page.clone().filter(|n| !n.is_empty());
+            let next = resp
+                .next_page
+                .clone()
+                .filter(|n| !n.is_empty())
+                .map(PageRequest::Token)
+                .filter(|n| *n != page);
             let done = resp.is_caught_up || files.is_empty() || next.is_none();
-            let cursor = CgCursor {
-                page: next.map(PageRequest::Token).or(Some(page)),
-                file: 0,
-                line: 0,
+            // No new @nextPage: stay on this page, after its last file, so the next poll asks
+            // for it again and reads only files it did not list before.
+            let cursor = match next {
+                Some(n) => CgCursor {
+                    page: Some(n),
+                    file: 0,
+                    line: 0,
+                },
+                None => CgCursor {
+                    page: Some(page),
+                    file: files.len(),
+                    line: 0,
+                },
             };
             if cursor != self.cursor || !files.is_empty() {
                 let moved = cursor.page != self.cursor.page;
@@ -312,7 +326,7 @@ impl SiemCgStream {
                 Some(Ok(bytes)) => decoder
                     .write_all(&bytes)
                     .map_err(|e| ApiError::Decode(format!("SIEM file is not valid gzip: {e}")))?,
-                Some(Err(e)) => return Err(ApiError::from_reqwest(&e).into()),
+                Some(Err(e)) => return Err(ApiError::from_reqwest(e).into()),
                 None => {
                     decoder
                         .try_finish()

@@ -133,15 +133,22 @@ impl SnapshotStream {
             users: BTreeMap::new(),
             polled_at: Some(now),
         };
+        // Remembered from when they were first emitted, not from their own date: an old
+        // notification must not come back when its date passes the forget horizon.
+        let seen: Vec<(i64, i64)> = rendered
+            .seen
+            .iter()
+            .map(|(h, _)| (*h, now.unix_timestamp()))
+            .collect();
         self.commit(
             cursor,
             rendered.lines,
             rendered.emitted,
-            rendered.seen.clone(),
+            seen.clone(),
             Some((now - NOTIFICATION_MEMORY).unix_timestamp()),
         )
         .await?;
-        self.emitter.remember(&rendered.seen);
+        self.emitter.remember(&seen);
         report.records = rendered.emitted;
         report.duplicates = rendered.duplicates;
         Ok(report)

@@ -135,10 +135,10 @@ impl TokenSource {
             .body(body)
             .send()
             .await
-            .map_err(|e| ApiError::from_reqwest(&e))?;
+            .map_err(ApiError::from_reqwest)?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| ApiError::from_reqwest(&e))?;
+        let bytes = resp.bytes().await.map_err(ApiError::from_reqwest)?;
         if !status.is_success() {
             return Err(match status.as_u16() {
                 400 | 401 | 403 => ApiError::Unauthorized {
@@ -173,7 +173,9 @@ impl TokenSource {
             _ => None,
         }
         .filter(|d| !d.is_zero())
-        .unwrap_or(DEFAULT_TTL);
+        .unwrap_or(DEFAULT_TTL)
+        // A garbled huge value must not overflow the clock arithmetic: a day is plenty.
+        .min(Duration::from_secs(86_400));
         Ok((SecretString::from(parsed.access_token), ttl))
     }
 }
