@@ -189,3 +189,105 @@ async fn status_and_reset_with_and_without_a_running_daemon() {
     );
     sim.shutdown().await;
 }
+
+fn tenant_toml(name: &str, base_url: &str, t: &SimTenant, v1: bool, streams: &str) -> String {
+    if v1 {
+        let c = t.v1.as_ref().unwrap();
+        format!("[[tenant]]\nname = {name:?}\napi = \"v1\"\nbase_url = {base_url:?}\napp_id = {:?}\napp_key = {:?}\naccess_key = {:?}\nsecret_key = {:?}\nstreams = {streams}\n", c.app_id, c.app_key, c.access_key, c.secret_key)
+    } else {
+        let c = t.v2.as_ref().unwrap();
+        format!("[[tenant]]\nname = {name:?}\nbase_url = {base_url:?}\nclient_id = {:?}\nclient_secret = {:?}\nstreams = {streams}\n", c.client_id, c.client_secret)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_probes_every_stream_and_names_what_is_missing() {
+    let good = SimTenant::named("good");
+    let mut limited = SimTenant::named("limited");
+    limited.denied = vec!["Monitoring | URL Protection | Read".into()];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![good.clone(), limited.clone()],
+            records_per_stream: 20,
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let all_v2 = r#"["siem_cg", "ttp_url", "ttp_attachment", "ttp_impersonation", "threat_intel", "audit", "archive_search", "archive_search_logs", "message_tracking", "dashboard", "directory"]"#;
+    let text = format!(
+        "[collector]\nstate_path = {:?}\n{}{}{}",
+        dir.path().join("state.db").display().to_string(),
+        tenant_toml("good", &sim.base_url(), &good, false, all_v2),
+        tenant_toml(
+            "good-legacy",
+            &sim.base_url(),
+            &good,
+            true,
+            r#"["siem_mta", "ttp_url", "audit"]"#
+        ),
+        tenant_toml(
+            "limited",
+            &sim.base_url(),
+            &limited,
+            true,
+            r#"["audit", "ttp_url"]"#
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let o = run(&["check", "--tenant", "good"], &config);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" ok ")).count(),
+        11,
+        "{out}"
+    );
+
+    let o = run(&["check"], &config);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "one stream lacks its permission: {out}"
+    );
+    let failed: Vec<&str> = out.lines().filter(|l| l.contains("FAILED")).collect();
+    assert_eq!(failed.len(), 1, "{out}");
+    assert!(
+        failed[0].starts_with("limited") && failed[0].contains("ttp_url"),
+        "{out}"
+    );
+    assert!(
+        failed[0].contains(
+            "grant the service user's role the permission \"Monitoring | URL Protection | Read\""
+        ),
+        "{out}"
+    );
+
+    sim.expire_binding("good");
+    let o = run(&["check", "--tenant", "good-legacy", "--json"], &config);
+    assert_eq!(o.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    for c in report["checks"].as_array().unwrap() {
+        assert_eq!(c["ok"], false);
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("Authentication Cache TTL to Never Expire"),
+            "{c}"
+        );
+    }
+    sim.shutdown().await;
+}

@@ -3,6 +3,7 @@
 //! Exit codes are part of the contract: 0 ok, 1 runtime failure, 2 usage (and verbs not yet
 //! available), 78 bad configuration (EX_CONFIG) with the key path in the message.
 
+mod check;
 mod reset;
 mod run;
 mod signals;
@@ -180,7 +181,10 @@ async fn dispatch(command: Command) -> u8 {
             }
         },
         Command::Check {
-            config, offline, ..
+            config,
+            offline,
+            tenant,
+            json,
         } => match load_config(config.as_deref()) {
             Err(code) => code,
             Ok(config) if offline => {
@@ -191,7 +195,7 @@ async fn dispatch(command: Command) -> u8 {
                 );
                 EXIT_OK
             }
-            Ok(_) => not_yet("check (probing Mimecast)"),
+            Ok(config) => check::run(&config, tenant.as_deref(), json).await,
         },
         Command::Status {
             config,

@@ -6,6 +6,7 @@
 //! it. Sources for every fact are in `shared/MIMECAST.md` (section numbers below).
 
 pub mod emit;
+pub mod probe;
 pub mod records;
 pub mod siem_cg;
 pub mod snapshot;

@@ -1,0 +1,126 @@
+//! `check`: authenticate every tenant and probe every enabled stream, one verdict per line,
+//! with what to do when something fails. Exit 0 only when everything passes.
+
+use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use crate::api::{ApiError, HttpSettings, MimecastClient};
+use crate::config::{Config, RetryConfig};
+use crate::streams::probe::probe;
+use crate::streams::StreamError;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+struct Verdict {
+    tenant: String,
+    stream: String,
+    ok: bool,
+    latency: Duration,
+    message: String,
+}
+
+/// A probe gets one quick retry for a passing glitch, not the daemon's patience.
+const CHECK_RETRY: RetryConfig = RetryConfig {
+    initial_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(2),
+    max_attempts: 2,
+};
+
+fn explain(e: &StreamError) -> String {
+    match e {
+        StreamError::Api(ApiError::Connect(detail)) => format!(
+            "cannot connect: {detail} (check DNS, proxy and firewall, and that this host's egress IP is allowed in Mimecast's Administration > Services > API and Platform Integrations)"
+        ),
+        other => other.to_string(),
+    }
+}
+
+pub async fn run(config: &Config, only_tenant: Option<&str>, as_json: bool) -> u8 {
+    let tenants: Vec<_> = config
+        .tenants
+        .iter()
+        .filter(|t| only_tenant.is_none_or(|n| n == t.name))
+        .collect();
+    if tenants.is_empty() {
+        eprintln!(
+            "error: no tenant {:?} in the configuration",
+            only_tenant.unwrap_or("")
+        );
+        return EXIT_USAGE;
+    }
+    let settings = HttpSettings {
+        connect_timeout: config.http.connect_timeout,
+        request_timeout: config.http.request_timeout.min(Duration::from_secs(60)),
+        retry: CHECK_RETRY,
+    };
+    let http = match settings.build_http() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: cannot build the HTTP client: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let mut verdicts = Vec::new();
+    for tenant in tenants {
+        let client = match MimecastClient::new(tenant, http.clone(), CHECK_RETRY) {
+            Ok(c) => c,
+            Err(e) => {
+                verdicts.push(Verdict {
+                    tenant: tenant.name.clone(),
+                    stream: "-".into(),
+                    ok: false,
+                    latency: Duration::ZERO,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        // Probe streams in turn: a tenant with bad credentials fails all its streams the same way.
+        for stream in &tenant.streams {
+            let started = Instant::now();
+            let result = probe(&client, stream).await;
+            let latency = started.elapsed();
+            let (ok, message) = match result {
+                Ok(()) => (true, format!("ok ({} ms)", latency.as_millis())),
+                Err(e) => (false, explain(&e)),
+            };
+            verdicts.push(Verdict {
+                tenant: tenant.name.clone(),
+                stream: stream.kind.name().into(),
+                ok,
+                latency,
+                message,
+            });
+        }
+    }
+    let failed = verdicts.iter().filter(|v| !v.ok).count();
+    if as_json {
+        let list: Vec<_> = verdicts
+            .iter()
+            .map(|v| json!({"tenant": v.tenant, "stream": v.stream, "ok": v.ok, "latency_ms": v.latency.as_millis() as u64, "message": v.message}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": failed == 0, "checks": list}))
+                .unwrap_or_default()
+        );
+    } else {
+        for v in &verdicts {
+            println!(
+                "{:<16} {:<20} {:<6} {}",
+                v.tenant,
+                v.stream,
+                if v.ok { "ok" } else { "FAILED" },
+                if v.ok {
+                    format!("{} ms", v.latency.as_millis())
+                } else {
+                    v.message.clone()
+                }
+            );
+        }
+        println!("\n{} check(s), {} failed", verdicts.len(), failed);
+    }
+    if failed == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    }
+}
