@@ -291,3 +291,107 @@ async fn check_probes_every_stream_and_names_what_is_missing() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_gets_keys_that_work_and_never_writes_the_password() {
+    let demo = SimTenant::demo();
+    let user = demo.login.clone().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![demo.clone()],
+            records_per_stream: 5,
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let snippet = dir.path().join("tenant.toml");
+    let login = |password: &str, out: &Path| {
+        let mut child = bin()
+            .args([
+                "login",
+                "--email",
+                &user.email,
+                "--base-url",
+                &sim.base_url(),
+                "--app-id",
+                &demo.v1.as_ref().unwrap().app_id,
+                "--password-stdin",
+                "--name",
+                "demo",
+                "--out",
+            ])
+            .arg(out)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            child.stdin.as_mut().unwrap(),
+            format!("{password}\n").as_bytes(),
+        )
+        .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = tokio::task::block_in_place(|| login(&user.password, &snippet));
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let text = std::fs::read_to_string(&snippet).unwrap();
+    let v1 = demo.v1.as_ref().unwrap();
+    assert!(
+        text.contains(&format!("access_key = \"{}\"", v1.access_key)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("secret_key = \"{}\"", v1.secret_key)));
+    assert!(
+        !text.contains(&user.password)
+            && !stderr.contains(&user.password)
+            && !String::from_utf8_lossy(&o.stdout).contains(&user.password)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&snippet).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // The snippet is a working tenant: with the app key supplied, check passes.
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nstate_path = {:?}\n{text}",
+            dir.path().join("s.db").display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&config)
+        .env("MIMECAST_APP_KEY", &v1.app_key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // A wrong password: exit 1, a message saying what to check, no file.
+    let missing = dir.path().join("never.toml");
+    let o = tokio::task::block_in_place(|| login("not-the-password", &missing));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("check the email and password"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!missing.exists());
+    sim.shutdown().await;
+}

@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod hosts;
 pub mod limiter;
+pub mod login;
 pub mod response;
 pub mod retry;
 

@@ -1,9 +1,9 @@
 //! The command line: parse, load config, dispatch, and turn outcomes into exit codes.
 //!
-//! Exit codes are part of the contract: 0 ok, 1 runtime failure, 2 usage (and verbs not yet
-//! available), 78 bad configuration (EX_CONFIG) with the key path in the message.
+//! Exit codes are part of the contract: 0 ok, 1 runtime failure, 2 usage, 78 bad configuration (EX_CONFIG) with the key path in the message.
 
 mod check;
+mod login;
 mod reset;
 mod run;
 mod signals;
@@ -81,6 +81,15 @@ pub enum Command {
         /// Write the TOML snippet to this file (mode 0600) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The registered application's id (sent as x-mc-app-id).
+        #[arg(long, env = "MIMECAST_APP_ID")]
+        app_id: String,
+        /// Which password the user has: Mimecast cloud password or domain (AD) password.
+        #[arg(long, value_enum, default_value = "cloud")]
+        auth: crate::api::login::AuthKind,
+        /// Tenant name in the printed snippet (default: from the email's domain).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Show checkpoints, lag, counts and last errors from the state database.
     Status {
@@ -163,11 +172,6 @@ pub fn load_config(cli_path: Option<&std::path::Path>) -> Result<config::Config,
     })
 }
 
-fn not_yet(verb: &str) -> u8 {
-    eprintln!("error: `{verb}` is not yet available in this version of mimecast-collector");
-    EXIT_USAGE
-}
-
 async fn dispatch(command: Command) -> u8 {
     match command {
         Command::Run { config, once } => match load_config(config.as_deref()) {
@@ -228,7 +232,28 @@ async fn dispatch(command: Command) -> u8 {
             Err(code) => code,
             Ok(config) => reset::run(&config, &tenant, &stream, since.as_deref(), force),
         },
-        Command::Login { .. } => not_yet("login"),
+        Command::Login {
+            email,
+            region,
+            base_url,
+            password_stdin,
+            out,
+            app_id,
+            auth,
+            name,
+        } => {
+            login::run(login::LoginArgs {
+                email: &email,
+                app_id: &app_id,
+                region: region.as_deref(),
+                base_url: base_url.as_deref(),
+                password_stdin,
+                out: out.as_deref(),
+                auth,
+                name: name.as_deref(),
+            })
+            .await
+        }
         Command::Demo { events } => run::demo(events).await,
         Command::Sim(args) => sim::run(args).await,
     }
