@@ -16,6 +16,13 @@ struct Row {
     status: Option<StreamStatus>,
 }
 
+/// A stored time, shown to the millisecond like every other time in the output.
+fn short_time(text: &str) -> String {
+    crate::normalize::fields::parse_time(text)
+        .map(rfc3339::format)
+        .unwrap_or_else(|| text.to_string())
+}
+
 /// A short human description of a stored cursor.
 pub fn describe_cursor(cursor: Option<&str>) -> String {
     let Some(text) = cursor else {
@@ -25,10 +32,13 @@ pub fn describe_cursor(cursor: Option<&str>) -> String {
         return "unreadable".into();
     };
     if let Some(w) = v.get("window").filter(|w| !w.is_null()) {
-        return format!("reading window to {}", w["to"].as_str().unwrap_or("?"));
+        return format!(
+            "reading window to {}",
+            short_time(w["to"].as_str().unwrap_or("?"))
+        );
     }
     if let Some(c) = v.get("covered_until").and_then(Value::as_str) {
-        return format!("until {c}");
+        return format!("until {}", short_time(c));
     }
     if let Some(p) = v.get("page").filter(|p| !p.is_null()) {
         let file = v.get("file").and_then(Value::as_u64).unwrap_or(0);
@@ -44,7 +54,7 @@ pub fn describe_cursor(cursor: Option<&str>) -> String {
         return format!("token {}…", t.chars().take(16).collect::<String>());
     }
     if let Some(p) = v.get("polled_at").and_then(Value::as_str) {
-        return format!("snapshot {p}");
+        return format!("snapshot {}", short_time(p));
     }
     "start".into()
 }
@@ -137,7 +147,7 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
         );
     } else {
         println!(
-            "{:<16} {:<28} {:<36} {:<21} {:>8} {:>10}  LAST ERROR",
+            "{:<16} {:<32} {:<36} {:<24} {:>8} {:>10}  LAST ERROR",
             "TENANT", "STREAM", "CHECKPOINT", "LAST SUCCESS", "LAG", "EVENTS"
         );
         for r in &rows {
@@ -152,7 +162,7 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
                 format!("{stream} (not configured)")
             };
             match &r.status {
-                None => println!("{:<16} {:<28} never polled", r.key.tenant, stream),
+                None => println!("{:<16} {:<32} never polled", r.key.tenant, stream),
                 Some(s) => {
                     let error = match (&s.last_error, s.last_error_at) {
                         (Some(e), Some(at)) => format!("{} ({e})", rfc3339::format(at)),
@@ -160,7 +170,7 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
                         _ => "-".into(),
                     };
                     println!(
-                        "{:<16} {:<28} {:<36} {:<21} {:>8} {:>10}  {}",
+                        "{:<16} {:<32} {:<36} {:<24} {:>8} {:>10}  {}",
                         r.key.tenant,
                         stream,
                         describe_cursor(s.cursor.as_deref()),
