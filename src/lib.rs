@@ -24,6 +24,7 @@ pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod logging;
+pub mod metrics;
 pub mod normalize;
 pub mod sink;
 pub mod state;

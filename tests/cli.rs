@@ -183,6 +183,8 @@ fn systemd_unit_is_hardened() {
         "SystemCallFilter=@system-service",
         "StateDirectory=mimecast-collector",
         "User=mimecast-collector",
+        "Type=notify",
+        "WatchdogSec=60",
         "Restart=on-failure",
         "RestartPreventExitStatus=78",
         "ExecReload=/bin/kill -HUP $MAINPID",

@@ -395,3 +395,131 @@ async fn login_gets_keys_that_work_and_never_writes_the_password() {
     assert!(!missing.exists());
     sim.shutdown().await;
 }
+
+/// Reads every datagram systemd would have received.
+fn notifications(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buf) {
+        out.push(String::from_utf8_lossy(&buf[..n]).to_string());
+    }
+    out
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_and_systemd_is_notified() {
+    let acme = SimTenant::named("acme");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![acme.clone()],
+            records_per_stream: 120,
+            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nstate_path = {:?}\npoll_interval = \"1h\"\n[sink]\nkind = \"file\"\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n{}",
+            dir.path().join("state.db").display().to_string(),
+            dir.path().join("events.jsonl").display().to_string(),
+            tenant_toml("acme", &sim.base_url(), &acme, false, r#"["ttp_url", "audit"]"#)
+        ),
+    )
+    .unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut daemon = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let text = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "metrics never showed the drained streams"
+        );
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        {
+            let text = r.text().await.unwrap();
+            if text.contains(
+                "mimecast_collector_events_total{tenant=\"acme\",stream=\"audit\",part=\"\"} 120",
+            ) && text.contains("stream=\"ttp_url\",part=\"\"} 120")
+            {
+                break text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Parse the exposition: every sample line is `name{labels} number`.
+    let mut samples = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number in {line:?}"));
+        samples.insert(name.to_string(), v);
+    }
+    assert_eq!(
+        samples["mimecast_collector_stream_up{tenant=\"acme\",stream=\"audit\",part=\"\"}"],
+        1.0
+    );
+    assert!(samples["mimecast_collector_requests_total{tenant=\"acme\",status=\"200\"}"] >= 4.0);
+    assert_eq!(
+        samples["mimecast_collector_token_refreshes_total{tenant=\"acme\"}"],
+        1.0
+    );
+    assert!(samples["mimecast_collector_sink_bytes_total"] > 0.0);
+    assert!(samples.contains_key(
+        "mimecast_collector_lag_seconds{tenant=\"acme\",stream=\"ttp_url\",part=\"\"}"
+    ));
+    let health = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while daemon.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let messages = notifications(&notify).join("\n");
+    assert!(messages.contains("READY=1"), "{messages}");
+    assert!(messages.contains("STATUS=2 streams"), "{messages}");
+    assert!(messages.contains("STOPPING=1"), "{messages}");
+    sim.shutdown().await;
+}

@@ -65,6 +65,8 @@ pub struct ClientStats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Answers by HTTP status (0: no answer: timeout, reset, refused).
+    statuses: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
 }
 
 impl ClientStats {
@@ -76,6 +78,17 @@ impl ClientStats {
     }
     pub fn rate_limited(&self) -> u64 {
         self.rate_limited.load(Ordering::Relaxed)
+    }
+    pub fn by_status(&self) -> Vec<(u16, u64)> {
+        self.statuses
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default()
+    }
+    fn count_status(&self, status: u16) {
+        if let Ok(mut m) = self.statuses.lock() {
+            *m.entry(status).or_default() += 1;
+        }
     }
 }
 
@@ -375,8 +388,15 @@ impl MimecastClient {
                 }
             };
             inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let resp = req.send().await.map_err(ApiError::from_reqwest)?;
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    inner.stats.count_status(0);
+                    return Err(ApiError::from_reqwest(e));
+                }
+            };
             let status = resp.status().as_u16();
+            inner.stats.count_status(status);
             let headers = resp.headers().clone();
             let bytes = resp.bytes().await.map_err(ApiError::from_reqwest)?;
             if (200..300).contains(&status) {

@@ -143,6 +143,7 @@ pub async fn demo(events: Option<u64>) -> u8 {
             include_raw: true,
         },
         tenants,
+        metrics: config::MetricsConfig::default(),
     };
     eprintln!(
         "demo: simulator on {}; collecting to stdout{}",

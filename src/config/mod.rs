@@ -35,6 +35,13 @@ pub struct Config {
     pub http: HttpConfig,
     pub sink: SinkConfig,
     pub tenants: Vec<TenantConfig>,
+    pub metrics: MetricsConfig,
+}
+
+/// The optional Prometheus listener (`[metrics] listen = "127.0.0.1:9464"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]

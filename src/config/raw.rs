@@ -19,6 +19,14 @@ pub struct RawConfig {
     pub sink: RawSink,
     #[serde(default)]
     pub tenant: Vec<RawTenant>,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

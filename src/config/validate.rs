@@ -239,8 +239,24 @@ pub(super) fn validate(
         }
     }
 
+    let metrics = MetricsConfig {
+        listen: match raw.metrics.listen.as_deref() {
+            None => None,
+            Some(text) => match text.parse::<std::net::SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errs.push(
+                        "metrics.listen",
+                        format!("{text:?} is not an address such as \"127.0.0.1:9464\""),
+                    );
+                    None
+                }
+            },
+        },
+    };
     if errs.0.is_empty() {
         Ok(Config {
+            metrics,
             collector,
             http,
             sink,

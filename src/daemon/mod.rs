@@ -6,6 +6,7 @@
 //! in flight (only complete, written pages are committed), the writer drains, and `run`
 //! returns. One failing tenant or stream never stops the others.
 
+mod notify;
 mod task;
 
 use crate::api::limiter::TenantLimiter;
@@ -31,6 +32,11 @@ pub enum DaemonError {
     Http(String),
     #[error("tenant {tenant}: {message}")]
     Tenant { tenant: String, message: String },
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Knobs for callers other than `run` from the command line (demo, tests).
@@ -101,7 +107,14 @@ pub async fn run(
         })
         .await
         .map_err(|e| DaemonError::Http(format!("start-up task failed: {e}")))??;
-    let (sink, writer) = writer::spawn(sink, state, 16, Some(shutdown.clone()));
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let (sink, writer) = writer::spawn(
+        sink,
+        state,
+        16,
+        Some(shutdown.clone()),
+        Some(metrics.clone()),
+    );
     on_start(Control {
         sink: sink.downgrade(),
     });
@@ -119,6 +132,7 @@ pub async fn run(
                 tenant: tenant.name.clone(),
                 message: e.to_string(),
             })?;
+        metrics.register_client(&client);
         for stream in &tenant.streams {
             // siem_cg keeps one cursor per event type, threat_intel per feed type: one task each.
             let parts = match stream.kind {
@@ -141,7 +155,9 @@ pub async fn run(
                     collector: config.collector.clone(),
                     include_raw: config.sink.include_raw,
                     once: options.once,
+                    metrics: metrics.clone(),
                 };
+                metrics.register_stream(&task.key());
                 tasks.spawn(tracing::Instrument::instrument(
                     task.run(stop.clone()),
                     span,
@@ -150,6 +166,19 @@ pub async fn run(
             }
         }
     }
+    if let Some(addr) = config.metrics.listen {
+        let listener = crate::metrics::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Metrics { addr, source })?;
+        tracing::info!(%addr, "serving /metrics and /healthz");
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            metrics.clone(),
+            stop.clone(),
+        ));
+    }
+    let beat = tokio::spawn(notify::heartbeat(metrics.clone(), stop.clone()));
+    notify::ready(&metrics);
     tracing::info!(tenants = config.tenants.len(), streams, "collector started");
 
     let grace = options.grace.unwrap_or(Duration::from_secs(5));
@@ -157,6 +186,7 @@ pub async fn run(
         _ = drain(&mut tasks) => {}
         _ = shutdown.cancelled() => {
             tracing::info!("shutting down: finishing the pages in flight");
+            notify::stopping();
             if tokio::time::timeout(grace, drain(&mut tasks)).await.is_err() {
                 // Streams still waiting (a long 429 pause, a retry backoff, a slow request)
                 // are stopped where they are: what they had not committed is read again later.
@@ -170,6 +200,8 @@ pub async fn run(
     if !matches!(joined, Ok(Ok(_))) {
         tracing::error!("the output writer ended abnormally");
     }
+    stop.cancel();
+    let _ = beat.await;
     tracing::info!("collector stopped");
     Ok(())
 }

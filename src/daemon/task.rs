@@ -25,6 +25,7 @@ pub struct StreamTask {
     pub collector: CollectorConfig,
     pub include_raw: bool,
     pub once: bool,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// A stream ready to poll.
@@ -42,6 +43,16 @@ impl Poller {
             Poller::SiemCg(s) => s.poll(cancel).await,
             Poller::TokenFiles(s) => s.poll(cancel).await,
             Poller::Snapshot(s) => s.poll(cancel).await,
+        }
+    }
+
+    /// The newest time the checkpoint covers, where the stream has one (for lag).
+    fn covered_until(&self) -> Option<time::OffsetDateTime> {
+        match self {
+            Poller::Window(w) => w.cursor.covered_until,
+            Poller::SiemCg(_) => None,
+            Poller::TokenFiles(s) => s.cursor.covered_until,
+            Poller::Snapshot(s) => s.cursor.polled_at,
         }
     }
 
@@ -77,7 +88,7 @@ impl Poller {
 }
 
 impl StreamTask {
-    fn key(&self) -> StreamKey {
+    pub fn key(&self) -> StreamKey {
         StreamKey::new(&self.tenant, self.settings.kind.name(), &self.part)
     }
 
@@ -211,6 +222,13 @@ impl StreamTask {
             let elapsed = started.elapsed();
             match result {
                 Ok(report) => {
+                    let covered = poller.as_ref().and_then(Poller::covered_until);
+                    self.metrics.poll_succeeded(
+                        &self.key(),
+                        &report,
+                        elapsed.as_secs_f64(),
+                        covered,
+                    );
                     let cursor = poller
                         .as_ref()
                         .map(Poller::describe_cursor)
@@ -228,6 +246,7 @@ impl StreamTask {
                     self.sink.health(self.key(), None).await;
                 }
                 Err(e) => {
+                    self.metrics.poll_failed(&self.key(), elapsed.as_secs_f64());
                     let message = e.to_string();
                     if matches!(&e, StreamError::Write(w) if w.kind == WriteErrorKind::StdoutClosed)
                     {

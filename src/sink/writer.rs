@@ -157,6 +157,7 @@ pub fn spawn(
     state: State,
     capacity: usize,
     on_closed: Option<tokio_util::sync::CancellationToken>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) -> (SinkHandle, std::thread::JoinHandle<State>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let thread = std::thread::Builder::new()
@@ -166,6 +167,7 @@ pub fn spawn(
                 sink,
                 state,
                 on_closed,
+                metrics,
             }
             .run(rx)
         })
@@ -177,6 +179,7 @@ struct Writer {
     sink: Sink,
     state: State,
     on_closed: Option<tokio_util::sync::CancellationToken>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl Writer {
@@ -293,10 +296,12 @@ impl Writer {
         &mut self,
         batches: impl Iterator<Item = &'b Batch> + Clone,
     ) -> Result<Vec<u64>, WriteError> {
+        let mut bytes = 0;
         for b in batches.clone() {
             self.sink
                 .write(&b.lines)
                 .map_err(|e| WriteError::from(&e))?;
+            bytes += b.lines.len();
         }
         let position = self.sink.flush().map_err(|e| WriteError::from(&e))?;
         let commits: Vec<Commit> = batches.map(|b| b.commit.clone()).collect();
@@ -307,6 +312,9 @@ impl Writer {
             .map_err(|e| WriteError::from(&e))?;
         if let (Sink::File(f), Some(p)) = (&mut self.sink, position) {
             f.committed_to(p);
+        }
+        if let Some(m) = &self.metrics {
+            m.add_sink_bytes(bytes as u64);
         }
         Ok(versions)
     }
@@ -346,7 +354,7 @@ mod tests {
             &mut state,
         )
         .unwrap();
-        let (handle, thread) = spawn(sink, state, 8, None);
+        let (handle, thread) = spawn(sink, state, 8, None, None);
         assert_eq!(handle.write(batch("a", 0, "a1")).await.unwrap(), 1);
         // Sent together so they can land in one group: b1 is fine, a-stale names an old version.
         let (good, bad) = tokio::join!(

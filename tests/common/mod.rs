@@ -132,6 +132,7 @@ pub fn collector_config(
             include_raw: true,
         },
         tenants,
+        metrics: MetricsConfig::default(),
     }
 }
 
