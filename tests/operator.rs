@@ -4,6 +4,7 @@
 use mimecast_sim::{SimConfig, SimTenant, Simulator};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn bin() -> Command {
@@ -521,5 +522,143 @@ async fn metrics_are_served_and_systemd_is_notified() {
     assert!(messages.contains("READY=1"), "{messages}");
     assert!(messages.contains("STATUS=2 streams"), "{messages}");
     assert!(messages.contains("STOPPING=1"), "{messages}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_configuration_and_keeps_checkpoints() {
+    let (acme, globex, initech) = (
+        SimTenant::named("acme"),
+        SimTenant::named("globex"),
+        SimTenant::named("initech"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![acme.clone(), globex.clone(), initech.clone()],
+            records_per_stream: 80,
+            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let config = dir.path().join("config.toml");
+    let head = format!("[collector]\nstate_path = {:?}\npoll_interval = \"1h\"\n[sink]\nkind = \"file\"\npath = {:?}\n", dir.path().join("state.db").display().to_string(), out.display().to_string());
+    let base = sim.base_url();
+    let write = |tenants: &[String]| {
+        std::fs::write(&config, format!("{head}{}", tenants.concat())).unwrap()
+    };
+    write(&[
+        tenant_toml("acme", &base, &acme, false, r#"["ttp_url"]"#),
+        tenant_toml("globex", &base, &globex, true, r#"["audit"]"#),
+    ]);
+
+    let mut daemon = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = log.clone();
+    let stderr = daemon.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let wait_for = |what: &dyn Fn() -> bool, why: &str| {
+        let started = Instant::now();
+        while !what() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{why}; log:\n{}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let pid = daemon.id().to_string();
+    let hup = || {
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    tokio::task::block_in_place(|| {
+        wait_for(&|| lines(&out) == 160, "first drain");
+        // Add a stream to acme, remove globex, add initech.
+        write(&[
+            tenant_toml("acme", &base, &acme, false, r#"["ttp_url", "audit"]"#),
+            tenant_toml("initech", &base, &initech, false, r#"["ttp_url"]"#),
+        ]);
+        hup();
+        wait_for(
+            &|| lines(&out) == 320,
+            "acme/audit and initech/ttp_url after the reload",
+        );
+        assert!(log.lock().unwrap().contains("configuration reloaded"));
+        // A broken file is refused; the daemon keeps running the last good configuration.
+        std::fs::write(
+            &config,
+            format!("{head}[[tenant]]\nname = \"broken\"\napi = \"v1\"\nregion = \"mars\"\n"),
+        )
+        .unwrap();
+        hup();
+        wait_for(
+            &|| log.lock().unwrap().contains("new configuration refused"),
+            "the bad config is refused",
+        );
+        assert!(
+            log.lock().unwrap().contains("tenant[0].region"),
+            "the refusal names the key"
+        );
+        assert!(daemon.try_wait().unwrap().is_none(), "still running");
+        // globex comes back: its checkpoint was kept, so it finds nothing new.
+        write(&[
+            tenant_toml("acme", &base, &acme, false, r#"["ttp_url", "audit"]"#),
+            tenant_toml("initech", &base, &initech, false, r#"["ttp_url"]"#),
+            tenant_toml("globex", &base, &globex, true, r#"["audit"]"#),
+        ]);
+        hup();
+        wait_for(
+            &|| {
+                log.lock()
+                    .unwrap()
+                    .matches("stream{tenant=globex stream=audit}: poll complete")
+                    .count()
+                    == 2
+            },
+            "globex polled again",
+        );
+    });
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains("stream{tenant=globex stream=audit}: poll complete records=0"),
+        "{}",
+        log.lock().unwrap()
+    );
+    assert_eq!(lines(&out), 320, "nothing was written twice");
+    assert!(Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while daemon.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     sim.shutdown().await;
 }

@@ -174,14 +174,19 @@ pub fn load_config(cli_path: Option<&std::path::Path>) -> Result<config::Config,
 
 async fn dispatch(command: Command) -> u8 {
     match command {
-        Command::Run { config, once } => match load_config(config.as_deref()) {
+        Command::Run {
+            config: config_path,
+            once,
+        } => match load_config(config_path.as_deref()) {
             Err(code) => code,
             Ok(config) => {
                 let options = crate::daemon::RunOptions {
                     once,
                     ..Default::default()
                 };
-                run::run(config, options).await
+                let env = process_env();
+                let path = crate::config::resolve_path(config_path.as_deref(), &env);
+                run::run(config, options, Some(path)).await
             }
         },
         Command::Check {

@@ -13,10 +13,14 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the daemon until a stop signal; 0 after a clean stop, 1 if it could not start.
-pub async fn run(config: Config, options: RunOptions) -> u8 {
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    config_path: Option<std::path::PathBuf>,
+) -> u8 {
     let shutdown = CancellationToken::new();
     let (control_tx, control_rx) = watch::channel(None);
-    if let Err(e) = signals::spawn(shutdown.clone(), control_rx) {
+    if let Err(e) = signals::spawn(shutdown.clone(), control_rx, config_path) {
         eprintln!("error: cannot install signal handlers: {e}");
         return EXIT_FAILURE;
     }
@@ -159,6 +163,7 @@ pub async fn demo(events: Option<u64>) -> u8 {
             max_events: events,
             ..RunOptions::default()
         },
+        None,
     )
     .await;
     sim.shutdown().await;

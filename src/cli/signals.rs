@@ -1,5 +1,6 @@
 //! Unix signals for the daemon: SIGTERM/SIGINT stop it gracefully (a second one forces exit),
-//! SIGHUP reopens the output file for logrotate.
+//! SIGHUP reopens the output file for logrotate and re-reads the configuration (a bad one is
+//! refused with a log line; the running configuration stays).
 
 use crate::daemon::Control;
 use futures_util::StreamExt;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 pub fn spawn(
     shutdown: CancellationToken,
     mut control: watch::Receiver<Option<Control>>,
+    config_path: Option<std::path::PathBuf>,
 ) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     tokio::spawn(async move {
@@ -20,7 +22,18 @@ pub fn spawn(
                 SIGHUP => {
                     let current = control.borrow_and_update().clone();
                     match current {
-                        Some(c) => c.reopen_sink().await,
+                        Some(c) => {
+                            c.reopen_sink().await;
+                            if let Some(path) = &config_path {
+                                let env = super::process_env();
+                                match crate::config::load(path, &env) {
+                                    Ok(config) => c.reload(config).await,
+                                    Err(e) => {
+                                        tracing::error!(error = %e, "new configuration refused; the running one stays")
+                                    }
+                                }
+                            }
+                        }
                         None => {
                             tracing::info!("SIGHUP before start-up finished; nothing to reopen")
                         }

@@ -81,7 +81,7 @@ impl Default for RetryConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkConfig {
     pub kind: SinkKind,
     pub include_raw: bool,

@@ -5,19 +5,22 @@
 //! tests start and stop the real thing. On shutdown every stream finishes or abandons the page
 //! in flight (only complete, written pages are committed), the writer drains, and `run`
 //! returns. One failing tenant or stream never stops the others.
+//!
+//! A new configuration (SIGHUP) is applied by difference: streams that are gone stop after
+//! their page, new ones start, changed ones restart, untouched ones keep running. Checkpoints
+//! live in the state database, so nothing is lost across any of this.
 
 mod notify;
+mod supervisor;
 mod task;
 
-use crate::api::limiter::TenantLimiter;
-use crate::api::{HttpSettings, MimecastClient};
-use crate::config::{Config, StreamKind};
+use crate::config::Config;
 use crate::sink::writer;
 use crate::sink::{Sink, SinkError};
 use crate::state::{State, StateError};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +54,12 @@ pub struct RunOptions {
     pub max_events: Option<u64>,
 }
 
-/// A running daemon's handles that outlive `run`'s setup: for SIGHUP.
+/// A running daemon's handles for signal handlers: reopen the output, apply a new config.
 #[derive(Clone)]
 pub struct Control {
     /// Weak: a signal handler holding it must not keep the writer (and so `run`) alive.
     sink: writer::WeakSinkHandle,
+    reload: mpsc::Sender<Config>,
 }
 
 impl Control {
@@ -70,16 +74,11 @@ impl Control {
             Err(e) => tracing::error!(error = %e, "cannot reopen the output"),
         }
     }
-}
 
-/// Waits for every stream task. Tasks catch their own panics (see `task.rs`), so a join error
-/// here is an abort at shutdown, or a bug worth an error line.
-async fn drain(tasks: &mut JoinSet<()>) {
-    while let Some(result) = tasks.join_next().await {
-        if let Err(e) = result {
-            if !e.is_cancelled() {
-                tracing::error!(error = %e, "a stream task ended abnormally");
-            }
+    /// Hands a new, already validated configuration to the daemon.
+    pub async fn reload(&self, config: Config) {
+        if self.reload.send(config).await.is_err() {
+            tracing::info!("configuration reload after shutdown; ignored");
         }
     }
 }
@@ -115,57 +114,15 @@ pub async fn run(
         Some(shutdown.clone()),
         Some(metrics.clone()),
     );
+    let (reload_tx, mut reload_rx) = mpsc::channel::<Config>(4);
     on_start(Control {
         sink: sink.downgrade(),
+        reload: reload_tx,
     });
 
-    let http = HttpSettings::from(&config.http)
-        .build_http()
-        .map_err(|e| DaemonError::Http(e.to_string()))?;
-    let mut tasks = JoinSet::new();
     let stop = shutdown.child_token();
-    let mut streams = 0;
-    for tenant in &config.tenants {
-        let limiter = Arc::new(TenantLimiter::new(tenant.requests_per_minute));
-        let client = MimecastClient::with_limiter(tenant, http.clone(), config.http.retry, limiter)
-            .map_err(|e| DaemonError::Tenant {
-                tenant: tenant.name.clone(),
-                message: e.to_string(),
-            })?;
-        metrics.register_client(&client);
-        for stream in &tenant.streams {
-            // siem_cg keeps one cursor per event type, threat_intel per feed type: one task each.
-            let parts = match stream.kind {
-                StreamKind::SiemCg => stream.types.clone(),
-                StreamKind::ThreatIntel => stream.feed_types.clone(),
-                _ => vec![String::new()],
-            };
-            for part in parts {
-                let span = if part.is_empty() {
-                    tracing::info_span!("stream", tenant = %tenant.name, stream = %stream.kind)
-                } else {
-                    tracing::info_span!("stream", tenant = %tenant.name, stream = %stream.kind, part = %part)
-                };
-                let task = task::StreamTask {
-                    tenant: tenant.name.clone(),
-                    part,
-                    settings: stream.clone(),
-                    client: client.clone(),
-                    sink: sink.clone(),
-                    collector: config.collector.clone(),
-                    include_raw: config.sink.include_raw,
-                    once: options.once,
-                    metrics: metrics.clone(),
-                };
-                metrics.register_stream(&task.key());
-                tasks.spawn(tracing::Instrument::instrument(
-                    task.run(stop.clone()),
-                    span,
-                ));
-                streams += 1;
-            }
-        }
-    }
+    let mut streams = supervisor::Supervisor::new(sink, metrics.clone(), options.once, &config)?;
+    streams.apply(&config, &stop);
     if let Some(addr) = config.metrics.listen {
         let listener = crate::metrics::bind(addr)
             .await
@@ -179,29 +136,43 @@ pub async fn run(
     }
     let beat = tokio::spawn(notify::heartbeat(metrics.clone(), stop.clone()));
     notify::ready(&metrics);
-    tracing::info!(tenants = config.tenants.len(), streams, "collector started");
+    tracing::info!(
+        tenants = config.tenants.len(),
+        streams = streams.len(),
+        "collector started"
+    );
 
     let grace = options.grace.unwrap_or(Duration::from_secs(5));
-    tokio::select! {
-        _ = drain(&mut tasks) => {}
-        _ = shutdown.cancelled() => {
-            tracing::info!("shutting down: finishing the pages in flight");
-            notify::stopping();
-            if tokio::time::timeout(grace, drain(&mut tasks)).await.is_err() {
-                // Streams still waiting (a long 429 pause, a retry backoff, a slow request)
-                // are stopped where they are: what they had not committed is read again later.
-                tracing::warn!(grace_s = grace.as_secs(), streams = tasks.len(), "streams did not stop in time; their pages in flight are abandoned (not committed)");
-                tasks.shutdown().await;
+    let mut current = config;
+    loop {
+        tokio::select! {
+            _ = streams.all_done(), if options.once => break,
+            Some(next) = reload_rx.recv() => {
+                if next.sink != current.sink || next.collector.state_path != current.collector.state_path || next.metrics != current.metrics {
+                    tracing::warn!("sink, state_path and metrics changes take effect at the next restart; the rest of the new configuration is applied");
+                }
+                notify::reloading();
+                streams.apply(&next, &stop);
+                tracing::info!(tenants = next.tenants.len(), streams = streams.len(), "configuration reloaded");
+                notify::ready(&metrics);
+                current = next;
+            }
+            _ = shutdown.cancelled() => {
+                tracing::info!("shutting down: finishing the pages in flight");
+                notify::stopping();
+                break;
             }
         }
     }
-    drop(sink);
+    streams.shutdown(grace).await;
+    // The writer ends when the last handle to it is gone: the supervisor holds one.
+    drop(streams);
+    stop.cancel();
+    let _ = beat.await;
     let joined = tokio::task::spawn_blocking(move || writer.join()).await;
     if !matches!(joined, Ok(Ok(_))) {
         tracing::error!("the output writer ended abnormally");
     }
-    stop.cancel();
-    let _ = beat.await;
     tracing::info!("collector stopped");
     Ok(())
 }

@@ -20,6 +20,10 @@ pub fn ready(metrics: &Metrics) {
     send(&[NotifyState::Ready, NotifyState::Status(&metrics.summary())]);
 }
 
+pub fn reloading() {
+    send(&[NotifyState::Reloading]);
+}
+
 pub fn stopping() {
     send(&[
         NotifyState::Stopping,
