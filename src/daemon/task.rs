@@ -4,6 +4,7 @@ use crate::api::MimecastClient;
 use crate::config::{CollectorConfig, StreamConfig};
 use crate::sink::writer::{SinkHandle, WriteErrorKind};
 use crate::state::StreamKey;
+use crate::streams::checkpoint::Checkpointer;
 use crate::streams::emit::Emitter;
 use crate::streams::siem_cg::{CgCursor, SiemCgStream};
 use crate::streams::snapshot::{SnapshotCursor, SnapshotStream};
@@ -88,6 +89,14 @@ impl Poller {
 }
 
 impl StreamTask {
+    fn checkpointer(&self, version: u64) -> Checkpointer {
+        Checkpointer {
+            key: self.key(),
+            sink: self.sink.clone(),
+            version,
+        }
+    }
+
     pub fn key(&self) -> StreamKey {
         StreamKey::new(&self.tenant, self.settings.kind.name(), &self.part)
     }
@@ -108,14 +117,12 @@ impl StreamTask {
                 None => CgCursor::default(),
             };
             return Ok(Poller::SiemCg(Box::new(SiemCgStream {
-                key: self.key(),
                 event_type: self.part.clone(),
                 client: self.client.clone(),
-                sink: self.sink.clone(),
                 emitter,
                 page_size: self.settings.page_size,
                 initial_lookback: self.collector.initial_lookback,
-                version: resume.checkpoint.version,
+                ckpt: self.checkpointer(resume.checkpoint.version),
                 cursor,
             })));
         }
@@ -127,13 +134,11 @@ impl StreamTask {
                 };
                 return Ok(Poller::TokenFiles(Box::new(TokenFileStream {
                     kind,
-                    key: self.key(),
                     feed_type: self.part.clone(),
                     client: self.client.clone(),
-                    sink: self.sink.clone(),
                     emitter,
                     initial_lookback: self.collector.initial_lookback,
-                    version: resume.checkpoint.version,
+                    ckpt: self.checkpointer(resume.checkpoint.version),
                     cursor,
                 })));
             }
@@ -144,14 +149,12 @@ impl StreamTask {
                 };
                 return Ok(Poller::Snapshot(Box::new(SnapshotStream {
                     kind,
-                    key: self.key(),
                     client: self.client.clone(),
-                    sink: self.sink.clone(),
                     emitter,
                     page_size: self.settings.page_size,
                     domains: self.settings.domains.clone(),
                     include_raw: self.include_raw,
-                    version: resume.checkpoint.version,
+                    ckpt: self.checkpointer(resume.checkpoint.version),
                     cursor,
                 })));
             }
@@ -165,14 +168,12 @@ impl StreamTask {
                 };
                 Ok(Poller::Window(Box::new(WindowStream {
                     spec,
-                    key: self.key(),
                     client: self.client.clone(),
-                    sink: self.sink.clone(),
                     emitter,
                     page_size: self.settings.page_size,
                     initial_lookback: self.collector.initial_lookback,
                     max_lag: self.collector.max_lag,
-                    version: resume.checkpoint.version,
+                    ckpt: self.checkpointer(resume.checkpoint.version),
                     cursor,
                 })))
             }

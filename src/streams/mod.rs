@@ -5,6 +5,7 @@
 //! validates against it, the client names the permission from it on a 403, and `check` prints
 //! it. Sources for every fact are in `shared/MIMECAST.md` (section numbers below).
 
+pub mod checkpoint;
 pub mod emit;
 pub mod probe;
 pub mod records;

@@ -8,12 +8,11 @@
 //! A restart, or a file URL that expired (403/404), re-requests the same page and continues at
 //! the same file and line: nothing skipped, nothing twice.
 
+use super::checkpoint::{Checkpointer, Progress};
 use super::emit::Emitter;
 use super::records;
 use super::{PollReport, StreamError};
 use crate::api::{ApiError, MimecastClient};
-use crate::sink::writer::{Batch, SinkHandle};
-use crate::state::{Commit, StreamKey};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -63,14 +62,12 @@ struct FileRef {
 }
 
 pub struct SiemCgStream {
-    pub key: StreamKey,
     pub event_type: String,
     pub client: MimecastClient,
-    pub sink: SinkHandle,
     pub emitter: Emitter,
     pub page_size: u32,
     pub initial_lookback: Duration,
-    pub version: u64,
+    pub ckpt: Checkpointer,
     pub cursor: CgCursor,
 }
 
@@ -275,18 +272,13 @@ impl SiemCgStream {
         events: u64,
         page_done: bool,
     ) -> Result<(), StreamError> {
-        let commit = Commit {
-            key: self.key.clone(),
-            expected_version: self.version,
-            cursor: serde_json::to_string(&cursor)
-                .map_err(|e| StreamError::Shape(e.to_string()))?,
-            covered_until: None,
+        let progress = Progress {
+            lines,
             events,
             pages: u64::from(page_done),
-            seen: Vec::new(),
-            forget_seen_before: None,
+            ..Progress::default()
         };
-        self.version = self.sink.write(Batch { commit, lines }).await?;
+        self.ckpt.commit(&cursor, progress).await?;
         self.cursor = cursor;
         Ok(())
     }

@@ -5,14 +5,13 @@
 //! Neither endpoint takes a time window, so the state is what was seen: notification ids in the
 //! dedup table, and for the directory a map of address -> record hash kept in the cursor.
 
+use super::checkpoint::{Checkpointer, Progress};
 use super::emit::{id_hash, Emitter};
 use super::records;
 use super::{PollReport, StreamError, StreamKind};
 use crate::api::MimecastClient;
 use crate::event::Context;
 use crate::normalize::normalize;
-use crate::sink::writer::{Batch, SinkHandle};
-use crate::state::{Commit, StreamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -40,15 +39,13 @@ pub struct SnapshotCursor {
 
 pub struct SnapshotStream {
     pub kind: StreamKind,
-    pub key: StreamKey,
     pub client: MimecastClient,
-    pub sink: SinkHandle,
     pub emitter: Emitter,
     pub page_size: u32,
     /// Directory: configured domains; empty means every internal domain.
     pub domains: Vec<String>,
     pub include_raw: bool,
-    pub version: u64,
+    pub ckpt: Checkpointer,
     pub cursor: SnapshotCursor,
 }
 
@@ -175,7 +172,7 @@ impl SnapshotStream {
         };
         let now = OffsetDateTime::now_utc();
         let ctx = Context {
-            tenant: &self.key.tenant,
+            tenant: &self.ckpt.key.tenant,
             stream: self.kind.name(),
             collected_at: now,
             include_raw: self.include_raw,
@@ -248,18 +245,15 @@ impl SnapshotStream {
         seen: Vec<(i64, i64)>,
         forget: Option<i64>,
     ) -> Result<(), StreamError> {
-        let commit = Commit {
-            key: self.key.clone(),
-            expected_version: self.version,
-            cursor: serde_json::to_string(&cursor)
-                .map_err(|e| StreamError::Shape(e.to_string()))?,
-            covered_until: cursor.polled_at,
+        let progress = Progress {
+            lines,
             events,
             pages: 1,
             seen,
             forget_seen_before: forget,
+            covered_until: cursor.polled_at,
         };
-        self.version = self.sink.write(Batch { commit, lines }).await?;
+        self.ckpt.commit(&cursor, progress).await?;
         self.cursor = cursor;
         Ok(())
     }

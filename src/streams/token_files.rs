@@ -7,12 +7,11 @@
 //! restart asks for the file after the last one written. A JSON envelope instead of a file
 //! means "nothing more now" (SIEM: caught up; feed: `err_threat_intel_feed_no_result_found`).
 
+use super::checkpoint::{Checkpointer, Progress};
 use super::emit::Emitter;
 use super::{PollReport, StreamError, StreamKind};
 use crate::api::client::Download;
 use crate::api::{ApiError, MimecastClient};
-use crate::sink::writer::{Batch, SinkHandle};
-use crate::state::{Commit, StreamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -51,14 +50,12 @@ pub struct TokenCursor {
 
 pub struct TokenFileStream {
     pub kind: StreamKind,
-    pub key: StreamKey,
     /// Threat feed type (`malware_customer` / `malware_grid`); empty for SIEM.
     pub feed_type: String,
     pub client: MimecastClient,
-    pub sink: SinkHandle,
     pub emitter: Emitter,
     pub initial_lookback: Duration,
-    pub version: u64,
+    pub ckpt: Checkpointer,
     pub cursor: TokenCursor,
 }
 
@@ -266,18 +263,14 @@ impl TokenFileStream {
         lines: Vec<u8>,
         events: u64,
     ) -> Result<(), StreamError> {
-        let commit = Commit {
-            key: self.key.clone(),
-            expected_version: self.version,
-            cursor: serde_json::to_string(&cursor)
-                .map_err(|e| StreamError::Shape(e.to_string()))?,
-            covered_until: cursor.covered_until,
+        let progress = Progress {
+            lines,
             events,
             pages: 1,
-            seen: Vec::new(),
-            forget_seen_before: None,
+            covered_until: cursor.covered_until,
+            ..Progress::default()
         };
-        self.version = self.sink.write(Batch { commit, lines }).await?;
+        self.ckpt.commit(&cursor, progress).await?;
         self.cursor = cursor;
         Ok(())
     }

@@ -8,12 +8,11 @@
 //! window's last page is written the cursor becomes `covered_until = window end`. The overlap
 //! re-read for late events is deduplicated by id (see `emit`).
 
+use super::checkpoint::{Checkpointer, Progress};
 use super::emit::Emitter;
 use super::records;
 use super::{PollReport, StreamError, StreamKind};
 use crate::api::MimecastClient;
-use crate::sink::writer::{Batch, SinkHandle};
-use crate::state::{Commit, StreamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -141,14 +140,12 @@ pub struct OpenWindow {
 
 pub struct WindowStream {
     pub spec: WindowSpec,
-    pub key: StreamKey,
     pub client: MimecastClient,
-    pub sink: SinkHandle,
     pub emitter: Emitter,
     pub page_size: u32,
     pub initial_lookback: Duration,
     pub max_lag: Duration,
-    pub version: u64,
+    pub ckpt: Checkpointer,
     pub cursor: WindowCursor,
 }
 
@@ -205,7 +202,7 @@ impl WindowStream {
                     Err(e @ crate::api::ApiError::Fail { .. })
                         if token.is_some() && report.pages == 0 =>
                     {
-                        tracing::warn!(tenant = %self.key.tenant, stream = %self.key.stream, error = %e, "stored page token refused; reading the window from its start");
+                        tracing::warn!(tenant = %self.ckpt.key.tenant, stream = %self.ckpt.key.stream, error = %e, "stored page token refused; reading the window from its start");
                         token = None;
                         continue;
                     }
@@ -233,24 +230,15 @@ impl WindowStream {
                         window: None,
                     },
                 };
-                let commit = Commit {
-                    key: self.key.clone(),
-                    expected_version: self.version,
-                    cursor: serde_json::to_string(&cursor)
-                        .map_err(|e| StreamError::Shape(e.to_string()))?,
-                    covered_until: cursor.covered_until,
+                let progress = Progress {
+                    lines: rendered.lines,
                     events: rendered.emitted,
                     pages: 1,
                     seen: rendered.seen.clone(),
                     forget_seen_before: next.is_none().then(|| keep_after_close.unix_timestamp()),
+                    covered_until: cursor.covered_until,
                 };
-                self.version = self
-                    .sink
-                    .write(Batch {
-                        commit,
-                        lines: rendered.lines,
-                    })
-                    .await?;
+                self.ckpt.commit(&cursor, progress).await?;
                 self.emitter.remember(&rendered.seen);
                 if next.is_none() {
                     self.emitter
