@@ -175,7 +175,13 @@ async fn crash_run(sink_kind: &str, seed: u64, kills: u64, records: u64) -> Outc
             std::thread::sleep(Duration::from_millis(5));
         }
         if let Some(r) = reader {
-            stdout_capture.extend(r.join().unwrap());
+            // Each run's output is its own: a line cut short by the kill must not run into the
+            // next run's first line.
+            let mut out = r.join().unwrap();
+            if !out.is_empty() && !out.ends_with(b"\n") {
+                out.push(b'\n');
+            }
+            stdout_capture.extend(out);
         }
     }
     let text = if sink_kind == "file" {
