@@ -114,7 +114,7 @@ pub fn mta_records(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
 }
 
 /// The objects of a STIX bundle (§4.7), each one event.
-fn stix_objects(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
+pub fn stix_objects(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
     #[derive(Deserialize)]
     struct Bundle<'a> {
         #[serde(borrow, default)]
