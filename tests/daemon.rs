@@ -539,3 +539,31 @@ async fn shutdown_is_not_held_up_by_a_long_rate_limit_wait() {
     result.unwrap().unwrap().unwrap();
     sim.shutdown().await;
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_private_or_shared_with_the_configured_group() {
+    use std::os::unix::fs::PermissionsExt;
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        ..sim_config(10)
+    })
+    .await;
+    for (group, mode) in [(None, 0o600), (Some(0), 0o640)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("events.jsonl");
+        let mut config = collector_config(
+            vec![with_streams(v2_tenant(&sim, &acme), &[StreamKind::Audit])],
+            &dir.path().join("state.db"),
+            SinkKind::File { path: out.clone() },
+        );
+        config.collector.file_group = group;
+        run_once(config).await;
+        for path in [&out, &dir.path().join("state.db")] {
+            let m = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m, mode, "{} with group {group:?}", path.display());
+        }
+    }
+    sim.shutdown().await;
+}

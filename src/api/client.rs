@@ -31,6 +31,8 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub retry: RetryConfig,
+    /// Extra CA certificates (PEM) trusted besides the bundled web roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 impl From<&HttpConfig> for HttpSettings {
@@ -39,6 +41,7 @@ impl From<&HttpConfig> for HttpSettings {
             connect_timeout: h.connect_timeout,
             request_timeout: h.request_timeout,
             retry: h.retry,
+            extra_ca_pem: h.extra_ca_pem.clone(),
         }
     }
 }
@@ -47,7 +50,13 @@ impl HttpSettings {
     /// One connection pool for the whole process. rustls with the bundled web PKI roots: no
     /// OpenSSL, and certificate validation is always on.
     pub fn build_http(&self) -> Result<reqwest::Client, reqwest::Error> {
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &self.extra_ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder
             .user_agent(concat!("mimecast-collector/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)

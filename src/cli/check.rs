@@ -50,6 +50,7 @@ pub async fn run(config: &Config, only_tenant: Option<&str>, as_json: bool) -> u
         connect_timeout: config.http.connect_timeout,
         request_timeout: config.http.request_timeout.min(Duration::from_secs(60)),
         retry: CHECK_RETRY,
+        extra_ca_pem: config.http.extra_ca_pem.clone(),
     };
     let http = match settings.build_http() {
         Ok(h) => h,

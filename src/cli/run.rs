@@ -132,6 +132,7 @@ pub async fn demo(events: Option<u64>) -> u8 {
     let config = Config {
         collector: config::CollectorConfig {
             state_path: dir.join("state.db"),
+            file_group: None,
             poll_interval: Duration::from_secs(10),
             initial_lookback: Duration::from_secs(24 * 3600),
             max_lag: Duration::from_secs(300),
@@ -141,6 +142,7 @@ pub async fn demo(events: Option<u64>) -> u8 {
             request_timeout: Duration::from_secs(30),
             retry: config::RetryConfig::default(),
             requests_per_minute: rpm,
+            extra_ca_pem: None,
         },
         sink: SinkConfig {
             kind: SinkKind::Stdout,

@@ -47,6 +47,8 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
     pub state_path: PathBuf,
+    /// `file_group`: group id that may read the output and the state (files become 0640).
+    pub file_group: Option<u32>,
     pub poll_interval: Duration,
     pub initial_lookback: Duration,
     pub max_lag: Duration,
@@ -60,6 +62,8 @@ pub struct HttpConfig {
     pub retry: RetryConfig,
     /// Default client-side limit per tenant, overridable per tenant.
     pub requests_per_minute: NonZeroU32,
+    /// `ca_file`: extra trusted CA certificates, PEM, checked at load. Validation stays on.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy)]

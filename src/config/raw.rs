@@ -33,6 +33,8 @@ pub struct RawMetrics {
 #[serde(deny_unknown_fields)]
 pub struct RawCollector {
     pub state_path: Option<PathBuf>,
+    /// Group that may read the output and state files (made 0640 instead of 0600).
+    pub file_group: Option<String>,
     pub poll_interval: Option<String>,
     pub initial_lookback: Option<String>,
     pub max_lag: Option<String>,
@@ -47,6 +49,8 @@ pub struct RawHttp {
     pub retry_max_delay: Option<String>,
     pub retry_max_attempts: Option<u32>,
     pub requests_per_minute: Option<u32>,
+    /// Extra CA certificates (PEM) to trust, e.g. a TLS-inspecting proxy's.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -274,6 +274,36 @@ fn every_mistake_names_its_key() {
             "too short",
         ),
         (
+            "unknown file group",
+            format!(
+                "[collector]\nfile_group = \"no-such-group-xyz\"\n{}",
+                v2_tenant("a")
+            ),
+            "collector.file_group",
+            "not a group",
+        ),
+        (
+            "unreadable CA file",
+            format!(
+                "[http]\nca_file = \"/nonexistent/ca.pem\"\n{}",
+                v2_tenant("a")
+            ),
+            "http.ca_file",
+            "cannot read",
+        ),
+        (
+            "CA file without a certificate",
+            format!("[http]\nca_file = \"/etc/hostname\"\n{}", v2_tenant("a")),
+            "http.ca_file",
+            "no PEM certificate",
+        ),
+        (
+            "bad metrics address",
+            format!("[metrics]\nlisten = \"everywhere\"\n{}", v2_tenant("a")),
+            "metrics.listen",
+            "not an address",
+        ),
+        (
             "bad sink kind",
             format!("[sink]\nkind = \"kafka\"\n{}", v2_tenant("a")),
             "sink.kind",
@@ -411,6 +441,24 @@ fn debug_output_never_shows_secrets() {
         shown.contains("client-id-1"),
         "non-secret identifiers stay visible"
     );
+}
+
+#[test]
+fn a_ca_file_and_a_file_group_are_loaded() {
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    let cfg = load_text(&format!(
+        "[collector]\nfile_group = \"root\"\n[http]\nca_file = {:?}\n{}",
+        ca.display().to_string(),
+        v2_tenant("a")
+    ))
+    .unwrap();
+    assert_eq!(cfg.collector.file_group, Some(0));
+    let pem = cfg.http.extra_ca_pem.clone().unwrap();
+    assert!(pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
+    // The client trusts it in addition to the bundled roots.
+    crate::api::HttpSettings::from(&cfg.http)
+        .build_http()
+        .unwrap();
 }
 
 #[test]

@@ -108,6 +108,19 @@ pub(super) fn validate(
             .state_path
             .clone()
             .unwrap_or_else(|| PathBuf::from("/var/lib/mimecast-collector/state.db")),
+        file_group: c
+            .file_group
+            .as_deref()
+            .and_then(|name| match group_id(name) {
+                Some(gid) => Some(gid),
+                None => {
+                    errs.push(
+                        "collector.file_group",
+                        format!("{name:?} is not a group on this machine (see /etc/group)"),
+                    );
+                    None
+                }
+            }),
         poll_interval: errs.duration(
             "collector.poll_interval",
             c.poll_interval.as_deref(),
@@ -183,6 +196,32 @@ pub(super) fn validate(
         ),
         retry,
         requests_per_minute: default_rpm,
+        extra_ca_pem: h.ca_file.as_ref().and_then(|path| {
+            let path = if path.is_relative() {
+                base_dir.join(path)
+            } else {
+                path.clone()
+            };
+            match std::fs::read(&path) {
+                Err(e) => {
+                    errs.push(
+                        "http.ca_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    );
+                    None
+                }
+                Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certs) if !certs.is_empty() => Some(pem),
+                    _ => {
+                        errs.push(
+                            "http.ca_file",
+                            format!("{} holds no PEM certificate", path.display()),
+                        );
+                        None
+                    }
+                },
+            }
+        }),
     };
 
     let sink = SinkConfig {
@@ -493,6 +532,19 @@ fn tenant(
         credentials: credentials?,
         requests_per_minute,
         streams,
+    })
+}
+
+/// The id of a group by name (or a numeric id), from /etc/group.
+fn group_id(name: &str) -> Option<u32> {
+    if let Ok(gid) = name.parse() {
+        return Some(gid);
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then_some(())?;
+        f.nth(1)?.parse().ok()
     })
 }
 

@@ -95,12 +95,28 @@ pub async fn run(
     let _lock = crate::state::lock::StateLock::acquire(&state_path)?;
     let sink_cfg = config.sink.clone();
     let max_events = options.max_events;
+    let group = config.collector.file_group;
     let (state, sink) =
         tokio::task::spawn_blocking(move || -> Result<(State, Sink), DaemonError> {
             let mut state = State::open(&state_path)?;
             let mut sink = Sink::open(&sink_cfg, &mut state)?;
             if let (Sink::Stdout(s), Some(n)) = (&mut sink, max_events) {
                 s.set_limit(n);
+            }
+            if group.is_some() {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = state_path.as_os_str().to_owned();
+                    p.push(suffix);
+                    crate::state::share_with_group(std::path::Path::new(&p), group).map_err(
+                        |source| StateError::Create {
+                            path: state_path.clone(),
+                            source,
+                        },
+                    )?;
+                }
+            }
+            if let (Sink::File(f), Some(gid)) = (&mut sink, group) {
+                f.set_group(gid)?;
             }
             Ok((state, sink))
         })

@@ -21,6 +21,8 @@ pub struct FileSink {
     committed: SinkPosition,
     inode: u64,
     device: u64,
+    /// Group given read access to the file (and to every file reopened after rotation).
+    group: Option<u32>,
 }
 
 fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
@@ -97,6 +99,7 @@ impl FileSink {
             committed,
             inode,
             device,
+            group: None,
         })
     }
 
@@ -133,6 +136,13 @@ impl FileSink {
 
     pub fn committed_to(&mut self, pos: SinkPosition) {
         self.committed = pos;
+    }
+
+    /// Makes the file readable by `gid` (0640), now and after every reopen.
+    pub fn set_group(&mut self, gid: u32) -> Result<(), SinkError> {
+        self.group = Some(gid);
+        crate::state::share_with_group(&self.path, self.group)
+            .map_err(|e| self.err("cannot give the file to its group", e))
     }
 
     pub fn committed(&self) -> SinkPosition {

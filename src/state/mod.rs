@@ -452,6 +452,22 @@ impl State {
     }
 }
 
+/// Lets `group` read a file the collector created: group ownership and mode 0640. Without a
+/// group nothing changes (files are created 0600).
+pub fn share_with_group(path: &Path, group: Option<u32>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if let Some(gid) = group {
+        use std::os::unix::fs::PermissionsExt;
+        if path.exists() {
+            std::os::unix::fs::chown(path, None, Some(gid))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, group);
+    Ok(())
+}
+
 /// Creates the file with mode 0600 if it does not exist, so the database is never readable by
 /// others even for an instant.
 pub fn create_private(path: &Path) -> std::io::Result<()> {

@@ -28,6 +28,7 @@ pub fn http(request_timeout: Duration) -> reqwest::Client {
         connect_timeout: Duration::from_secs(2),
         request_timeout,
         retry: fast_retry(),
+        extra_ca_pem: None,
     }
     .build_http()
     .unwrap()
@@ -117,6 +118,7 @@ pub fn collector_config(
     Config {
         collector: CollectorConfig {
             state_path: state_path.to_path_buf(),
+            file_group: None,
             poll_interval: Duration::from_secs(60),
             initial_lookback: Duration::from_secs(24 * 3600),
             max_lag: Duration::from_secs(300),
@@ -126,6 +128,7 @@ pub fn collector_config(
             request_timeout: Duration::from_secs(5),
             retry: fast_retry(),
             requests_per_minute: NonZeroU32::new(6000).unwrap(),
+            extra_ca_pem: None,
         },
         sink: SinkConfig {
             kind: sink,
