@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Longer crash soak than the CI test: more kills, a bigger backlog, release build.
 #   scripts/crash-soak.sh [KILLS] [RECORDS_PER_STREAM] [SEED]
+# Each simulated request takes CRASH_DELAY_MS (default here 250) so the drain outlasts the kills.
 # Prints the seed and the figures (kills, records, lost, duplicated); exits non-zero on a loss
 # or a duplicate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CRASH_KILLS="${1:-200}"
 export CRASH_RECORDS="${2:-10000}"
+export CRASH_DELAY_MS="${CRASH_DELAY_MS:-250}"
 if [ -n "${3:-}" ]; then export CRASH_SEED="$3"; fi
 cargo test --release --locked --test crash sigkill_at_random_moments -- --nocapture 2>&1 | grep -E "crash test|test result|panicked"
