@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CRASH_KILLS="${1:-200}"
-export CRASH_RECORDS="${2:-10000}"
+export CRASH_RECORDS="${2:-40000}"
 export CRASH_DELAY_MS="${CRASH_DELAY_MS:-250}"
+# Kills stop when the backlog is drained: require at least this many to have landed mid-drain.
+export CRASH_MIN_KILLS="${CRASH_MIN_KILLS:-50}"
 if [ -n "${3:-}" ]; then export CRASH_SEED="$3"; fi
 cargo test --release --locked --test crash sigkill_at_random_moments -- --nocapture 2>&1 | grep -E "crash test|test result|panicked"
