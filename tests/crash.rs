@@ -267,9 +267,10 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing_with_the_file_sink(
     eprintln!("crash test (file): seed {seed}, {} kills, {total} records, {} lines, lost {lost}, duplicated {duplicated}", o.kills, o.lines);
     assert_eq!((lost, duplicated), (0, 0), "seed {seed}");
     assert_eq!(o.lines, total);
+    let min_kills = env_u64("CRASH_MIN_KILLS", kills);
     assert!(
-        o.kills >= kills,
-        "only {} kills landed before the drain ended (raise CRASH_DELAY_MS)",
+        o.kills >= min_kills,
+        "only {} kills landed before the drain ended (raise CRASH_DELAY_MS or CRASH_RECORDS)",
         o.kills
     );
 }
