@@ -157,3 +157,105 @@ async fn a_full_disk_holds_the_checkpoint_and_recovers_when_space_returns() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_state_database_delays_commits_without_loss_or_repeats() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        quota_per_minute: 0,
+        faults: vec![mimecast_sim::FaultRule {
+            path_prefix: Some("/api/".into()),
+            tenant: None,
+            times: u32::MAX,
+            after: 0,
+            kind: mimecast_sim::FaultKind::Delay(Duration::from_millis(40)),
+        }],
+        ..sim_config(1500)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let mut tenant = with_streams(
+        v2_tenant(&sim, &acme),
+        &[StreamKind::TtpUrl, StreamKind::Audit],
+    );
+    for s in &mut tenant.streams {
+        s.poll_interval = Duration::from_millis(300);
+        s.page_size = 50;
+    }
+    let config = collector_config(
+        vec![tenant],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    let state_path = config.collector.state_path.clone();
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(daemon::run(
+        config,
+        RunOptions::default(),
+        shutdown.clone(),
+        |_| {},
+    ));
+    let lines = || {
+        std::fs::read_to_string(&out)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    while lines() < 200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Another process takes the write lock for longer than SQLite's busy timeout (5 s).
+    let before = sim.requests().len();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&state_path).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        std::thread::sleep(Duration::from_secs(7));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = lines();
+    tokio::task::spawn_blocking(move || holder.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        sim.requests().len() > before,
+        "the daemon kept working while the state was locked"
+    );
+    assert!(!run.is_finished(), "the daemon kept running");
+    let started = Instant::now();
+    while lines() < 3000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "only {} of 3000 after the lock was released",
+            lines()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    shutdown.cancel();
+    run.await.unwrap().unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    for stream in ["ttp_url", "audit"] {
+        let mut got: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["stream"] == stream)
+            .map(|e| e["raw"].to_string())
+            .collect();
+        got.sort();
+        let mut exp: Vec<String> = sim
+            .expected_records("acme", stream)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        exp.sort();
+        assert!(
+            got == exp,
+            "{stream}: {} events for {} records (lines while locked: {during})",
+            got.len(),
+            exp.len()
+        );
+    }
+    sim.shutdown().await;
+}
