@@ -259,3 +259,39 @@ async fn a_locked_state_database_delays_commits_without_loss_or_repeats() {
     }
     sim.shutdown().await;
 }
+
+/// An output that cannot be written at all (here under /proc) stops the start with the path in
+/// the message, before anything is fetched. (Write errors while running take the same path as
+/// a full disk, tested above: rollback to the checkpoint, retry.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_output_is_a_clear_error_at_start() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        ..sim_config(10)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::path::PathBuf::from("/proc/mimecast-collector-test/events.jsonl");
+    let config = collector_config(
+        vec![with_streams(v2_tenant(&sim, &acme), &[StreamKind::Audit])],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out },
+    );
+    let err = daemon::run(
+        config,
+        RunOptions::default(),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("/proc/mimecast-collector-test/events.jsonl")
+            && message.contains("cannot open"),
+        "{message}"
+    );
+    assert!(sim.requests().is_empty(), "nothing was fetched");
+    sim.shutdown().await;
+}
