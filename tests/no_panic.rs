@@ -55,6 +55,23 @@ fn json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Found by the fuzzer: a bare number beyond f64 range is valid JSON; it must come out as a
+/// valid (verbatim) event line, not a panic or a broken line.
+#[test]
+fn a_huge_number_record_becomes_a_valid_line() {
+    let raw = RawValue::from_string("16E562".into()).unwrap();
+    let ctx = Context {
+        tenant: "acme",
+        stream: "audit",
+        collected_at: time::OffsetDateTime::now_utc(),
+        include_raw: true,
+    };
+    let mut out = Vec::new();
+    normalize(StreamKind::Audit, &ctx, &raw).write_line(&mut out);
+    assert!(serde_json::from_slice::<serde::de::IgnoredAny>(&out).is_ok());
+    assert!(String::from_utf8(out).unwrap().contains("\"raw\":16E562"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 

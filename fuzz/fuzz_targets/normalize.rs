@@ -17,6 +17,8 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         normalize(kind, &ctx, raw).write_line(&mut out);
         assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1, "one line per event");
-        assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok(), "an event is JSON");
+        // Grammar-level validity: `raw` carries the record verbatim, and JSON sets no range on
+        // numbers (a record may hold 16E562, which a strict f64 parse would refuse).
+        assert!(serde_json::from_slice::<serde::de::IgnoredAny>(&out).is_ok(), "an event is JSON");
     }
 });
