@@ -134,27 +134,12 @@ async fn a_full_disk_holds_the_checkpoint_and_recovers_when_space_returns() {
     shutdown.cancel();
     run.await.unwrap().unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
-    for stream in ["ttp_url", "audit"] {
-        let mut got: Vec<String> = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|e| e["stream"] == stream)
-            .map(|e| e["raw"].to_string())
-            .collect();
-        got.sort();
-        let mut exp: Vec<String> = sim
-            .expected_records("acme", stream)
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-        exp.sort();
-        assert!(
-            got == exp,
-            "{stream}: {} events for {} records",
-            got.len(),
-            exp.len()
-        );
-    }
+    assert_exactly_once(
+        &sim,
+        &text,
+        &[("acme", "ttp_url"), ("acme", "audit")],
+        "after recovery",
+    );
     sim.shutdown().await;
 }
 
@@ -214,7 +199,6 @@ async fn a_locked_state_database_delays_commits_without_loss_or_repeats() {
         conn.execute_batch("COMMIT").unwrap();
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let during = lines();
     tokio::task::spawn_blocking(move || holder.join().unwrap())
         .await
         .unwrap();
@@ -236,27 +220,12 @@ async fn a_locked_state_database_delays_commits_without_loss_or_repeats() {
     shutdown.cancel();
     run.await.unwrap().unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
-    for stream in ["ttp_url", "audit"] {
-        let mut got: Vec<String> = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|e| e["stream"] == stream)
-            .map(|e| e["raw"].to_string())
-            .collect();
-        got.sort();
-        let mut exp: Vec<String> = sim
-            .expected_records("acme", stream)
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-        exp.sort();
-        assert!(
-            got == exp,
-            "{stream}: {} events for {} records (lines while locked: {during})",
-            got.len(),
-            exp.len()
-        );
-    }
+    assert_exactly_once(
+        &sim,
+        &text,
+        &[("acme", "ttp_url"), ("acme", "audit")],
+        "after recovery",
+    );
     sim.shutdown().await;
 }
 

@@ -147,40 +147,16 @@ async fn drain_with_fault(case: &Case) {
     shutdown.cancel();
     run.await.unwrap().unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    for stream in ["ttp_url", "audit", "siem_cg"] {
-        let mut got: Vec<String> = events
-            .iter()
-            .filter(|e| e["stream"] == stream)
-            .map(|e| e["raw"].to_string())
-            .collect();
-        got.sort();
-        let mut exp: Vec<String> = sim
-            .expected_records(
-                "acme",
-                if stream == "siem_cg" {
-                    "siem_cg:receipt"
-                } else {
-                    stream
-                },
-            )
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-        exp.sort();
-        assert_eq!(
-            got.len(),
-            exp.len(),
-            "{}: {stream}: {} events for {} records",
-            case.name,
-            got.len(),
-            exp.len()
-        );
-        assert!(got == exp, "{}: {stream}: records differ", case.name);
-    }
+    assert_exactly_once(
+        &sim,
+        &text,
+        &[
+            ("acme", "ttp_url"),
+            ("acme", "audit"),
+            ("acme", "siem_cg:receipt"),
+        ],
+        case.name,
+    );
     let applied = sim.requests().iter().filter(|r| r.fault.is_some()).count();
     assert!(applied > 0, "{}: the fault was never applied", case.name);
     sim.shutdown().await;
@@ -272,30 +248,12 @@ async fn a_simulator_restarted_mid_drain_is_survived() {
     shutdown.cancel();
     run.await.unwrap().unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    for stream in ["ttp_url", "audit"] {
-        let mut got: Vec<String> = events
-            .iter()
-            .filter(|e| e["stream"] == stream)
-            .map(|e| e["raw"].to_string())
-            .collect();
-        got.sort();
-        let mut exp: Vec<String> = sim
-            .expected_records("acme", stream)
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-        exp.sort();
-        assert!(
-            got == exp,
-            "{stream}: {} events for {} records",
-            got.len(),
-            exp.len()
-        );
-    }
+    assert_exactly_once(
+        &sim,
+        &text,
+        &[("acme", "ttp_url"), ("acme", "audit")],
+        "after the simulator restart",
+    );
     sim.shutdown().await;
 }
 

@@ -160,3 +160,47 @@ pub fn schema() -> jsonschema::Validator {
     .unwrap();
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
 }
+
+/// Asserts that the JSON lines in `text` hold, for each `(tenant, stream)`, exactly the
+/// simulator's records: none missing, none twice. `stream` may name a part (`siem_cg:receipt`);
+/// events are matched on the stream name before the colon.
+pub fn assert_exactly_once(
+    sim: &mimecast_sim::Simulator,
+    text: &str,
+    streams: &[(&str, &str)],
+    context: &str,
+) {
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{context}: invalid JSON line {l:?}: {e}"))
+        })
+        .collect();
+    for (tenant, stream) in streams {
+        let base = stream.split(':').next().unwrap_or(stream);
+        let mut got: Vec<String> = events
+            .iter()
+            .filter(|e| e["tenant"] == *tenant && e["stream"] == base)
+            .map(|e| e["raw"].to_string())
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = sim
+            .expected_records(tenant, stream)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        want.sort();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{context}: {tenant}/{stream}: {} events for {} records",
+            got.len(),
+            want.len()
+        );
+        assert!(
+            got == want,
+            "{context}: {tenant}/{stream}: the records differ"
+        );
+    }
+}
