@@ -64,13 +64,7 @@ async fn a_full_disk_holds_the_checkpoint_and_recovers_when_space_returns() {
         SinkKind::File { path: out.clone() },
     );
     let state_path = config.collector.state_path.clone();
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(daemon::run(
-        config,
-        RunOptions::default(),
-        shutdown.clone(),
-        |_| {},
-    ));
+    let daemon = spawn_daemon(config, Duration::from_secs(5));
 
     let last_error = || {
         mimecast_collector::state::State::open_read_only(&state_path)
@@ -112,27 +106,14 @@ async fn a_full_disk_holds_the_checkpoint_and_recovers_when_space_returns() {
         text.len() as u64,
         "the checkpoint covers exactly what is in the file"
     );
-    assert!(!run.is_finished(), "the daemon keeps running");
+    assert!(!daemon.run.is_finished(), "the daemon keeps running");
 
     // Space returns.
     std::fs::remove_file(&filler).unwrap();
-    let started = Instant::now();
-    loop {
-        let n = std::fs::read_to_string(&out)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if n >= 2000 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "only {n} of 2000 after space returned"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    shutdown.cancel();
-    run.await.unwrap().unwrap();
+    daemon
+        .wait_for_lines(&out, 2000, Duration::from_secs(30), "after space returned")
+        .await;
+    daemon.settle_and_stop().await;
     let text = std::fs::read_to_string(&out).unwrap();
     assert_exactly_once(
         &sim,
@@ -175,21 +156,10 @@ async fn a_locked_state_database_delays_commits_without_loss_or_repeats() {
         SinkKind::File { path: out.clone() },
     );
     let state_path = config.collector.state_path.clone();
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(daemon::run(
-        config,
-        RunOptions::default(),
-        shutdown.clone(),
-        |_| {},
-    ));
-    let lines = || {
-        std::fs::read_to_string(&out)
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-    };
-    while lines() < 200 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let daemon = spawn_daemon(config, Duration::from_secs(5));
+    daemon
+        .wait_for_lines(&out, 200, Duration::from_secs(30), "before the lock")
+        .await;
     // Another process takes the write lock for longer than SQLite's busy timeout (5 s).
     let before = sim.requests().len();
     let holder = std::thread::spawn(move || {
@@ -206,19 +176,16 @@ async fn a_locked_state_database_delays_commits_without_loss_or_repeats() {
         sim.requests().len() > before,
         "the daemon kept working while the state was locked"
     );
-    assert!(!run.is_finished(), "the daemon kept running");
-    let started = Instant::now();
-    while lines() < 3000 {
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "only {} of 3000 after the lock was released",
-            lines()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    shutdown.cancel();
-    run.await.unwrap().unwrap();
+    assert!(!daemon.run.is_finished(), "the daemon kept running");
+    daemon
+        .wait_for_lines(
+            &out,
+            3000,
+            Duration::from_secs(40),
+            "after the lock was released",
+        )
+        .await;
+    daemon.settle_and_stop().await;
     let text = std::fs::read_to_string(&out).unwrap();
     assert_exactly_once(
         &sim,

@@ -115,37 +115,17 @@ async fn drain_with_fault(case: &Case) {
         SinkKind::File { path: out.clone() },
     );
     config.http.request_timeout = Duration::from_secs(1);
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(daemon::run(
-        config,
-        RunOptions {
-            grace: Some(Duration::from_secs(2)),
-            ..RunOptions::default()
-        },
-        shutdown.clone(),
-        |_| {},
-    ));
-    let want = RECORDS as usize * 3;
-    let started = Instant::now();
-    loop {
-        let n = std::fs::read_to_string(&out)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if n >= want {
-            break;
-        }
-        assert!(!run.is_finished(), "{}: the daemon stopped", case.name);
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}: only {n} of {want} records after 30 s",
-            case.name
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let daemon = spawn_daemon(config, Duration::from_secs(2));
+    daemon
+        .wait_for_lines(
+            &out,
+            RECORDS as usize * 3,
+            Duration::from_secs(30),
+            case.name,
+        )
+        .await;
     // One more poll cycle, to catch anything written twice after the fault.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    shutdown.cancel();
-    run.await.unwrap().unwrap();
+    daemon.settle_and_stop().await;
     let text = std::fs::read_to_string(&out).unwrap();
     assert_exactly_once(
         &sim,
@@ -203,24 +183,10 @@ async fn a_simulator_restarted_mid_drain_is_survived() {
         &dir.path().join("state.db"),
         SinkKind::File { path: out.clone() },
     );
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(daemon::run(
-        config,
-        RunOptions {
-            grace: Some(Duration::from_secs(2)),
-            ..RunOptions::default()
-        },
-        shutdown.clone(),
-        |_| {},
-    ));
-    let lines = || {
-        std::fs::read_to_string(&out)
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-    };
-    while lines() < 500 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let daemon = spawn_daemon(config, Duration::from_secs(2));
+    daemon
+        .wait_for_lines(&out, 500, Duration::from_secs(30), "before the restart")
+        .await;
     // The simulator goes away (connections refused), then comes back on the same address with
     // the same data; its tokens and page tokens from before are all that changed.
     sim.shutdown().await;
@@ -234,19 +200,15 @@ async fn a_simulator_restarted_mid_drain_is_survived() {
     )
     .await
     .unwrap();
-    let started = Instant::now();
-    while lines() < 4000 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "only {} of 4000 after the restart",
-            lines()
-        );
-        assert!(!run.is_finished());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    shutdown.cancel();
-    run.await.unwrap().unwrap();
+    daemon
+        .wait_for_lines(
+            &out,
+            4000,
+            Duration::from_secs(30),
+            "after the simulator restart",
+        )
+        .await;
+    daemon.settle_and_stop().await;
     let text = std::fs::read_to_string(&out).unwrap();
     assert_exactly_once(
         &sim,

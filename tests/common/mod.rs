@@ -204,3 +204,63 @@ pub fn assert_exactly_once(
         );
     }
 }
+
+/// Lines in an output file (0 when it does not exist yet).
+pub fn count_lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+/// A daemon running in-process, as `run` from the command line would, with its stop signal.
+pub struct RunningDaemon {
+    pub run: tokio::task::JoinHandle<Result<(), mimecast_collector::daemon::DaemonError>>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+pub fn spawn_daemon(config: mimecast_collector::config::Config, grace: Duration) -> RunningDaemon {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let options = mimecast_collector::daemon::RunOptions {
+        grace: Some(grace),
+        ..Default::default()
+    };
+    let run = tokio::spawn(mimecast_collector::daemon::run(
+        config,
+        options,
+        shutdown.clone(),
+        |_| {},
+    ));
+    RunningDaemon { run, shutdown }
+}
+
+impl RunningDaemon {
+    /// Waits until `out` holds `n` lines; the daemon must keep running meanwhile.
+    pub async fn wait_for_lines(
+        &self,
+        out: &std::path::Path,
+        n: usize,
+        deadline: Duration,
+        what: &str,
+    ) {
+        let started = std::time::Instant::now();
+        loop {
+            let got = count_lines(out);
+            if got >= n {
+                return;
+            }
+            assert!(!self.run.is_finished(), "{what}: the daemon stopped");
+            assert!(
+                started.elapsed() < deadline,
+                "{what}: only {got} of {n} lines after {deadline:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Lets one more poll cycle run (to catch anything written twice), then stops cleanly.
+    pub async fn settle_and_stop(self) {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        self.shutdown.cancel();
+        self.run.await.unwrap().unwrap();
+    }
+}
