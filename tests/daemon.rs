@@ -489,6 +489,85 @@ async fn a_refused_page_token_after_a_restart_repeats_nothing() {
     sim.shutdown().await;
 }
 
+/// TTP logs are asked oldest first: a refused token restarts at the newest second written (not
+/// the window's start), and what is remembered for dedup is the next window's overlap, not the
+/// window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_window_resumes_at_its_newest_second_and_remembers_only_the_overlap() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        ..sim_config(2400)
+    })
+    .await;
+    // Pages 1-3 pass; the 4th request (a page token) fails in this run, and again after the
+    // restart, as Mimecast refuses an expired token.
+    sim.inject(mimecast_sim::FaultRule {
+        path_prefix: Some("/api/ttp/url".into()),
+        tenant: None,
+        times: 2,
+        after: 3,
+        kind: mimecast_sim::FaultKind::Fail {
+            code: "err_invalid_page_token".into(),
+            retryable: false,
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let mut config = collector_config(
+        vec![with_streams(v2_tenant(&sim, &acme), &[StreamKind::TtpUrl])],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    config.tenants[0].streams[0].page_size = 100;
+    // One window holds the whole two-hour backlog.
+    config.collector.initial_lookback = std::time::Duration::from_secs(3 * 3600);
+    run_once(config.clone()).await;
+    let first = read_events(&out);
+    assert_eq!(first.len(), 300, "three pages before the refusal");
+    let newest = first
+        .iter()
+        .filter_map(|e| e["time"].as_str())
+        .max()
+        .unwrap()
+        .to_string();
+    run_once(config.clone()).await;
+
+    let events = read_events(&out);
+    let raws = sorted_raws(&events, "acme", "ttp_url");
+    let mut unique = raws.clone();
+    unique.dedup();
+    assert_eq!(raws.len(), unique.len(), "records written twice");
+    assert_eq!(raws, sorted_expected(&sim, "acme", "ttp_url"));
+    // The restart asked from the newest second written, not from the window's start.
+    let fresh: Vec<serde_json::Value> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/ttp/url") && r.status == 200)
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .filter(|b| b["meta"]["pagination"]["pageToken"].is_null())
+        .collect();
+    assert_eq!(
+        fresh.len(),
+        2,
+        "the first page, then the restart: {fresh:?}"
+    );
+    let restart_from = fresh[1]["data"][0]["from"].as_str().unwrap().to_string();
+    assert_eq!(
+        &restart_from[..19],
+        &newest[..19],
+        "restart at the newest second written"
+    );
+    // Only the last max_lag (5 of 120 minutes) is remembered: about 100 of 2,400 ids.
+    let state = mimecast_collector::state::State::open(&config.collector.state_path).unwrap();
+    let remembered = state.seen_ids("acme", "ttp_url").unwrap().len();
+    assert!(
+        (50..=200).contains(&remembered),
+        "{remembered} ids remembered"
+    );
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_is_not_held_up_by_a_long_rate_limit_wait() {
     let acme = SimTenant::named("acme");

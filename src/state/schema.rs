@@ -38,6 +38,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE streams ADD COLUMN covered_until TEXT;
      ALTER TABLE sinks ADD COLUMN inode INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE sinks ADD COLUMN device INTEGER NOT NULL DEFAULT 0;",
+    // 2 -> 3: the dedup memory is pruned by event time after every page of an ordered window.
+    "CREATE INDEX seen_by_time ON seen (stream_id, event_time);",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

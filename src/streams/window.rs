@@ -7,6 +7,20 @@
 //! the next page token, so a restart resumes at the page after the last one written. When the
 //! window's last page is written the cursor becomes `covered_until = window end`. The overlap
 //! re-read for late events is deduplicated by id (see `emit`).
+//!
+//! What is remembered for dedup is bounded by the event rate times `max_lag`, not by the
+//! backlog: a window of a million events must not hold a million ids (in memory, or as rows
+//! written page by page). Ids are needed for two re-reads only:
+//! - the next window's overlap: ids of events in the last `max_lag` of this window;
+//! - a page token refused after a restart. Endpoints asked for oldest-first order (TTP logs)
+//!   restart at `resume_from`, the whole second of the newest event written; the ids of events
+//!   in that second travel in the cursor itself (a page at most), so no id row is written per
+//!   page. Endpoints without an order (audit, Message Finder, archive) restart at the window's
+//!   start and keep every id of the open window, as their volumes are small.
+//!
+//! An ordered endpoint that broke its order would, only on a refused token, miss events older
+//! than the resume point that it had not sent yet: the same exposure as any event indexed later
+//! than `max_lag`.
 
 use super::checkpoint::{Checkpointer, Progress};
 use super::emit::Emitter;
@@ -52,6 +66,8 @@ pub struct WindowSpec {
     pub item: fn(from: OffsetDateTime, to: OffsetDateTime) -> Value,
     /// `None`: records are `data[]`; `Some(f)`: they are `data[0].f[]`.
     pub field: Option<&'static str>,
+    /// The request asks for oldest-first order (`oldestFirst: true`, §4.3-4.5).
+    pub ordered: bool,
 }
 
 pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
@@ -94,7 +110,13 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
         ),
         _ => return None,
     };
-    Some(WindowSpec { kind, item, field })
+    let ordered = matches!(kind, TtpUrl | TtpAttachment | TtpImpersonation);
+    Some(WindowSpec {
+        kind,
+        item,
+        field,
+        ordered,
+    })
 }
 
 /// The XML query for message metadata received in `[from, to)` (§4.8, XSOAR's default query
@@ -136,6 +158,17 @@ pub struct OpenWindow {
     pub to: OffsetDateTime,
     /// Page token of the next page to read.
     pub next: String,
+    /// Where a refused page token restarts the window (ordered endpoints; see the module docs).
+    /// Absent: the window's start.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub resume_from: Option<OffsetDateTime>,
+    /// (id hash, event time) of the events written in `resume_from`'s second.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resume_ids: Vec<(i64, i64)>,
 }
 
 pub struct WindowStream {
@@ -165,29 +198,40 @@ impl WindowStream {
         let end = whole_seconds(now - SETTLE);
         // Windows of at most MAX_WINDOW, one after the other, until caught up with `end`.
         'windows: loop {
-            let (from, to, mut token) = match &self.cursor.window {
-                Some(w) => (w.from, w.to, Some(w.next.clone())),
-                None => {
-                    let from = whole_seconds(match self.cursor.covered_until {
-                        Some(c) => c - self.max_lag,
-                        None => now
-                            .checked_sub(
-                                self.initial_lookback
-                                    .try_into()
-                                    .unwrap_or(time::Duration::ZERO),
-                            )
-                            .unwrap_or(now),
-                    });
-                    // A window must reach past the overlap, or it would re-read only what it has.
-                    if end <= from || self.cursor.covered_until.is_some_and(|c| end <= c) {
-                        return Ok(report);
+            let (mut from, to, mut token, mut resume_from, mut resume_ids) =
+                match &self.cursor.window {
+                    Some(w) => (
+                        w.from,
+                        w.to,
+                        Some(w.next.clone()),
+                        w.resume_from,
+                        w.resume_ids.clone(),
+                    ),
+                    None => {
+                        let from = whole_seconds(match self.cursor.covered_until {
+                            Some(c) => c - self.max_lag,
+                            None => now
+                                .checked_sub(
+                                    self.initial_lookback
+                                        .try_into()
+                                        .unwrap_or(time::Duration::ZERO),
+                                )
+                                .unwrap_or(now),
+                        });
+                        // A window must reach past the overlap, or it would re-read only what it has.
+                        if end <= from || self.cursor.covered_until.is_some_and(|c| end <= c) {
+                            return Ok(report);
+                        }
+                        (
+                            from,
+                            end.min(from + MAX_WINDOW.max(self.max_lag * 2)),
+                            None,
+                            None,
+                            Vec::new(),
+                        )
                     }
-                    (from, end.min(from + MAX_WINDOW.max(self.max_lag * 2)), None)
-                }
-            };
-            // Every id of the open window is remembered, so that a restart which has to read the
-            // window again (its page token refused) drops what was already written. When the
-            // window closes, only the overlap the next window re-reads is kept.
+                };
+            // When the window closes, only the overlap the next window re-reads is kept.
             let keep_after_close = to - self.max_lag;
             loop {
                 if cancel.is_cancelled() {
@@ -197,13 +241,16 @@ impl WindowStream {
                 let body = self.body(from, to, token.as_deref());
                 let env = match self.client.post(self.spec.kind.spec().path, &body).await {
                     Ok(env) => env,
-                    // A page token from before a restart may be refused: start the window again
-                    // (records already written in it are dropped by id where remembered).
+                    // A page token from before a restart may be refused: read the window again
+                    // from its resume point (records already written are dropped by id).
                     Err(e @ crate::api::ApiError::Fail { .. })
                         if token.is_some() && report.pages == 0 =>
                     {
-                        tracing::warn!(tenant = %self.ckpt.key.tenant, stream = %self.ckpt.key.stream, error = %e, "stored page token refused; reading the window from its start");
+                        let restart = resume_from.unwrap_or(from).clamp(from, to);
+                        tracing::warn!(tenant = %self.ckpt.key.tenant, stream = %self.ckpt.key.stream, error = %e, from = %restart, "stored page token refused; reading the window again from its resume point");
+                        from = restart;
                         token = None;
+                        self.emitter.remember(&resume_ids);
                         continue;
                     }
                     Err(e) => return Err(e.into()),
@@ -212,10 +259,25 @@ impl WindowStream {
                 let recs = records::extract(env.data.as_deref(), self.spec.field)
                     .map_err(|e| StreamError::Shape(e.to_string()))?;
                 let collected_at = OffsetDateTime::now_utc();
-                let rendered =
+                let mut rendered =
                     self.emitter
                         .render(recs.iter().copied(), collected_at, Some(from), Some(from));
                 let next = env.next_page_token(recs.len()).map(str::to_string);
+                // Ordered endpoints remember only what the next window's overlap re-reads, plus
+                // (in the cursor) the ids of the newest second, where a refused token restarts.
+                if self.spec.ordered {
+                    if let Some(newest) = rendered.newest.map(whole_seconds) {
+                        if resume_from.is_none_or(|r| newest > r) {
+                            resume_from = Some(newest);
+                            resume_ids.clear();
+                        }
+                    }
+                    if let Some(r) = resume_from.map(|r| r.unix_timestamp()) {
+                        resume_ids.extend(rendered.seen.iter().filter(|(_, t)| *t >= r));
+                    }
+                    let tail = keep_after_close.unix_timestamp();
+                    rendered.seen.retain(|(_, t)| *t >= tail);
+                }
                 let cursor = match &next {
                     Some(n) => WindowCursor {
                         covered_until: self.cursor.covered_until,
@@ -223,6 +285,8 @@ impl WindowStream {
                             from,
                             to,
                             next: n.clone(),
+                            resume_from,
+                            resume_ids: resume_ids.clone(),
                         }),
                     },
                     None => WindowCursor {
@@ -230,19 +294,19 @@ impl WindowStream {
                         window: None,
                     },
                 };
+                let forget_seen_before = next.is_none().then(|| keep_after_close.unix_timestamp());
                 let progress = Progress {
                     lines: rendered.lines,
                     events: rendered.emitted,
                     pages: 1,
                     seen: rendered.seen.clone(),
-                    forget_seen_before: next.is_none().then(|| keep_after_close.unix_timestamp()),
+                    forget_seen_before,
                     covered_until: cursor.covered_until,
                 };
                 self.ckpt.commit(&cursor, progress).await?;
                 self.emitter.remember(&rendered.seen);
-                if next.is_none() {
-                    self.emitter
-                        .forget_before(keep_after_close.unix_timestamp());
+                if let Some(before) = forget_seen_before {
+                    self.emitter.forget_before(before);
                 }
                 self.cursor = cursor;
                 report.pages += 1;
@@ -278,6 +342,8 @@ mod tests {
                 from: datetime!(2026-11-23 09:00 UTC),
                 to: datetime!(2026-11-23 10:00 UTC),
                 next: "tok".into(),
+                resume_from: Some(datetime!(2026-11-23 09:30 UTC)),
+                resume_ids: vec![(-5, 1_795_000_000)],
             }),
         };
         let text = serde_json::to_string(&c).unwrap();
