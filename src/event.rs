@@ -126,10 +126,16 @@ impl<'a> Event<'a> {
         }
         // `raw` is copied verbatim and may hold the source's insignificant whitespace. A literal
         // CR or LF can never be inside a JSON string (they must be escaped), so turning them into
-        // spaces keeps the JSON identical in meaning and the event on one line.
-        for b in &mut out[start..] {
-            if *b == b'\n' || *b == b'\r' {
-                *b = b' ';
+        // spaces keeps the JSON identical in meaning and the event on one line. Only `raw` can
+        // hold one (serde escapes every other field), so only then is the line scanned.
+        if self
+            .raw
+            .is_some_and(|r| r.get().bytes().any(|b| b == b'\n' || b == b'\r'))
+        {
+            for b in &mut out[start..] {
+                if *b == b'\n' || *b == b'\r' {
+                    *b = b' ';
+                }
             }
         }
         out.push(b'\n');
@@ -151,6 +157,45 @@ pub mod rfc3339 {
     use time::OffsetDateTime;
 
     pub fn format(t: OffsetDateTime) -> String {
+        let mut buf = [0u8; 24];
+        match render(t, &mut buf) {
+            Some(s) => s.to_string(),
+            None => slow(t),
+        }
+    }
+
+    /// Without allocating: two timestamps per event are on the hot path.
+    fn render(t: OffsetDateTime, buf: &mut [u8; 24]) -> Option<&str> {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        *buf = *b"0000-00-00T00:00:00.000Z";
+        let put = |buf: &mut [u8; 24], at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(buf, 0, 4, year);
+        put(buf, 5, 2, u32::from(u8::from(t.month())));
+        put(buf, 8, 2, u32::from(t.day()));
+        put(buf, 11, 2, u32::from(t.hour()));
+        put(buf, 14, 2, u32::from(t.minute()));
+        put(buf, 17, 2, u32::from(t.second()));
+        let len = match t.millisecond() {
+            0 => {
+                buf[19] = b'Z';
+                20
+            }
+            ms => {
+                put(buf, 20, 3, u32::from(ms));
+                24
+            }
+        };
+        std::str::from_utf8(&buf[..len]).ok()
+    }
+
+    /// Years beyond 0..=9999 (not produced by the parsers, but representable).
+    fn slow(t: OffsetDateTime) -> String {
         let t = t.to_offset(time::UtcOffset::UTC);
         let base = format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -168,6 +213,31 @@ pub mod rfc3339 {
     }
 
     pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(*t))
+        let mut buf = [0u8; 24];
+        match render(*t, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&slow(*t)),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use time::macros::datetime;
+
+        #[test]
+        fn fast_and_slow_paths_agree() {
+            for t in [
+                datetime!(2026-11-23 09:05:03 UTC),
+                datetime!(2026-11-23 09:05:03.007 +02:00),
+                datetime!(0001-01-01 00:00:00.999 UTC),
+                datetime!(9999-12-31 23:59:59 UTC),
+            ] {
+                assert_eq!(super::format(t), super::slow(t));
+            }
+            assert_eq!(
+                super::format(datetime!(2026-11-23 09:05:03.5 +01:00)),
+                "2026-11-23T08:05:03.500Z"
+            );
+        }
     }
 }

@@ -166,7 +166,13 @@ pub fn synthetic_id(stream: &str, raw: &RawValue) -> String {
     h.update(stream.as_bytes());
     h.update(&[0]);
     h.update(raw.get().as_bytes());
-    format!("{:032x}", h.digest128())
+    // Lower-case hex, as `format!("{:032x}")` would write it, without the formatter.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let v = h.digest128();
+    (0..32)
+        .rev()
+        .map(|i| char::from(HEX[((v >> (i * 4)) & 0xf) as usize]))
+        .collect()
 }
 
 /// Splits a recipients field that may hold several comma- or semicolon-separated addresses.

@@ -13,6 +13,9 @@ pub struct ShapeError(pub String);
 /// The records of `data`: `data[]` itself when `field` is `None`, else `data[0].<field>[]`
 /// (every item of `data`, in fact, in case Mimecast splits a result). A missing field is an
 /// empty page, not an error: Mimecast omits empty arrays in places.
+///
+/// One pass over the bytes: the items are walked by a visitor that keeps `field` and skips the
+/// rest, instead of parsing `data`, then each item, then the array again.
 pub fn extract<'a>(
     data: Option<&'a RawValue>,
     field: Option<&str>,
@@ -20,25 +23,81 @@ pub fn extract<'a>(
     let Some(data) = data else {
         return Ok(Vec::new());
     };
-    let items: Vec<&'a RawValue> = serde_json::from_str(data.get())
-        .map_err(|e| ShapeError(format!("data is not an array: {e}")))?;
-    let Some(field) = field else { return Ok(items) };
-    let mut out = Vec::new();
-    for item in items {
-        let map: BTreeMap<Cow<'a, str>, &'a RawValue> = match serde_json::from_str(item.get()) {
-            Ok(m) => m,
-            Err(e) => return Err(ShapeError(format!("data[] item is not an object: {e}"))),
-        };
-        if let Some(list) = map.get(field) {
-            if list.get() == "null" {
-                continue;
-            }
-            let records: Vec<&'a RawValue> = serde_json::from_str(list.get())
-                .map_err(|e| ShapeError(format!("data[].{field} is not an array: {e}")))?;
-            out.extend(records);
-        }
-    }
+    let Some(field) = field else {
+        return serde_json::from_str(data.get())
+            .map_err(|e| ShapeError(format!("data is not an array: {e}")));
+    };
+    let mut de = serde_json::Deserializer::from_str(data.get());
+    let out = serde::de::DeserializeSeed::deserialize(Items { field }, &mut de)
+        .and_then(|out| de.end().map(|()| out))
+        .map_err(|e| {
+            ShapeError(format!(
+                "data is not an array of objects with {field}[]: {e}"
+            ))
+        })?;
     Ok(out)
+}
+
+/// `data[]`, keeping every item's `field` array.
+struct Items<'f> {
+    field: &'f str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Items<'_> {
+    type Value = Vec<&'de RawValue>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Items<'_> {
+    type Value = Vec<&'de RawValue>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while seq
+            .next_element_seed(Item {
+                field: self.field,
+                out: &mut out,
+            })?
+            .is_some()
+        {}
+        Ok(out)
+    }
+}
+
+/// One `data[]` item: its `field` array is appended to `out`; other members are skipped.
+struct Item<'f, 'o, 'de> {
+    field: &'f str,
+    out: &'o mut Vec<&'de RawValue>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Item<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Item<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == self.field {
+                if let Some(list) = map.next_value::<Option<Vec<&'de RawValue>>>()? {
+                    self.out.extend(list);
+                }
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Top-level fields of an object, unparsed (for small wrapper objects).
