@@ -26,12 +26,14 @@ use super::checkpoint::{Checkpointer, Progress};
 use super::emit::Emitter;
 use super::records;
 use super::{PollReport, StreamError, StreamKind};
-use crate::api::MimecastClient;
+use crate::api::envelope::Envelope;
+use crate::api::{ApiError, MimecastClient};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 /// Events younger than this are left for the next poll: Mimecast indexes logs with a delay.
 pub const SETTLE: Duration = Duration::from_secs(30);
@@ -233,19 +235,30 @@ impl WindowStream {
                 };
             // When the window closes, only the overlap the next window re-reads is kept.
             let keep_after_close = to - self.max_lag;
+            // The next page, requested while this one is rendered and committed. Dropped (and
+            // so aborted) with the poll; never holds more than one page.
+            let mut read_ahead: Option<AbortOnDropHandle<Result<Envelope, ApiError>>> = None;
             loop {
                 if cancel.is_cancelled() {
                     report.cancelled = true;
                     return Ok(report);
                 }
-                let body = self.body(from, to, token.as_deref());
-                let env = match self.client.post(self.spec.kind.spec().path, &body).await {
+                let response = match read_ahead.take() {
+                    Some(page) => match page.await {
+                        Ok(r) => r,
+                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                        Err(e) => return Err(StreamError::Shape(format!("page read-ahead: {e}"))),
+                    },
+                    None => {
+                        let body = self.body(from, to, token.as_deref());
+                        self.client.post(self.spec.kind.spec().path, &body).await
+                    }
+                };
+                let env = match response {
                     Ok(env) => env,
                     // A page token from before a restart may be refused: read the window again
                     // from its resume point (records already written are dropped by id).
-                    Err(e @ crate::api::ApiError::Fail { .. })
-                        if token.is_some() && report.pages == 0 =>
-                    {
+                    Err(e @ ApiError::Fail { .. }) if token.is_some() && report.pages == 0 => {
                         let restart = resume_from.unwrap_or(from).clamp(from, to);
                         tracing::warn!(tenant = %self.ckpt.key.tenant, stream = %self.ckpt.key.stream, error = %e, from = %restart, "stored page token refused; reading the window again from its resume point");
                         from = restart;
@@ -258,11 +271,21 @@ impl WindowStream {
                 report.requests += 1;
                 let recs = records::extract(env.data.as_deref(), self.spec.field)
                     .map_err(|e| StreamError::Shape(e.to_string()))?;
+                let next = env.next_page_token(recs.len()).map(str::to_string);
+                // Mimecast's time and the network's overlap the collector's own work: one page
+                // in flight while this one is written (tokens are the only thing it needs).
+                if let Some(n) = &next {
+                    let client = self.client.clone();
+                    let body = self.body(from, to, Some(n));
+                    let path = self.spec.kind.spec().path;
+                    read_ahead = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+                        client.post(path, &body).await
+                    })));
+                }
                 let collected_at = OffsetDateTime::now_utc();
                 let mut rendered =
                     self.emitter
                         .render(recs.iter().copied(), collected_at, Some(from), Some(from));
-                let next = env.next_page_token(recs.len()).map(str::to_string);
                 // Ordered endpoints remember only what the next window's overlap re-reads, plus
                 // (in the cursor) the ids of the newest second, where a refused token restarts.
                 if self.spec.ordered {

@@ -45,6 +45,11 @@ pub struct SimConfig {
     pub faults: Vec<FaultRule>,
     /// At most this many requests are kept for [`crate::Simulator::requests`] (oldest dropped).
     pub max_recorded_requests: usize,
+    /// Keep the JSON text of every record served by the log routes, and every SIEM file's
+    /// bytes, so a repeated read costs no generation. For benchmarks, where the simulator shares
+    /// the machine with the collector and must cost as little as possible; memory grows with
+    /// what is read (about 1 KiB per record).
+    pub cache_bodies: bool,
 }
 
 impl Default for SimConfig {
@@ -65,6 +70,7 @@ impl Default for SimConfig {
             file_url_ttl: Duration::from_secs(15 * 60),
             faults: Vec::new(),
             max_recorded_requests: 100_000,
+            cache_bodies: false,
         }
     }
 }

@@ -93,7 +93,7 @@ mod routes;
 mod server;
 mod siem;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -184,6 +184,8 @@ impl Simulator {
             limiter: Mutex::new(ratelimit::RateLimiter::default()),
             journal: Mutex::new(record::Journal::new(config.max_recorded_requests)),
             expired_bindings: Mutex::new(HashSet::new()),
+            record_cache: Mutex::new(HashMap::new()),
+            file_cache: Mutex::new(HashMap::new()),
             cfg: config,
         });
         let app = axum::Router::new()

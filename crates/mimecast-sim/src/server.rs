@@ -5,7 +5,7 @@
 //! says a 429 means "the requested function will not be executed"; auth must run before any
 //! function (§1.1, §6.2); and every request, including ones refused by auth, is journaled.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::auth_v1::{self, V1Headers};
@@ -48,7 +49,15 @@ pub(crate) struct Inner {
     pub limiter: Mutex<RateLimiter>,
     pub journal: Mutex<Journal>,
     pub expired_bindings: Mutex<HashSet<usize>>,
+    /// With `cache_bodies`: (tenant, stream, index) -> record text.
+    pub record_cache: Mutex<HashMap<RecordKey, Arc<RawValue>>>,
+    /// With `cache_bodies`: storage path -> complete gzip file.
+    pub file_cache: Mutex<HashMap<String, Bytes>>,
 }
+
+/// (tenant, stream, index) of a cached record; the tenant is its state's address, fixed for the
+/// simulator's life.
+pub(crate) type RecordKey = (usize, &'static str, u64);
 
 /// Poison-tolerant lock: a panicking test thread must not wedge the simulator.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

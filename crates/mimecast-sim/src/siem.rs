@@ -281,7 +281,15 @@ pub(crate) fn storage(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .get(f.y)
         .ok_or_else(|| siem_err(404, "NoSuchKey", "The specified key does not exist."))?;
     let stream_key = format!("siem_cg:{ty}");
-    let gen = FileGen {
+    let cache = ctx.inner.cfg.cache_bodies;
+    // The file's identity, not its URL (which carries an expiry).
+    let cache_key = format!("{}:{}:{}:{}", f.n, f.y, f.a, f.b);
+    if cache {
+        if let Some(b) = crate::server::lock(&ctx.inner.file_cache).get(&cache_key) {
+            return Ok(gzip_response(Body::from(b.clone())));
+        }
+    }
+    let mut gen = FileGen {
         seed: ctx.inner.cfg.seed,
         tenant: t.info.clone(),
         ty,
@@ -290,16 +298,29 @@ pub(crate) fn storage(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         end: f.b.min(ctx.inner.cfg.records_per_stream),
         enc: Some(GzEncoder::new(Vec::new(), Compression::fast())),
     };
+    if cache {
+        let mut file = Vec::new();
+        while let Some(chunk) = gen.next_chunk() {
+            file.extend_from_slice(&chunk);
+        }
+        let file = Bytes::from(file);
+        crate::server::lock(&ctx.inner.file_cache).insert(cache_key, file.clone());
+        return Ok(gzip_response(Body::from(file)));
+    }
     let stream = futures_util::stream::unfold(gen, |mut g| async move {
         let chunk = g.next_chunk()?;
         Some((Ok::<Bytes, std::io::Error>(chunk), g))
     });
-    let mut r = Response::new(Body::from_stream(stream));
+    Ok(gzip_response(Body::from_stream(stream)))
+}
+
+fn gzip_response(body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/gzip"),
     );
-    Ok(r)
+    r
 }
 
 /// Streaming gzip NDJSON generator for one file.

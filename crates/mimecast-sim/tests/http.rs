@@ -1288,3 +1288,67 @@ fn fault_specs_parse_from_cli_grammar() {
     let e = mimecast_sim::parse_fault_specs("500,bogus").expect_err("must fail");
     assert!(e.contains("bogus"), "{e}");
 }
+
+/// `cache_bodies` (benchmarks) must serve the very bytes the generating path serves, on every
+/// read: the same pages (with nesting, `resultCount`, `recordStart`) and the same SIEM files.
+#[tokio::test]
+async fn cached_bodies_are_the_generated_bytes() {
+    let plain = start(SimConfig {
+        records_per_stream: 120,
+        siem_cg_records_per_file: 50,
+        ..cfg()
+    })
+    .await;
+    let cached = start(SimConfig {
+        records_per_stream: 120,
+        siem_cg_records_per_file: 50,
+        cache_bodies: true,
+        ..cfg()
+    })
+    .await;
+    let tp = token(&plain, &SimTenant::demo()).await;
+    let tc = token(&cached, &SimTenant::demo()).await;
+    let audit =
+        json!({"startDateTime": mc(END - time::Duration::hours(3)), "endDateTime": mc(END)});
+    for (path, item) in [
+        ("/api/ttp/url/get-logs", whole_window()),
+        ("/api/ttp/impersonation/get-logs", whole_window()),
+        ("/api/audit/get-audit-events", audit),
+    ] {
+        let body = json!({"data": [item], "meta": {"pagination": {"pageSize": 50}}});
+        let expected = v2_post(&plain, &tp, path, &body).await;
+        assert_eq!(expected.status, 200, "{path}");
+        // Twice: the first read fills the cache, the second is served from it.
+        for _ in 0..2 {
+            let got = v2_post(&cached, &tc, path, &body).await;
+            assert_eq!(
+                String::from_utf8_lossy(&got.body),
+                String::from_utf8_lossy(&expected.body),
+                "{path}"
+            );
+        }
+    }
+    let q = "type=receipt&dateRangeStartsAt=2026-01-14&dateRangeEndsAt=2026-01-15";
+    let files = |page: &Value| -> Vec<String> {
+        page["value"]
+            .as_array()
+            .expect("value[]")
+            .iter()
+            .map(|f| f["url"].as_str().expect("url").to_string())
+            .collect()
+    };
+    let fp = files(&batch_page(&plain, &tp, q).await);
+    let fc = files(&batch_page(&cached, &tc, q).await);
+    assert!(!fp.is_empty());
+    assert_eq!(fp.len(), fc.len());
+    for (p, c) in fp.iter().zip(&fc) {
+        let expected = send(client().get(p)).await.body;
+        for _ in 0..2 {
+            let got = send(client().get(c)).await;
+            assert_eq!(got.status, 200);
+            assert_eq!(gunzip_lines(&got.body), gunzip_lines(&expected));
+        }
+    }
+    plain.shutdown().await;
+    cached.shutdown().await;
+}

@@ -184,6 +184,9 @@ pub(crate) fn serve(
         }
     };
     let (page, size) = cut(ctx, body, &cursor)?;
+    if ctx.inner.cfg.cache_bodies {
+        return Ok(serve_cached(ctx, tenant, spec, &page, size));
+    }
     let records: Vec<Value> = page
         .indices
         .iter()
@@ -202,6 +205,97 @@ pub(crate) fn serve(
         }
     };
     Ok(page_response(data, &page, size, spec.record_start))
+}
+
+/// The same page as [`serve`] builds, from record texts generated once and kept.
+fn serve_cached(
+    ctx: &Ctx<'_>,
+    tenant: &crate::server::TenantState,
+    spec: &LogSpec,
+    page: &Page,
+    size: u64,
+) -> Response<Body> {
+    use serde::ser::{SerializeMap, SerializeSeq};
+    use serde_json::value::RawValue;
+    use std::sync::Arc;
+    let key = tenant as *const _ as usize;
+    let records: Vec<Arc<RawValue>> = page
+        .indices
+        .iter()
+        .map(|i| {
+            let k = (key, spec.stream, *i);
+            if let Some(r) = crate::server::lock(&ctx.inner.record_cache).get(&k) {
+                return r.clone();
+            }
+            let text = ctx.inner.record(tenant, spec.stream, *i).to_string();
+            let r: Arc<RawValue> = RawValue::from_string(text)
+                .map(Arc::from)
+                .unwrap_or_else(|_| Arc::from(RawValue::NULL.to_owned()));
+            crate::server::lock(&ctx.inner.record_cache).insert(k, r.clone());
+            r
+        })
+        .collect();
+    struct Records<'a>(&'a [Arc<RawValue>]);
+    impl serde::Serialize for Records<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(self.0.len()))?;
+            for r in self.0 {
+                seq.serialize_element(&**r)?;
+            }
+            seq.end()
+        }
+    }
+    struct Data<'a> {
+        records: Records<'a>,
+        nest: Option<&'static str>,
+        result_count: bool,
+    }
+    impl serde::Serialize for Data<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let Some(nest) = self.nest else {
+                return self.records.serialize(s);
+            };
+            struct Item<'b>(&'b Data<'b>, &'static str);
+            impl serde::Serialize for Item<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let mut m = s.serialize_map(None)?;
+                    m.serialize_entry(self.1, &self.0.records)?;
+                    if self.0.result_count {
+                        m.serialize_entry("resultCount", &self.0.records.0.len())?;
+                    }
+                    m.end()
+                }
+            }
+            let mut seq = s.serialize_seq(Some(1))?;
+            seq.serialize_element(&Item(self, nest))?;
+            seq.end()
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        meta: Value,
+        data: Data<'a>,
+        fail: [u8; 0],
+    }
+    let p = envelope::pagination(
+        size,
+        page.total,
+        page.next.as_ref().map(Cursor::encode),
+        page.previous.as_ref().map(Cursor::encode),
+        spec.record_start.then_some(page.record_start),
+    );
+    envelope::json_response(
+        200,
+        &Envelope {
+            meta: json!({"status": 200, "pagination": p}),
+            data: Data {
+                records: Records(&records),
+                nest: spec.nest,
+                result_count: spec.result_count,
+            },
+            fail: [],
+        },
+    )
 }
 
 /// Cuts the page for `cursor` with the requested (or remembered, or default) page size.
