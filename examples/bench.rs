@@ -733,11 +733,15 @@ fn idle(args: &Args) -> Idle {
 // --- the default limiter against the simulator's default quota --------------------------------
 
 fn limiter(args: &Args) -> (Usage, u64, BTreeMap<u16, u64>) {
-    let sim = Sim::start(sim_config(50_000, vec![SimTenant::demo()], 600));
+    // 3 x 120 pages of 100: more than a minute's 240 requests, so the limiter has to pace them.
+    let sim = Sim::start(sim_config(12_000, vec![SimTenant::demo()], 600));
     let dir = tempfile::tempdir().expect("tempdir");
     let (id, secret) = demo_creds();
     let streams = [
-        &TTP_URL,
+        &Stream {
+            name: "ttp_url",
+            settings: "page_size = 100",
+        },
         &Stream {
             name: "ttp_attachment",
             settings: "page_size = 100",

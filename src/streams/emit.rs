@@ -11,6 +11,27 @@ use crate::normalize::normalize;
 use crate::streams::StreamKind;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Keys are already xxh3 hashes: hashing them again (SipHash) would only cost time.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b) ^ (self.0 >> 56);
+        }
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.0 = v as u64;
+    }
+}
+
+type IdBuild = BuildHasherDefault<IdHasher>;
 use time::OffsetDateTime;
 
 /// The dedup key of an event id: 64 bits of xxh3, stored as SQLite's signed integer.
@@ -23,7 +44,7 @@ pub struct Emitter {
     kind: StreamKind,
     include_raw: bool,
     /// id hash -> event unix time, for pruning.
-    seen: HashMap<i64, i64>,
+    seen: HashMap<i64, i64, IdBuild>,
 }
 
 /// The lines of one page and what to commit with them.
@@ -71,7 +92,12 @@ impl Emitter {
             include_raw: self.include_raw,
         };
         let mut out = Rendered::default();
-        let mut page_ids = HashSet::new();
+        let records = records.into_iter();
+        // An event line is the record plus about as much again: growing the buffer page by
+        // page would copy it several times.
+        let (expected, _) = records.size_hint();
+        out.lines.reserve(expected.saturating_mul(1280));
+        let mut page_ids: HashSet<i64, IdBuild> = HashSet::default();
         for raw in records {
             let event = normalize(self.kind, &ctx, raw);
             let hash = id_hash(&event.id);

@@ -20,6 +20,7 @@ use std::io::Write;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 pub const PATH: &str = "/siem/v1/batch/events/cg";
 /// Lines per committed chunk, and the byte bound that cuts a chunk earlier.
@@ -306,30 +307,22 @@ impl SiemCgStream {
             0
         };
         let mut line_no = skip;
-        let mut decoder = flate2::write::MultiGzDecoder::new(Lines::new());
-        let mut body = resp.bytes_stream();
-        let mut finished = false;
+        let (mut pieces, _decoder) = spawn_decoder(resp);
         loop {
-            let chunk = tokio::select! {
+            let piece = tokio::select! {
                 _ = cancel.cancelled() => return Ok(FileOutcome::Cancelled),
-                c = body.next() => c,
+                p = pieces.recv() => p,
             };
-            match chunk {
-                Some(Ok(bytes)) => decoder
-                    .write_all(&bytes)
-                    .map_err(|e| ApiError::Decode(format!("SIEM file is not valid gzip: {e}")))?,
-                Some(Err(e)) => return Err(ApiError::from_reqwest(e).into()),
-                None => {
-                    decoder
-                        .try_finish()
-                        .map_err(|e| ApiError::Decode(format!("SIEM file is truncated: {e}")))?;
-                    decoder.get_mut().finish();
-                    finished = true;
-                }
-            }
-            let lines = decoder.get_mut();
-            if finished || lines.pending() >= CHUNK_LINES || lines.buf.len() >= CHUNK_BYTES {
-                let (buf, ends) = lines.take_complete();
+            let Some(piece) = piece else {
+                return Err(StreamError::Shape("the SIEM file decoder stopped".into()));
+            };
+            let Piece {
+                buf,
+                ends,
+                finished,
+                oversized,
+            } = piece?;
+            {
                 let mut start = 0;
                 let mut records: Vec<&RawValue> = Vec::with_capacity(ends.len());
                 let mut bad = 0u64;
@@ -380,7 +373,6 @@ impl SiemCgStream {
                 }
             }
             if finished {
-                let oversized = decoder.get_ref().oversized;
                 if oversized > 0 {
                     tracing::warn!(
                         file = index,
@@ -392,6 +384,72 @@ impl SiemCgStream {
             }
         }
     }
+}
+
+/// Complete lines of a file, decompressed ahead of the writing.
+struct Piece {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    finished: bool,
+    /// Lines skipped for their size (known when the file is finished).
+    oversized: u64,
+}
+
+/// Downloads and decompresses a file on its own task, a chunk of lines at a time, so that
+/// inflating the next lines (one core) overlaps rendering and writing these (the other). The
+/// channel holds two chunks: memory stays bounded by chunk size, not file size. Dropping the
+/// receiver or the handle stops the task.
+fn spawn_decoder(
+    resp: reqwest::Response,
+) -> (
+    tokio::sync::mpsc::Receiver<Result<Piece, ApiError>>,
+    AbortOnDropHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let task = tokio::spawn(async move {
+        let mut decoder = flate2::write::MultiGzDecoder::new(Lines::new());
+        let mut body = resp.bytes_stream();
+        loop {
+            let finished = match body.next().await {
+                Some(Ok(bytes)) => {
+                    if let Err(e) = decoder.write_all(&bytes) {
+                        let e = ApiError::Decode(format!("SIEM file is not valid gzip: {e}"));
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    false
+                }
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(ApiError::from_reqwest(e))).await;
+                    return;
+                }
+                None => {
+                    if let Err(e) = decoder.try_finish() {
+                        let e = ApiError::Decode(format!("SIEM file is truncated: {e}"));
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    decoder.get_mut().finish();
+                    true
+                }
+            };
+            let lines = decoder.get_mut();
+            if finished || lines.pending() >= CHUNK_LINES || lines.buf.len() >= CHUNK_BYTES {
+                let (buf, ends) = lines.take_complete();
+                let oversized = if finished { lines.oversized } else { 0 };
+                let piece = Piece {
+                    buf,
+                    ends,
+                    finished,
+                    oversized,
+                };
+                if tx.send(Ok(piece)).await.is_err() || finished {
+                    return;
+                }
+            }
+        }
+    });
+    (rx, AbortOnDropHandle::new(task))
 }
 
 /// For `records::extract`-style callers that want the page's URLs alone (tests, `check`).

@@ -2,7 +2,8 @@
 //! TTP URL, attachment and impersonation logs, audit events, Message Finder, archive search and
 //! archive search logs.
 //!
-//! Each poll reads `[covered_until - max_lag, now - settle)`, oldest first where the endpoint
+//! Each poll reads `[covered_until - max_lag, now - settle)` (from `covered_until` itself when
+//! that was first asked for more than `max_lag` after it), oldest first where the endpoint
 //! allows, one page at a time. Every page is committed with a cursor that holds the window and
 //! the next page token, so a restart resumes at the page after the last one written. When the
 //! window's last page is written the cursor becomes `covered_until = window end`. The overlap
@@ -150,6 +151,11 @@ pub struct WindowCursor {
     /// The window being read, when a poll stopped between its pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<OpenWindow>,
+    /// `covered_until` was first asked for at least `max_lag` after it: every late event was
+    /// indexed by then, so the next window starts there instead of re-reading the overlap (a
+    /// backlog walk wastes no request on overlaps).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +177,9 @@ pub struct OpenWindow {
     /// (id hash, event time) of the events written in `resume_from`'s second.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resume_ids: Vec<(i64, i64)>,
+    /// The window was first asked for at least `max_lag` after its end (see `WindowCursor`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settled: bool,
 }
 
 pub struct WindowStream {
@@ -200,7 +209,7 @@ impl WindowStream {
         let end = whole_seconds(now - SETTLE);
         // Windows of at most MAX_WINDOW, one after the other, until caught up with `end`.
         'windows: loop {
-            let (mut from, to, mut token, mut resume_from, mut resume_ids) =
+            let (mut from, to, mut token, mut resume_from, mut resume_ids, settled) =
                 match &self.cursor.window {
                     Some(w) => (
                         w.from,
@@ -208,9 +217,11 @@ impl WindowStream {
                         Some(w.next.clone()),
                         w.resume_from,
                         w.resume_ids.clone(),
+                        w.settled,
                     ),
                     None => {
                         let from = whole_seconds(match self.cursor.covered_until {
+                            Some(c) if self.cursor.settled => c,
                             Some(c) => c - self.max_lag,
                             None => now
                                 .checked_sub(
@@ -224,17 +235,12 @@ impl WindowStream {
                         if end <= from || self.cursor.covered_until.is_some_and(|c| end <= c) {
                             return Ok(report);
                         }
-                        (
-                            from,
-                            end.min(from + MAX_WINDOW.max(self.max_lag * 2)),
-                            None,
-                            None,
-                            Vec::new(),
-                        )
+                        let to = end.min(from + MAX_WINDOW.max(self.max_lag * 2));
+                        (from, to, None, None, Vec::new(), to + self.max_lag <= now)
                     }
                 };
             // When the window closes, only the overlap the next window re-reads is kept.
-            let keep_after_close = to - self.max_lag;
+            let keep_after_close = if settled { to } else { to - self.max_lag };
             // The next page, requested while this one is rendered and committed. Dropped (and
             // so aborted) with the poll; never holds more than one page.
             let mut read_ahead: Option<AbortOnDropHandle<Result<Envelope, ApiError>>> = None;
@@ -310,11 +316,14 @@ impl WindowStream {
                             next: n.clone(),
                             resume_from,
                             resume_ids: resume_ids.clone(),
+                            settled,
                         }),
+                        settled: self.cursor.settled,
                     },
                     None => WindowCursor {
                         covered_until: Some(to),
                         window: None,
+                        settled,
                     },
                 };
                 let forget_seen_before = next.is_none().then(|| keep_after_close.unix_timestamp());
@@ -367,7 +376,9 @@ mod tests {
                 next: "tok".into(),
                 resume_from: Some(datetime!(2026-11-23 09:30 UTC)),
                 resume_ids: vec![(-5, 1_795_000_000)],
+                settled: true,
             }),
+            settled: false,
         };
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<WindowCursor>(&text).unwrap(), c);
