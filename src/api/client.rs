@@ -63,6 +63,9 @@ impl HttpSettings {
             // Also an idle limit per read, which is what bounds long file downloads (below).
             .read_timeout(self.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
+            // Tenants share a regional host: hundreds of streams polling at once would otherwise
+            // each leave a connection (and its buffers) idle in the pool until the next poll.
+            .pool_max_idle_per_host(32)
             .https_only(false) // config allows http only for loopback hosts
             .build()
     }

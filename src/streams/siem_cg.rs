@@ -397,7 +397,7 @@ struct Piece {
 
 /// Downloads and decompresses a file on its own task, a chunk of lines at a time, so that
 /// inflating the next lines (one core) overlaps rendering and writing these (the other). The
-/// channel holds two chunks: memory stays bounded by chunk size, not file size. Dropping the
+/// channel holds one chunk: memory stays bounded by chunk size, not file size. Dropping the
 /// receiver or the handle stops the task.
 fn spawn_decoder(
     resp: reqwest::Response,
@@ -405,7 +405,7 @@ fn spawn_decoder(
     tokio::sync::mpsc::Receiver<Result<Piece, ApiError>>,
     AbortOnDropHandle<()>,
 ) {
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(async move {
         let mut decoder = flate2::write::MultiGzDecoder::new(Lines::new());
         let mut body = resp.bytes_stream();
