@@ -105,7 +105,7 @@ async fn crash_run(sink_kind: &str, seed: u64, kills: u64, records: u64) -> Outc
                 tenant: None,
                 times: u32::MAX,
                 after: 0,
-                kind: FaultKind::Delay(Duration::from_millis(15)),
+                kind: FaultKind::Delay(Duration::from_millis(25)),
             }],
             ..SimConfig::default()
         },
@@ -241,7 +241,7 @@ fn seed() -> u64 {
 async fn sigkill_at_random_moments_loses_and_repeats_nothing_with_the_file_sink() {
     let seed = seed();
     let kills = env_u64("CRASH_KILLS", 20);
-    let records = env_u64("CRASH_RECORDS", 3_500);
+    let records = env_u64("CRASH_RECORDS", 5_000);
     let o = crash_run("file", seed, kills, records).await;
     let total: usize = o.expected.values().map(Vec::len).sum();
     assert!(total >= 20_000, "backlog of {total} records");
