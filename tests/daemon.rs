@@ -607,6 +607,72 @@ async fn a_backlog_walk_makes_no_wasted_requests() {
     sim.shutdown().await;
 }
 
+/// A long-running daemon spreads its streams' first polls (5 ms apart) instead of starting them
+/// all in one instant; `--once` does not wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_polls_are_staggered() {
+    let tenants: Vec<SimTenant> = (0..10)
+        .map(|i| SimTenant::named(&format!("t{i}")))
+        .collect();
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: tenants.clone(),
+        ..sim_config(0)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = collector_config(
+        tenants
+            .iter()
+            .map(|t| {
+                with_streams(
+                    v2_tenant(&sim, t),
+                    &[
+                        StreamKind::TtpUrl,
+                        StreamKind::TtpAttachment,
+                        StreamKind::Audit,
+                        StreamKind::Dashboard,
+                    ],
+                )
+            })
+            .collect(),
+        &dir.path().join("state.db"),
+        SinkKind::File {
+            path: dir.path().join("out.jsonl"),
+        },
+    );
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let daemon = tokio::spawn(daemon::run(config, RunOptions::default(), shutdown, |_| {}));
+    // 40 streams started 5 ms apart: the first requests span about 195 ms (less the first
+    // stream's wait for the tenant's token); started together they would span a few ms.
+    let first_requests = |sim: &mimecast_sim::Simulator| {
+        let mut first: HashMap<(String, String), std::time::Instant> = HashMap::new();
+        for r in sim.requests() {
+            if r.path.starts_with("/api/") {
+                let key = (r.tenant.clone().unwrap_or_default(), r.path.clone());
+                first.entry(key).or_insert(r.at);
+            }
+        }
+        first
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while first_requests(&sim).len() < 40 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let first = first_requests(&sim);
+    stop.cancel();
+    daemon.await.unwrap().unwrap();
+    assert_eq!(first.len(), 40, "every stream polled");
+    let earliest = first.values().min().unwrap();
+    let latest = first.values().max().unwrap();
+    assert!(
+        latest.duration_since(*earliest) >= std::time::Duration::from_millis(150),
+        "first polls spread over {:?}",
+        latest.duration_since(*earliest)
+    );
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_is_not_held_up_by_a_long_rate_limit_wait() {
     let acme = SimTenant::named("acme");

@@ -70,6 +70,9 @@ fn tenant_fingerprint(t: &TenantConfig, http: &crate::config::HttpConfig) -> u64
     h.digest()
 }
 
+/// Between two streams' first polls (500 tenants x 4 streams start within 10 s).
+const STAGGER: Duration = Duration::from_millis(5);
+
 impl Supervisor {
     pub fn new(
         sink: SinkHandle,
@@ -175,10 +178,21 @@ impl Supervisor {
                 stopping.push((key, r.handle));
             }
         }
+        let mut started = 0u32;
         for (key, (fp, task)) in wanted {
             if self.running.contains_key(&key) {
                 continue;
             }
+            // First polls are spread out (STAGGER apart, within the poll interval): hundreds of
+            // streams starting in the same instant would hold all their first pages at once,
+            // a memory peak glibc keeps for the life of the process, and a burst at Mimecast.
+            // `--once` drains everything at once, as asked.
+            let delay = if self.once {
+                Duration::ZERO
+            } else {
+                (STAGGER * started).min(task.settings.poll_interval)
+            };
+            started = started.saturating_add(1);
             // A restarted stream waits for its old task to commit and stop first, so two tasks
             // never hold the same checkpoint.
             let previous = stopping
@@ -197,6 +211,10 @@ impl Supervisor {
                 async move {
                     if let Some(old) = previous {
                         let _ = old.await;
+                    }
+                    tokio::select! {
+                        _ = run_cancel.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
                     }
                     task.run(run_cancel).await
                 },
