@@ -80,7 +80,7 @@ impl Emitter {
     /// requested window would otherwise re-emit history the dedup window no longer covers.
     pub fn render<'a>(
         &self,
-        records: impl IntoIterator<Item = &'a RawValue>,
+        records: impl IntoIterator<Item = &'a RawValue, IntoIter: Clone>,
         collected_at: OffsetDateTime,
         remember_from: Option<OffsetDateTime>,
         not_before: Option<OffsetDateTime>,
@@ -93,10 +93,10 @@ impl Emitter {
         };
         let mut out = Rendered::default();
         let records = records.into_iter();
-        // An event line is the record plus about as much again: growing the buffer page by
-        // page would copy it several times.
-        let (expected, _) = records.size_hint();
-        out.lines.reserve(expected.saturating_mul(1280));
+        // An event line is its record plus the normalized fields (well under 768 bytes):
+        // sized once, the buffer is neither copied as it grows nor twice as large as needed.
+        let expected: usize = records.clone().map(|r| r.get().len() + 768).sum();
+        out.lines.reserve(expected);
         let mut page_ids: HashSet<i64, IdBuild> = HashSet::default();
         for raw in records {
             let event = normalize(self.kind, &ctx, raw);
