@@ -434,21 +434,31 @@ async fn a_failing_tenant_does_not_stop_the_others() {
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_page_token_after_a_restart_repeats_nothing() {
+/// Tenant "acme" with `records` in `kind`, whose page tokens are refused twice (in a first run
+/// and after the restart) once `after` requests have passed, as Mimecast refuses an expired
+/// token; the lookback puts the whole backlog in one window.
+async fn refused_token_setup(
+    records: u64,
+    kind: StreamKind,
+    path: &str,
+    after: u32,
+) -> (
+    mimecast_sim::Simulator,
+    tempfile::TempDir,
+    std::path::PathBuf,
+    mimecast_collector::config::Config,
+) {
     let acme = SimTenant::named("acme");
     let sim = start_sim(mimecast_sim::SimConfig {
         tenants: vec![acme.clone()],
-        ..sim_config(250)
+        ..sim_config(records)
     })
     .await;
-    // The first request passes; the next two (the page token, in this run and after the
-    // restart) are refused as Mimecast refuses an expired token.
     sim.inject(mimecast_sim::FaultRule {
-        path_prefix: Some("/api/audit".into()),
+        path_prefix: Some(path.into()),
         tenant: None,
         times: 2,
-        after: 1,
+        after,
         kind: mimecast_sim::FaultKind::Fail {
             code: "err_invalid_page_token".into(),
             retryable: false,
@@ -457,12 +467,20 @@ async fn a_refused_page_token_after_a_restart_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.jsonl");
     let mut config = collector_config(
-        vec![with_streams(v2_tenant(&sim, &acme), &[StreamKind::Audit])],
+        vec![with_streams(v2_tenant(&sim, &acme), &[kind])],
         &dir.path().join("state.db"),
         SinkKind::File { path: out.clone() },
     );
-    // One window holds the whole backlog, so the second request is the first page token.
     config.collector.initial_lookback = std::time::Duration::from_secs(3 * 3600);
+    (sim, dir, out, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_page_token_after_a_restart_repeats_nothing() {
+    // The first request passes; the next two (the page token, in this run and after the
+    // restart) are refused. One window holds the whole backlog.
+    let (sim, _dir, out, config) =
+        refused_token_setup(250, StreamKind::Audit, "/api/audit", 1).await;
     run_once(config.clone()).await;
     let seen: Vec<_> = sim
         .requests()
@@ -494,34 +512,11 @@ async fn a_refused_page_token_after_a_restart_repeats_nothing() {
 /// window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ordered_window_resumes_at_its_newest_second_and_remembers_only_the_overlap() {
-    let acme = SimTenant::named("acme");
-    let sim = start_sim(mimecast_sim::SimConfig {
-        tenants: vec![acme.clone()],
-        ..sim_config(2400)
-    })
-    .await;
     // Pages 1-3 pass; the 4th request (a page token) fails in this run, and again after the
-    // restart, as Mimecast refuses an expired token.
-    sim.inject(mimecast_sim::FaultRule {
-        path_prefix: Some("/api/ttp/url".into()),
-        tenant: None,
-        times: 2,
-        after: 3,
-        kind: mimecast_sim::FaultKind::Fail {
-            code: "err_invalid_page_token".into(),
-            retryable: false,
-        },
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
-    let mut config = collector_config(
-        vec![with_streams(v2_tenant(&sim, &acme), &[StreamKind::TtpUrl])],
-        &dir.path().join("state.db"),
-        SinkKind::File { path: out.clone() },
-    );
+    // restart. One window holds the whole two-hour backlog.
+    let (sim, _dir, out, mut config) =
+        refused_token_setup(2400, StreamKind::TtpUrl, "/api/ttp/url", 3).await;
     config.tenants[0].streams[0].page_size = 100;
-    // One window holds the whole two-hour backlog.
-    config.collector.initial_lookback = std::time::Duration::from_secs(3 * 3600);
     run_once(config.clone()).await;
     let first = read_events(&out);
     assert_eq!(first.len(), 300, "three pages before the refusal");
