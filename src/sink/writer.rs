@@ -67,9 +67,16 @@ impl From<&StateError> for WriteError {
 }
 
 fn closed() -> WriteError {
-    WriteError {
-        kind: WriteErrorKind::Closed,
-        message: "the output writer has stopped".into(),
+    WriteError::closed()
+}
+
+impl WriteError {
+    /// The writer thread is gone (shutdown, or it failed).
+    pub fn closed() -> WriteError {
+        WriteError {
+            kind: WriteErrorKind::Closed,
+            message: "the output writer has stopped".into(),
+        }
     }
 }
 
@@ -115,12 +122,21 @@ impl SinkHandle {
 
     /// Writes a batch and commits its checkpoint; returns the checkpoint's new version.
     pub async fn write(&self, batch: Batch) -> Result<u64, WriteError> {
+        self.send(batch).await?.await.map_err(|_| closed())?
+    }
+
+    /// Hands a batch to the writer; the receiver resolves once it is written and committed,
+    /// with the checkpoint's new version. The caller may work on while it is made durable.
+    pub async fn send(
+        &self,
+        batch: Batch,
+    ) -> Result<oneshot::Receiver<Result<u64, WriteError>>, WriteError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Msg::Write(batch, tx))
             .await
             .map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())?
+        Ok(rx)
     }
 
     pub async fn load(&self, key: StreamKey) -> Result<Resume, WriteError> {

@@ -26,12 +26,26 @@ pub struct Checkpointer {
     pub version: u64,
 }
 
+/// A commit handed to the writer and not yet confirmed.
+pub struct InFlight(tokio::sync::oneshot::Receiver<Result<u64, crate::sink::writer::WriteError>>);
+
 impl Checkpointer {
     pub async fn commit(
         &mut self,
         cursor: &impl Serialize,
         p: Progress,
     ) -> Result<(), StreamError> {
+        let in_flight = self.send(cursor, p).await?;
+        self.confirm(in_flight).await
+    }
+
+    /// Hands the commit to the writer. Until [`Checkpointer::confirm`], no other commit may be
+    /// sent: each names the version the previous one produced.
+    pub async fn send(
+        &mut self,
+        cursor: &impl Serialize,
+        p: Progress,
+    ) -> Result<InFlight, StreamError> {
         let commit = Commit {
             key: self.key.clone(),
             expected_version: self.version,
@@ -42,13 +56,22 @@ impl Checkpointer {
             seen: p.seen,
             forget_seen_before: p.forget_seen_before,
         };
-        self.version = self
+        let rx = self
             .sink
-            .write(Batch {
+            .send(Batch {
                 commit,
                 lines: p.lines,
             })
             .await?;
+        Ok(InFlight(rx))
+    }
+
+    /// Waits until the commit is written and stored; the stream's version moves only then.
+    pub async fn confirm(&mut self, in_flight: InFlight) -> Result<(), StreamError> {
+        self.version = in_flight
+            .0
+            .await
+            .map_err(|_| crate::sink::writer::WriteError::closed())??;
         Ok(())
     }
 }

@@ -23,7 +23,7 @@
 //! than the resume point that it had not sent yet: the same exposure as any event indexed later
 //! than `max_lag`.
 
-use super::checkpoint::{Checkpointer, Progress};
+use super::checkpoint::{Checkpointer, InFlight, Progress};
 use super::emit::Emitter;
 use super::records;
 use super::{PollReport, StreamError, StreamKind};
@@ -193,7 +193,36 @@ pub struct WindowStream {
     pub cursor: WindowCursor,
 }
 
+/// A page handed to the writer, with what to apply once its commit is confirmed.
+struct Pending {
+    in_flight: InFlight,
+    cursor: WindowCursor,
+    seen: Vec<(i64, i64)>,
+    forget_seen_before: Option<i64>,
+    emitted: u64,
+    duplicates: u64,
+}
+
 impl WindowStream {
+    /// Waits for a page's commit; only then do its cursor and ids count as written.
+    async fn settle(
+        &mut self,
+        pending: Option<Pending>,
+        report: &mut PollReport,
+    ) -> Result<(), StreamError> {
+        let Some(p) = pending else { return Ok(()) };
+        self.ckpt.confirm(p.in_flight).await?;
+        self.emitter.remember(&p.seen);
+        if let Some(before) = p.forget_seen_before {
+            self.emitter.forget_before(before);
+        }
+        self.cursor = p.cursor;
+        report.pages += 1;
+        report.records += p.emitted;
+        report.duplicates += p.duplicates;
+        Ok(())
+    }
+
     fn body(&self, from: OffsetDateTime, to: OffsetDateTime, token: Option<&str>) -> Value {
         let mut pagination = json!({"pageSize": self.page_size});
         if let Some(t) = token {
@@ -244,8 +273,11 @@ impl WindowStream {
             // The next page, requested while this one is rendered and committed. Dropped (and
             // so aborted) with the poll; never holds more than one page.
             let mut read_ahead: Option<AbortOnDropHandle<Result<Envelope, ApiError>>> = None;
+            // The previous page's commit, made durable by the writer while this page renders.
+            let mut pending: Option<Pending> = None;
             loop {
                 if cancel.is_cancelled() {
+                    self.settle(pending.take(), &mut report).await?;
                     report.cancelled = true;
                     return Ok(report);
                 }
@@ -264,7 +296,9 @@ impl WindowStream {
                     Ok(env) => env,
                     // A page token from before a restart may be refused: read the window again
                     // from its resume point (records already written are dropped by id).
-                    Err(e @ ApiError::Fail { .. }) if token.is_some() && report.pages == 0 => {
+                    Err(e @ ApiError::Fail { .. })
+                        if token.is_some() && report.pages == 0 && pending.is_none() =>
+                    {
                         let restart = resume_from.unwrap_or(from).clamp(from, to);
                         tracing::warn!(tenant = %self.ckpt.key.tenant, stream = %self.ckpt.key.stream, error = %e, from = %restart, "stored page token refused; reading the window again from its resume point");
                         from = restart;
@@ -272,11 +306,19 @@ impl WindowStream {
                         self.emitter.remember(&resume_ids);
                         continue;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        self.settle(pending.take(), &mut report).await?;
+                        return Err(e.into());
+                    }
                 };
                 report.requests += 1;
-                let recs = records::extract(env.data.as_deref(), self.spec.field)
-                    .map_err(|e| StreamError::Shape(e.to_string()))?;
+                let recs = match records::extract(env.data.as_deref(), self.spec.field) {
+                    Ok(recs) => recs,
+                    Err(e) => {
+                        self.settle(pending.take(), &mut report).await?;
+                        return Err(StreamError::Shape(e.to_string()));
+                    }
+                };
                 let next = env.next_page_token(recs.len()).map(str::to_string);
                 // Mimecast's time and the network's overlap the collector's own work: one page
                 // in flight while this one is written (tokens are the only thing it needs).
@@ -335,15 +377,22 @@ impl WindowStream {
                     forget_seen_before,
                     covered_until: cursor.covered_until,
                 };
-                self.ckpt.commit(&cursor, progress).await?;
-                self.emitter.remember(&rendered.seen);
-                if let Some(before) = forget_seen_before {
-                    self.emitter.forget_before(before);
+                // One commit in flight at a time: the previous page's is confirmed (it was
+                // being made durable while this page rendered) before this one is sent.
+                self.settle(pending.take(), &mut report).await?;
+                let in_flight = self.ckpt.send(&cursor, progress).await?;
+                pending = Some(Pending {
+                    in_flight,
+                    cursor,
+                    seen: rendered.seen,
+                    forget_seen_before,
+                    emitted: rendered.emitted,
+                    duplicates: rendered.duplicates,
+                });
+                if next.is_none() {
+                    // The next window starts from this one's confirmed end.
+                    self.settle(pending.take(), &mut report).await?;
                 }
-                self.cursor = cursor;
-                report.pages += 1;
-                report.records += rendered.emitted;
-                report.duplicates += rendered.duplicates;
                 match next {
                     Some(n) => token = Some(n),
                     None => continue 'windows,
