@@ -24,8 +24,8 @@ use tokio_util::task::AbortOnDropHandle;
 
 pub const PATH: &str = "/siem/v1/batch/events/cg";
 /// Lines per committed chunk, and the byte bound that cuts a chunk earlier.
-const CHUNK_LINES: usize = 2000;
-const CHUNK_BYTES: usize = 2 * 1024 * 1024;
+const CHUNK_LINES: usize = 1000;
+const CHUNK_BYTES: usize = 1024 * 1024;
 /// Re-requests of one page for fresh URLs before the poll gives up (transiently).
 const MAX_PAGE_REFETCH: u32 = 3;
 /// A single line longer than this is not an event; it is skipped with a warning so a corrupt
