@@ -448,12 +448,7 @@ async fn refused_token_setup(
     std::path::PathBuf,
     mimecast_collector::config::Config,
 ) {
-    let acme = SimTenant::named("acme");
-    let sim = start_sim(mimecast_sim::SimConfig {
-        tenants: vec![acme.clone()],
-        ..sim_config(records)
-    })
-    .await;
+    let (acme, sim) = start_acme_sim(records).await;
     sim.inject(mimecast_sim::FaultRule {
         path_prefix: Some(path.into()),
         tenant: None,
@@ -570,12 +565,7 @@ async fn an_ordered_window_resumes_at_its_newest_second_and_remembers_only_the_o
 /// are read do not re-read an overlap, so requests = pages of records + one per empty window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_walk_makes_no_wasted_requests() {
-    let acme = SimTenant::named("acme");
-    let sim = start_sim(mimecast_sim::SimConfig {
-        tenants: vec![acme.clone()],
-        ..sim_config(1000)
-    })
-    .await;
+    let (acme, sim) = start_acme_sim(1000).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.jsonl");
     let mut config = collector_config(
@@ -670,12 +660,7 @@ async fn first_polls_are_staggered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_is_not_held_up_by_a_long_rate_limit_wait() {
-    let acme = SimTenant::named("acme");
-    let sim = start_sim(mimecast_sim::SimConfig {
-        tenants: vec![acme.clone()],
-        ..sim_config(50)
-    })
-    .await;
+    let (acme, sim) = start_acme_sim(50).await;
     sim.inject(mimecast_sim::FaultRule {
         path_prefix: Some("/api/audit".into()),
         tenant: None,
@@ -723,12 +708,7 @@ async fn shutdown_is_not_held_up_by_a_long_rate_limit_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_are_private_or_shared_with_the_configured_group() {
     use std::os::unix::fs::PermissionsExt;
-    let acme = SimTenant::named("acme");
-    let sim = start_sim(mimecast_sim::SimConfig {
-        tenants: vec![acme.clone()],
-        ..sim_config(10)
-    })
-    .await;
+    let (acme, sim) = start_acme_sim(10).await;
     for (group, mode) in [(None, 0o600), (Some(0), 0o640)] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("events.jsonl");

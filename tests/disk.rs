@@ -201,12 +201,7 @@ async fn a_locked_state_database_delays_commits_without_loss_or_repeats() {
 /// a full disk, tested above: rollback to the checkpoint, retry.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwritable_output_is_a_clear_error_at_start() {
-    let acme = SimTenant::named("acme");
-    let sim = start_sim(mimecast_sim::SimConfig {
-        tenants: vec![acme.clone()],
-        ..sim_config(10)
-    })
-    .await;
+    let (acme, sim) = start_acme_sim(10).await;
     let dir = tempfile::tempdir().unwrap();
     let out = std::path::PathBuf::from("/proc/mimecast-collector-test/events.jsonl");
     let config = collector_config(

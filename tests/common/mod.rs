@@ -15,6 +15,17 @@ pub async fn start_sim(config: SimConfig) -> Simulator {
     Simulator::start(config, listener).await.unwrap()
 }
 
+/// A simulator serving one tenant, "acme", with `records` per stream (see [`sim_config`]).
+pub async fn start_acme_sim(records: u64) -> (SimTenant, Simulator) {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(SimConfig {
+        tenants: vec![acme.clone()],
+        ..sim_config(records)
+    })
+    .await;
+    (acme, sim)
+}
+
 pub fn fast_retry() -> RetryConfig {
     RetryConfig {
         initial_delay: Duration::from_millis(50),
