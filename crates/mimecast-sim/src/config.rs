@@ -23,7 +23,8 @@ pub struct SimConfig {
     pub records_per_stream: u64,
     /// Records are spread evenly over `[end - span, end)`.
     pub span: Duration,
-    /// Time of the newest record; `None` = "now" when the simulator starts (truncated to seconds).
+    /// End of the backlog; `None` = the server's "now" when the simulator starts (truncated to
+    /// seconds). A future `end` makes records appear live as the server's clock reaches them.
     pub end: Option<OffsetDateTime>,
     /// OAuth2 `expires_in` and the real lifetime of issued bearer tokens.
     pub token_ttl: Duration,
@@ -50,6 +51,16 @@ pub struct SimConfig {
     /// the machine with the collector and must cost as little as possible; memory grows with
     /// what is read (about 1 KiB per record).
     pub cache_bodies: bool,
+    /// Page tokens older than this are refused with HTTP 400 `err_validation_invalid_page_token`
+    /// (e.g. a token kept through a long rate-limit pause). `None` (default): tokens never
+    /// expire. When set, every issued token (`meta.pagination.next`/`previous`, `mc-siem-token`,
+    /// `x-mc-threat-feed-next-token`, `@nextPage`) carries its issue time on the server's clock.
+    pub page_token_ttl: Option<Duration>,
+    /// The server's clock minus the real one, in seconds (negative: the server is behind).
+    /// It drives the `Date` header of every response, "now" for default windows, URL expiry and
+    /// API 1.0 `x-mc-date` checks, and which records exist yet: a record is served only once its
+    /// time is <= the server's now (see the crate docs).
+    pub clock_offset_secs: i64,
 }
 
 impl Default for SimConfig {
@@ -71,6 +82,8 @@ impl Default for SimConfig {
             faults: Vec::new(),
             max_recorded_requests: 100_000,
             cache_bodies: false,
+            page_token_ttl: None,
+            clock_offset_secs: 0,
         }
     }
 }

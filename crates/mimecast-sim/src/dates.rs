@@ -89,6 +89,15 @@ pub fn format_http_date(t: OffsetDateTime) -> String {
     )
 }
 
+/// Formats an HTTP `Date` header value (RFC 7231 IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn format_imf_fixdate(t: OffsetDateTime) -> String {
+    let s = format_http_date(t);
+    match s.strip_suffix(" UTC") {
+        Some(head) => format!("{head} GMT"),
+        None => s,
+    }
+}
+
 /// Parses a body date: `2011-12-03T10:15:30+0000` (MIMECAST.md §4). Tolerates `+00:00`, `Z`
 /// and fractional seconds, which lenient clients send; anything else is an error message.
 pub fn parse_mc_date(s: &str) -> Result<OffsetDateTime, String> {
@@ -225,6 +234,7 @@ mod tests {
         assert_eq!(parse_http_date("Tue, 24 Nov 2015 12:50:11 GMT"), Some(t));
         assert_eq!(parse_http_date("2015-11-24T12:50:11Z"), None);
         assert_eq!(parse_http_date("Tue, 24 Nov 2015 12:50:11 PST"), None);
+        assert_eq!(format_imf_fixdate(t), "Tue, 24 Nov 2015 12:50:11 GMT");
     }
 
     #[test]

@@ -28,9 +28,52 @@
 //! | `403`, `forbidden` | [`FaultKind::Forbidden`] |
 //! | `418`, `expired-keys` | [`FaultKind::KeysExpired`] |
 //! | `401`, `expired-token` | [`FaultKind::TokenExpired`] |
+//! | `429:reset-s=30`, `429:reset-epoch-s=30`, `429:reset-epoch-ms=30` | [`FaultKind::RateLimitReset`] |
+//! | `not-a-page`, `not-a-page=CODE` | [`FaultKind::NotAPage`] |
+//! | `bad-page-token` | [`FaultKind::BadPageToken`] |
+//! | `same-token` | [`FaultKind::SameToken`] |
+//! | `overlap=N` | [`FaultKind::Overlap`] |
+//! | `empty-next` | [`FaultKind::EmptyNext`] |
+//! | `bad-utf8` | [`FaultKind::BadUtf8`] |
+//! | `corrupt-gzip` | [`FaultKind::CorruptGzip`] |
+//! | `reorder` | [`FaultKind::Reorder`] |
+//! | `new-file` | [`FaultKind::NewFile`] |
 //!
 //! Examples: `500x3`, `reset@/api/ttp/url/get-logs`, `429:reset=2000x2+5#acme`,
-//! `fail=err_x:retryable`.
+//! `fail=err_x:retryable`, `same-tokenx*@/siem`, `overlap=5x*`, `corrupt-gzipx*`.
+//!
+//! # Misbehaving servers: what each newer kind puts on the wire
+//!
+//! Most of these model a server that answers "successfully" but wrongly, so they only make
+//! sense on some requests (column "applies to"). A rule **only counts requests its kind applies
+//! to** (for `AFTER` and `TIMES` alike) and leaves the others alone; e.g. `bad-page-token+1`
+//! refuses the second request that carries a page token, however many first-page requests come
+//! in between. As for every kind, a request gets at most one fault: the first live rule that
+//! matches (path, tenant) and applies. "Paged endpoints" are the POST
+//! endpoints paged by `meta.pagination` (the log endpoints, `/api/archive/search` and
+//! `/api/user/get-internal-users`); "a page token" is `meta.pagination.pageToken` there,
+//! `data[0].token` on `/api/audit/get-siem-logs` and `/api/ttp/threat-intel/get-feed`, and
+//! `nextPage` on `/siem/v1/batch/events/cg`.
+//!
+//! | kind | applies to | the client sees |
+//! |---|---|---|
+//! | `429:reset-s=N` | any | the 429 of `429:reset=MS` (same body, `X-RateLimit-Limit`, `X-RateLimit-Remaining: 0`), but `X-RateLimit-Reset: N` meant as **seconds** (a server that does not follow the documented milliseconds) |
+//! | `429:reset-epoch-s=N` | any | 429 with `X-RateLimit-Reset` = the server's clock in epoch **seconds** + N (an absolute time) |
+//! | `429:reset-epoch-ms=N` | any | 429 with `X-RateLimit-Reset` = the server's clock in epoch **milliseconds** + N s |
+//! | `not-a-page[=CODE]` | `/siem/...` | HTTP **200** whose body is an envelope with one retryable `fail[]` entry (default code `err_service_unavailable`) and none of `value`, `@nextPage`, `isCaughtUp`. (`fail=CODE:retryable` on `/siem` paths is different: HTTP 503 with `{"error":{…}}`.) |
+//! | `bad-page-token` | requests with a page token | HTTP 400 `err_validation_invalid_page_token`: envelope `{"meta":{"status":400},"data":[],"fail":[{…,"errors":[{"code":"err_validation_invalid_page_token",…,"retryable":false}]}]}` on `/api`, `{"error":{"code":"err_validation_invalid_page_token",…}}` on `/siem` |
+//! | `same-token` | paged endpoints, get-siem-logs, threat feed and SIEM batch, with a page token | the page the token names, whose continuation token is **the request's token**: `meta.pagination.next` = `pageToken` (added even on the last page); `mc-siem-token` = `token` (so the next request gets the same file); `x-mc-threat-feed-next-token` = `token`; `@nextPage` = `nextPage` with `isCaughtUp: false`. With `x*` the walk never advances. |
+//! | `overlap=N` | paged endpoints, with a page token | the page starts N records before the token's position, so it repeats the previous page's last N records; its `next` continues from there (no record is lost). With `x*` and N ≥ page size the walk stops advancing. |
+//! | `empty-next` | paged endpoints | a page with **no records** (`data[0].<records>: []`, `data: []` for audit) that still has a `meta.pagination.next`; that token (never equal to the request's) yields the page that was due. |
+//! | `bad-utf8` | paged endpoints; `/storage/...` files | JSON page: the middle record of the page has a raw `0xFF` byte inside its first string field (in key order), the rest of the body is intact. SIEM file: valid gzip, and the middle NDJSON line has a raw `0xFF` inside its first string field. |
+//! | `corrupt-gzip` | `/storage/...` files | 200, `application/gzip`, a gzip header and the first half of the real stream intact, the second half garbled: decompression fails (bad data or CRC). Every request while the rule lasts (`x*`: forever). |
+//! | `reorder` | SIEM batch listings | the page's files listed in reverse order (newest first). |
+//! | `new-file` | SIEM batch listings | the first file the next page would have listed appears first on this page, before the usual ones; `@nextPage` moves past it. Nothing is inserted on the last page. |
+//!
+//! File URLs keep one path per file (tenant, type, record range) across listings; only the
+//! signed query (`expires`, `signature`) changes, as with pre-signed object-store URLs. So a
+//! client that resumes a page "from file index k" after `reorder` or `new-file` re-reads or
+//! skips files, while one that remembers file paths does not.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,12 +103,105 @@ pub enum FaultKind {
     KeysExpired,
     /// 401 + `token_expired`.
     TokenExpired,
+    /// 429 + `X-RateLimit-*` headers whose `Reset` is not the documented milliseconds-to-wait.
+    RateLimitReset(ResetForm),
+    /// HTTP 200 with an envelope carrying one retryable `fail[]` entry with this code, and
+    /// nothing of a SIEM batch page (`/siem/...` only).
+    NotAPage { code: String },
+    /// HTTP 400 `err_validation_invalid_page_token` (requests carrying a page token only).
+    BadPageToken,
+    /// The continuation token of the answer is the request's own token.
+    SameToken,
+    /// The page starts this many records before the token's position.
+    Overlap(u64),
+    /// An empty page whose `next` leads to the page that was due.
+    EmptyNext,
+    /// One record (JSON page) or line (SIEM file) carries a raw 0xFF byte in a string value.
+    BadUtf8,
+    /// A SIEM file download whose gzip stream is garbled half-way.
+    CorruptGzip,
+    /// A SIEM batch listing with its files in reverse order.
+    Reorder,
+    /// A SIEM batch listing with the next page's first file inserted before its own files.
+    NewFile,
+}
+
+/// What a [`FaultKind::RateLimitReset`] puts in `X-RateLimit-Reset` (N = the spec's number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetForm {
+    /// `N`, meant as seconds to wait.
+    Seconds(u64),
+    /// The server's clock in epoch seconds, plus N.
+    EpochSeconds(u64),
+    /// The server's clock in epoch milliseconds, plus N seconds.
+    EpochMillis(u64),
+}
+
+/// Which kind of endpoint a request is for, as far as fault applicability goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Endpoint {
+    /// POST endpoints paged by `meta.pagination` (log endpoints, archive search, internal users).
+    Paged,
+    /// `/api/audit/get-siem-logs`.
+    SiemMta,
+    /// `/api/ttp/threat-intel/get-feed`.
+    ThreatFeed,
+    /// `/siem/v1/batch/events/cg`.
+    SiemBatch,
+    /// Any other `/siem/...` path.
+    SiemOther,
+    /// `/storage/...` file downloads.
+    Storage,
+    #[default]
+    Other,
+}
+
+/// A request as fault rules see it: its endpoint and whether it carries a page token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    /// The page token the request carries (trimmed, non-empty), if any.
+    pub token: Option<String>,
 }
 
 impl FaultKind {
     /// Auth-kind faults replace authentication (they fire before credentials are checked).
     pub fn is_auth(&self) -> bool {
         matches!(self, FaultKind::KeysExpired | FaultKind::TokenExpired)
+    }
+
+    /// Faults applied by the endpoint handler to an otherwise correct answer.
+    pub(crate) fn is_handler(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::SameToken
+                | FaultKind::Overlap(_)
+                | FaultKind::EmptyNext
+                | FaultKind::BadUtf8
+                | FaultKind::CorruptGzip
+                | FaultKind::Reorder
+                | FaultKind::NewFile
+        )
+    }
+
+    /// Whether this kind can act on a request to `t` (see the module docs); rules never count
+    /// requests their kind does not apply to.
+    pub fn applies(&self, t: &Target) -> bool {
+        use Endpoint::*;
+        let has_token = t.token.is_some();
+        match self {
+            FaultKind::NotAPage { .. } => matches!(t.endpoint, SiemBatch | SiemOther),
+            FaultKind::BadPageToken => has_token,
+            FaultKind::SameToken => {
+                has_token && matches!(t.endpoint, Paged | SiemMta | ThreatFeed | SiemBatch)
+            }
+            FaultKind::Overlap(_) => has_token && t.endpoint == Paged,
+            FaultKind::EmptyNext => t.endpoint == Paged,
+            FaultKind::BadUtf8 => matches!(t.endpoint, Paged | Storage),
+            FaultKind::CorruptGzip => t.endpoint == Storage,
+            FaultKind::Reorder | FaultKind::NewFile => t.endpoint == SiemBatch,
+            _ => true,
+        }
     }
 
     /// Short label recorded in [`crate::RecordedRequest::fault`].
@@ -89,9 +225,28 @@ impl FaultKind {
             FaultKind::Forbidden => "403".into(),
             FaultKind::KeysExpired => "expired-keys".into(),
             FaultKind::TokenExpired => "expired-token".into(),
+            FaultKind::RateLimitReset(ResetForm::Seconds(n)) => format!("429:reset-s={n}"),
+            FaultKind::RateLimitReset(ResetForm::EpochSeconds(n)) => {
+                format!("429:reset-epoch-s={n}")
+            }
+            FaultKind::RateLimitReset(ResetForm::EpochMillis(n)) => {
+                format!("429:reset-epoch-ms={n}")
+            }
+            FaultKind::NotAPage { code } => format!("not-a-page={code}"),
+            FaultKind::BadPageToken => "bad-page-token".into(),
+            FaultKind::SameToken => "same-token".into(),
+            FaultKind::Overlap(n) => format!("overlap={n}"),
+            FaultKind::EmptyNext => "empty-next".into(),
+            FaultKind::BadUtf8 => "bad-utf8".into(),
+            FaultKind::CorruptGzip => "corrupt-gzip".into(),
+            FaultKind::Reorder => "reorder".into(),
+            FaultKind::NewFile => "new-file".into(),
         }
     }
 }
+
+/// Default code of `not-a-page`.
+pub const NOT_A_PAGE_CODE: &str = "err_service_unavailable";
 
 /// One entry of the fault plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,17 +381,56 @@ impl FromStr for FaultRule {
         };
         let kind = match kind_l.as_str() {
             "429" | "ratelimit" | "rate-limit" => {
-                let reset_ms = match arg {
-                    None => None,
-                    Some(a) => {
-                        let v = a.strip_prefix("reset=").unwrap_or(a);
-                        Some(v.parse().map_err(|_| {
-                            format!("fault spec {orig:?}: 429 takes reset=MILLISECONDS, got {a:?}")
-                        })?)
-                    }
+                let bad = |a: &str| {
+                    format!(
+                        "fault spec {orig:?}: 429 takes reset=MILLISECONDS, reset-s=SECONDS, \
+                         reset-epoch-s=SECONDS or reset-epoch-ms=SECONDS, got {a:?}"
+                    )
                 };
-                FaultKind::RateLimit { reset_ms }
+                match arg {
+                    None => FaultKind::RateLimit { reset_ms: None },
+                    Some(a) => {
+                        let num = |v: &str| v.parse::<u64>().map_err(|_| bad(a));
+                        if let Some(v) = a.strip_prefix("reset-s=") {
+                            FaultKind::RateLimitReset(ResetForm::Seconds(num(v)?))
+                        } else if let Some(v) = a.strip_prefix("reset-epoch-s=") {
+                            FaultKind::RateLimitReset(ResetForm::EpochSeconds(num(v)?))
+                        } else if let Some(v) = a.strip_prefix("reset-epoch-ms=") {
+                            FaultKind::RateLimitReset(ResetForm::EpochMillis(num(v)?))
+                        } else {
+                            let v = a.strip_prefix("reset=").unwrap_or(a);
+                            FaultKind::RateLimit {
+                                reset_ms: Some(num(v)?),
+                            }
+                        }
+                    }
+                }
             }
+            "not-a-page" => FaultKind::NotAPage {
+                code: match arg {
+                    None => NOT_A_PAGE_CODE.to_string(),
+                    Some(c) if !c.is_empty() => c.to_string(),
+                    Some(_) => return Err(format!("fault spec {orig:?}: empty error code")),
+                },
+            },
+            "bad-page-token" => no_arg(FaultKind::BadPageToken)?,
+            "same-token" => no_arg(FaultKind::SameToken)?,
+            "overlap" => {
+                let a = need_arg("a number of records, e.g. overlap=3")?;
+                match a.parse::<u64>() {
+                    Ok(n) if n >= 1 => FaultKind::Overlap(n),
+                    _ => {
+                        return Err(format!(
+                            "fault spec {orig:?}: overlap takes a positive number of records, got {a:?}"
+                        ))
+                    }
+                }
+            }
+            "empty-next" => no_arg(FaultKind::EmptyNext)?,
+            "bad-utf8" => no_arg(FaultKind::BadUtf8)?,
+            "corrupt-gzip" => no_arg(FaultKind::CorruptGzip)?,
+            "reorder" => no_arg(FaultKind::Reorder)?,
+            "new-file" => no_arg(FaultKind::NewFile)?,
             "403" | "forbidden" => no_arg(FaultKind::Forbidden)?,
             "418" | "expired-keys" | "keys-expired" => no_arg(FaultKind::KeysExpired)?,
             "401" | "expired-token" | "token-expired" => no_arg(FaultKind::TokenExpired)?,
@@ -277,7 +471,8 @@ impl FromStr for FaultRule {
                 return Err(format!(
                     "fault spec {orig:?}: unknown fault kind {kind_s:?}; expected one of 429, 5xx, status=N, \
                      html502, delay=5s, reset, truncated, malformed, fail=CODE[:retryable], 403, \
-                     expired-keys, expired-token"
+                     expired-keys, expired-token, not-a-page, bad-page-token, same-token, \
+                     overlap=N, empty-next, bad-utf8, corrupt-gzip, reorder, new-file"
                 ))
             }
         };
@@ -317,11 +512,22 @@ impl FaultPlan {
         self.rules.push((rule, 0, 0));
     }
 
-    /// Picks the first live rule of the requested family (`auth` or not) matching the request,
-    /// advancing counters. Rules of the other family are not touched.
-    pub fn pick(&mut self, path: &str, tenant: Option<&str>, auth: bool) -> Option<FaultKind> {
+    /// Picks the first live rule of the requested family (`auth` or not) matching the request
+    /// and applying to `target` ([`FaultKind::applies`]), advancing counters. Rules of the other
+    /// family, and rules that do not apply, are not touched.
+    pub fn pick(
+        &mut self,
+        path: &str,
+        tenant: Option<&str>,
+        auth: bool,
+        target: &Target,
+    ) -> Option<FaultKind> {
         for (rule, matched, fired) in self.rules.iter_mut() {
-            if rule.kind.is_auth() != auth || *fired >= rule.times || !rule.matches(path, tenant) {
+            if rule.kind.is_auth() != auth
+                || *fired >= rule.times
+                || !rule.matches(path, tenant)
+                || !rule.kind.applies(target)
+            {
                 continue;
             }
             *matched = matched.saturating_add(1);
@@ -386,6 +592,103 @@ mod tests {
     }
 
     #[test]
+    fn misbehaviour_kinds_parse_and_label_round_trip() {
+        for (spec, kind) in [
+            (
+                "429:reset-s=30",
+                FaultKind::RateLimitReset(ResetForm::Seconds(30)),
+            ),
+            (
+                "429:reset-epoch-s=5",
+                FaultKind::RateLimitReset(ResetForm::EpochSeconds(5)),
+            ),
+            (
+                "429:reset-epoch-ms=7",
+                FaultKind::RateLimitReset(ResetForm::EpochMillis(7)),
+            ),
+            (
+                "not-a-page=err_busy",
+                FaultKind::NotAPage {
+                    code: "err_busy".into(),
+                },
+            ),
+            ("bad-page-token", FaultKind::BadPageToken),
+            ("same-token", FaultKind::SameToken),
+            ("overlap=3", FaultKind::Overlap(3)),
+            ("empty-next", FaultKind::EmptyNext),
+            ("bad-utf8", FaultKind::BadUtf8),
+            ("corrupt-gzip", FaultKind::CorruptGzip),
+            ("reorder", FaultKind::Reorder),
+            ("new-file", FaultKind::NewFile),
+        ] {
+            assert_eq!(p(spec).kind, kind, "{spec}");
+            assert_eq!(p(&kind.label()).kind, kind, "label of {spec}");
+        }
+        assert_eq!(
+            p("not-a-page").kind,
+            FaultKind::NotAPage {
+                code: NOT_A_PAGE_CODE.into()
+            }
+        );
+        let r = p("same-tokenx*@/siem#acme");
+        assert_eq!(
+            (
+                r.kind,
+                r.times,
+                r.path_prefix.as_deref(),
+                r.tenant.as_deref()
+            ),
+            (FaultKind::SameToken, u32::MAX, Some("/siem"), Some("acme"))
+        );
+        let r = p("empty-nextx2+1");
+        assert_eq!((r.kind, r.times, r.after), (FaultKind::EmptyNext, 2, 1));
+        let r = p("429:reset-epoch-ms=30x2");
+        assert_eq!(r.times, 2);
+        for (spec, needle) in [
+            ("overlap", "needs a number"),
+            ("overlap=0", "positive number"),
+            ("same-token=1", "takes no argument"),
+            ("429:reset-s=soon", "reset-s=SECONDS"),
+        ] {
+            match spec.parse::<FaultRule>() {
+                Ok(r) => panic!("{spec} parsed as {r:?}"),
+                Err(e) => assert!(e.contains(needle), "{spec}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rules_only_count_requests_they_apply_to() {
+        let first_page = Target {
+            endpoint: Endpoint::Paged,
+            token: None,
+        };
+        let next_page = Target {
+            endpoint: Endpoint::Paged,
+            token: Some("tok".into()),
+        };
+        let mut plan = FaultPlan::new(vec![p("bad-page-token+1")]);
+        assert_eq!(plan.pick("/api/a", None, false, &first_page), None);
+        assert_eq!(plan.pick("/api/a", None, false, &next_page), None); // skipped (after=1)
+        assert_eq!(plan.pick("/api/a", None, false, &first_page), None);
+        assert_eq!(
+            plan.pick("/api/a", None, false, &next_page),
+            Some(FaultKind::BadPageToken)
+        );
+        assert_eq!(plan.pick("/api/a", None, false, &next_page), None); // spent
+        let storage = Target {
+            endpoint: Endpoint::Storage,
+            token: None,
+        };
+        assert!(FaultKind::CorruptGzip.applies(&storage));
+        assert!(!FaultKind::CorruptGzip.applies(&next_page));
+        assert!(FaultKind::BadUtf8.applies(&storage) && FaultKind::BadUtf8.applies(&first_page));
+        assert!(!FaultKind::SameToken.applies(&first_page));
+        assert!(FaultKind::EmptyNext.applies(&first_page));
+        assert!(FaultKind::Status(500).applies(&Target::default()));
+    }
+
+    #[test]
     fn parse_errors_say_what_is_wrong() {
         for (spec, needle) in [
             ("teapot", "unknown fault kind"),
@@ -409,21 +712,22 @@ mod tests {
     #[test]
     fn plan_honours_after_times_and_family() {
         let mut plan = FaultPlan::new(vec![p("500x2+1@/api"), p("expired-keys")]);
-        assert_eq!(plan.pick("/api/a", None, false), None); // skipped (after=1)
-        assert_eq!(plan.pick("/oauth/token", None, false), None); // no match
+        let any = Target::default();
+        assert_eq!(plan.pick("/api/a", None, false, &any), None); // skipped (after=1)
+        assert_eq!(plan.pick("/oauth/token", None, false, &any), None); // no match
         assert_eq!(
-            plan.pick("/api/a", None, false),
+            plan.pick("/api/a", None, false, &any),
             Some(FaultKind::Status(500))
         );
         assert_eq!(
-            plan.pick("/api/a", None, false),
+            plan.pick("/api/a", None, false, &any),
             Some(FaultKind::Status(500))
         );
-        assert_eq!(plan.pick("/api/a", None, false), None); // spent
+        assert_eq!(plan.pick("/api/a", None, false, &any), None); // spent
         assert_eq!(
-            plan.pick("/api/a", None, true),
+            plan.pick("/api/a", None, true, &any),
             Some(FaultKind::KeysExpired)
         );
-        assert_eq!(plan.pick("/api/a", None, true), None);
+        assert_eq!(plan.pick("/api/a", None, true, &any), None);
     }
 }

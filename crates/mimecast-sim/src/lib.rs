@@ -24,7 +24,7 @@
 //! | `POST /api/domain/get-internal-domain`, `/api/user/get-internal-users` (`users`) | v1 or v2 | `directory` |
 //! | `POST /api/audit/get-siem-logs` (zip + `mc-siem-token`) | v1 only | `siem_mta` |
 //! | `GET /siem/v1/batch/events/cg` | v2 only | `siem_cg` |
-//! | `GET /storage/<signed-id>/file.json.gz` (gzip NDJSON) | none (expires) | `siem_cg` |
+//! | `GET /storage/<file-id>/file.json.gz?expires=…&signature=…` (gzip NDJSON) | none (expires) | `siem_cg` |
 //!
 //! # Pipeline
 //!
@@ -55,6 +55,27 @@
 //! - `threat_intel`: every file carries `x-mc-threat-feed-next-token`; a token with nothing left
 //!   (or an empty window) answers HTTP 200 + `err_threat_intel_feed_no_result_found`.
 //! - API 1.0 validation errors come with HTTP 200 and a non-empty `fail[]`.
+//! - Storage URLs: the path names the file (tenant, event type, record range) and is the same in
+//!   every listing; the query (`expires`, `signature`) is new each time. A wrong or missing
+//!   signature answers 403.
+//! - Records exist only once their time is <= the server's now. With the default `end` (the
+//!   server's now at start) or any past `end` the whole backlog is there from the start; with a
+//!   future `end`, records "arrive" live as the clock passes their times. A walk's window is
+//!   fixed by its first request (later pages never grow it); get-siem-logs publishes a file once
+//!   all its records exist. [`Simulator::expected_records`] is always the whole backlog.
+//! - `clock_offset_secs` ([`SimConfig`]): the server's clock is the real one plus this offset.
+//!   It dates every response (`Date`, RFC 7231 IMF-fixdate, replacing the HTTP stack's own), and
+//!   is the "now" of default windows, of record visibility, of URL expiry and of the API 1.0
+//!   `x-mc-date` check. With the server 600 s behind (`-600`) and a future `end`, a record
+//!   stamped with the server's now reaches a client 600 s "late" by the client's clock, so a
+//!   client that ends its windows at its own now and never looks back loses those records.
+//! - `page_token_ttl` ([`SimConfig`]): every token issued (`meta.pagination.next`/`previous`,
+//!   `mc-siem-token`, `x-mc-threat-feed-next-token`, `@nextPage`) carries its issue time; a
+//!   request whose token is older than the TTL gets HTTP 400 `err_validation_invalid_page_token`
+//!   (envelope on `/api`, `{"error":{…}}` on `/siem`), as a token kept through a long rate-limit
+//!   pause would. A request without a token starts a new walk as usual. The `bad-page-token`
+//!   fault gives the same refusal on demand; the other server misbehaviours are faults too (see
+//!   [`faults`]).
 //!
 //! # Demo tenant ([`SimTenant::demo`])
 //!
@@ -80,6 +101,7 @@
 
 mod auth_v1;
 pub mod config;
+mod corrupt;
 pub mod data;
 pub mod dates;
 pub mod envelope;
@@ -104,7 +126,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{LoginUser, SimConfig, SimTenant, V1Creds, V2Creds};
-pub use faults::{parse_fault_specs, FaultKind, FaultRule};
+pub use faults::{parse_fault_specs, FaultKind, FaultRule, ResetForm};
 pub use record::RecordedRequest;
 
 use server::{lock, Inner, TenantState};
@@ -161,11 +183,12 @@ impl Simulator {
                 ));
             }
         }
+        let now = server::server_clock(config.clock_offset_secs);
         let end = config
             .end
-            .unwrap_or_else(OffsetDateTime::now_utc)
+            .unwrap_or(now)
             .replace_nanosecond(0)
-            .unwrap_or_else(|_| OffsetDateTime::now_utc());
+            .unwrap_or(now);
         let tenants = config
             .tenants
             .iter()
@@ -229,9 +252,15 @@ impl Simulator {
         &self.inner.cfg
     }
 
-    /// Time of the newest possible record (`end`, resolved at start).
+    /// End of the backlog (`end`, resolved at start): every record is older.
     pub fn end(&self) -> OffsetDateTime {
         self.inner.end
+    }
+
+    /// The server's clock now (the real one shifted by `clock_offset_secs`), as its `Date`
+    /// headers show it.
+    pub fn server_now(&self) -> OffsetDateTime {
+        self.inner.now()
     }
 
     /// Every request seen, in order (bounded by `max_recorded_requests`).
@@ -266,7 +295,8 @@ impl Simulator {
         }
     }
 
-    /// The exact records served for `stream` over the whole backlog, oldest first.
+    /// The exact records served for `stream` over the whole backlog, oldest first (including
+    /// records whose time the server's clock has not reached yet).
     ///
     /// Stream names as in DESIGN.md. `siem_cg` concatenates all event types (in
     /// [`data::siem_cg::TYPES`] order; `siem_cg:<type>` selects one); `threat_intel` yields the

@@ -31,6 +31,18 @@ pub struct Cursor {
     /// Extra stream-specific state (e.g. the domain for get-internal-users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
+    /// Issue time (epoch ms, server clock), only when page tokens expire
+    /// (`SimConfig::page_token_ttl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// How many empty pages (`empty-next` fault) led to this position in a row; keeps such a
+    /// token distinct from the request's token.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub d: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Cursor {
@@ -43,6 +55,8 @@ impl Cursor {
             asc,
             ps: 0,
             x: None,
+            iat: None,
+            d: 0,
         }
     }
 
@@ -72,6 +86,20 @@ impl Cursor {
     pub fn total(&self) -> u64 {
         self.hi - self.lo
     }
+}
+
+/// The refusal of an unusable page token: HTTP 400 `err_validation_invalid_page_token`.
+pub fn invalid_page_token(message: impl Into<String>) -> ApiError {
+    ApiError::new(400, "err_validation_invalid_page_token", message)
+}
+
+/// Issue time (epoch ms) of a token of this module's or the SIEM batch's shape (base64url JSON
+/// with an `iat` field); `None` for tokens without one or of another shape.
+pub fn issued_at(token: &str) -> Option<i64> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .ok()?;
+    serde_json::from_slice::<Value>(&bytes).ok()?["iat"].as_i64()
 }
 
 /// One page: which record indices to return, in order, and the neighbouring cursors.
@@ -199,6 +227,19 @@ mod tests {
         assert_eq!(requested_page_size(&json!({})).ok(), Some(None));
         assert!(requested_page_size(&json!({"meta":{"pagination":{"pageSize":"x"}}})).is_err());
         assert!(requested_page_size(&json!({"meta":{"pagination":{"pageSize":0}}})).is_err());
+    }
+
+    #[test]
+    fn issue_time_round_trips_and_is_absent_by_default() {
+        let mut c = Cursor::new("a", 0, 1, true);
+        assert_eq!(issued_at(&c.encode()), None);
+        c.iat = Some(1_700_000_000_123);
+        assert_eq!(issued_at(&c.encode()), Some(1_700_000_000_123));
+        assert_eq!(
+            Cursor::decode(&c.encode(), "a").map(|c| c.iat).ok(),
+            Some(c.iat)
+        );
+        assert_eq!(issued_at("%%%"), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::auth_v1::{self, V1Headers};
 use crate::config::{SimConfig, SimTenant};
 use crate::data::TenantInfo;
 use crate::envelope::{bytes_response, error_response, ApiError, Style};
-use crate::faults::{FaultKind, FaultPlan};
+use crate::faults::{FaultKind, FaultPlan, ResetForm, Target};
 use crate::oauth::{parse_form, TokenStore};
 use crate::permissions;
 use crate::ratelimit::{Quota, RateLimiter};
@@ -138,6 +138,10 @@ pub(crate) struct Ctx<'a> {
     pub tenant: Option<usize>,
     pub via: AuthVia,
     pub family: Family,
+    /// A fault the handler applies to its own answer ([`FaultKind::is_handler`]).
+    pub fault: Option<FaultKind>,
+    /// The page token the request carries (see [`crate::faults::Target`]).
+    pub token: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -219,7 +223,19 @@ pub(crate) async fn handle(State(inner): State<Arc<Inner>>, request: Request) ->
         "mimecast-sim request"
     );
     rec.finish(status, out.tenant, out.fault);
-    out.response
+    // Every answer is dated by the server's clock (overriding hyper's own `Date`).
+    let mut response = out.response;
+    if let Ok(v) = HeaderValue::from_str(&crate::dates::format_imf_fixdate(inner.now())) {
+        response.headers_mut().insert(header::DATE, v);
+    }
+    response
+}
+
+/// The real clock shifted by `offset_secs` (saturating at absurd offsets).
+pub(crate) fn server_clock(offset_secs: i64) -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.checked_add(time::Duration::seconds(offset_secs))
+        .unwrap_or(now)
 }
 
 /// Completes a journal entry; if the request future is dropped first (client gone), marks the
@@ -269,9 +285,10 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
     };
     let hint_name = tenant_name(hint);
     rec.note(hint, None);
+    let target = routes::target(family, req);
 
     // Auth-kind faults replace authentication.
-    let auth_fault = lock(&inner.faults).pick(&req.path, hint_name.as_deref(), true);
+    let auth_fault = lock(&inner.faults).pick(&req.path, hint_name.as_deref(), true, &target);
     if let Some(kind) = auth_fault {
         return Outcome {
             response: inner.fault_response(&kind, style, req),
@@ -310,15 +327,17 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
         }
     }
 
-    let fault = lock(&inner.faults).pick(&req.path, name.as_deref(), false);
+    let fault = lock(&inner.faults).pick(&req.path, name.as_deref(), false, &target);
     let label = fault.as_ref().map(FaultKind::label);
     rec.note(tenant, label.as_deref());
     let mut mangle = None;
+    let mut handler_fault = None;
     match fault {
         Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
         Some(k @ (FaultKind::Reset | FaultKind::TruncatedJson | FaultKind::MalformedJson)) => {
             mangle = Some(k)
         }
+        Some(k) if k.is_handler() => handler_fault = Some(k),
         Some(k) => {
             return Outcome {
                 response: inner.fault_response(&k, style, req),
@@ -344,12 +363,23 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
         }
     }
 
+    // Page tokens that outlived `page_token_ttl`.
+    if let Some(e) = inner.stale_token(&target) {
+        return Outcome {
+            response: error_response(style, &e),
+            tenant,
+            fault: label,
+        };
+    }
+
     let ctx = Ctx {
         inner,
         req,
         tenant,
         via,
         family,
+        fault: handler_fault,
+        token: target.token,
     };
     let mut response = routes::dispatch(&ctx).unwrap_or_else(|e| error_response(style, &e));
     if let Some(q) = quota {
@@ -381,11 +411,15 @@ pub(crate) fn forbidden(perm: &str) -> ApiError {
 }
 
 fn add_rate_headers(r: &mut Response<Body>, q: &Quota) {
+    set_rate_headers(r, q.limit, q.remaining, q.reset_ms.to_string());
+}
+
+fn set_rate_headers(r: &mut Response<Body>, limit: u32, remaining: u32, reset: String) {
     let h = r.headers_mut();
     for (name, v) in [
-        ("x-ratelimit-limit", q.limit.to_string()),
-        ("x-ratelimit-remaining", q.remaining.to_string()),
-        ("x-ratelimit-reset", q.reset_ms.to_string()),
+        ("x-ratelimit-limit", limit.to_string()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+        ("x-ratelimit-reset", reset),
     ] {
         if let Ok(v) = HeaderValue::from_str(&v) {
             h.insert(HeaderName::from_static(name), v);
@@ -435,7 +469,7 @@ impl Inner {
                         .is_some_and(|l| l.email.eq_ignore_ascii_case(&email))
                 })
             }
-            Family::Storage => crate::siem::storage_tenant(self, &req.path),
+            Family::Storage => crate::siem::storage_tenant(self, &req.path, req.query.as_deref()),
             Family::Unknown => None,
         }
     }
@@ -488,14 +522,8 @@ impl Inner {
                     .get(t)
                     .and_then(|t| t.cfg.v1.as_ref())
                     .ok_or_else(|| v1_err(auth_v1::V1Error::UnknownAccessKey))?;
-                auth_v1::verify(
-                    creds,
-                    &h,
-                    &req.path,
-                    OffsetDateTime::now_utc(),
-                    self.cfg.max_clock_skew,
-                )
-                .map_err(v1_err)?;
+                auth_v1::verify(creds, &h, &req.path, self.now(), self.cfg.max_clock_skew)
+                    .map_err(v1_err)?;
                 if lock(&self.expired_bindings).contains(&t) {
                     return Err(binding_expired());
                 }
@@ -564,29 +592,63 @@ impl Inner {
         }
     }
 
+    /// The refusal of a page token older than `page_token_ttl`, if the request carries one.
+    fn stale_token(&self, target: &Target) -> Option<ApiError> {
+        let ttl = self.cfg.page_token_ttl?;
+        let tok = target.token.as_deref()?;
+        let issued = routes::token_issued_at(target.endpoint, tok)?;
+        let age = self.now_ms().saturating_sub(issued);
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        (age > ttl_ms).then(|| {
+            crate::pagination::invalid_page_token(format!(
+                "The page token has expired (issued {age} ms ago; tokens are valid for {ttl_ms} ms)"
+            ))
+        })
+    }
+
     /// The response of a fault that replaces the function.
     fn fault_response(&self, kind: &FaultKind, style: Style, req: &Req) -> Response<Body> {
         let path = req.path.as_str();
+        let quota_limit = match self.cfg.quota_per_minute {
+            0 => 600,
+            q => q,
+        };
         match kind {
             FaultKind::RateLimit { reset_ms } => {
                 let mut r = error_response(style, &quota_error());
                 if let Some(ms) = reset_ms {
-                    let limit = match self.cfg.quota_per_minute {
-                        0 => 600,
-                        q => q,
-                    };
-                    add_rate_headers(
-                        &mut r,
-                        &Quota {
-                            allowed: false,
-                            limit,
-                            remaining: 0,
-                            reset_ms: *ms,
-                        },
-                    );
+                    set_rate_headers(&mut r, quota_limit, 0, ms.to_string());
                 }
                 r
             }
+            FaultKind::RateLimitReset(form) => {
+                let mut r = error_response(style, &quota_error());
+                let now_ms = self.now_ms();
+                let reset = match *form {
+                    ResetForm::Seconds(n) => n.to_string(),
+                    ResetForm::EpochSeconds(n) => (now_ms.div_euclid(1000) + n as i64).to_string(),
+                    ResetForm::EpochMillis(n) => {
+                        (now_ms + (n as i64).saturating_mul(1000)).to_string()
+                    }
+                };
+                set_rate_headers(&mut r, quota_limit, 0, reset);
+                r
+            }
+            FaultKind::NotAPage { code } => {
+                // Whatever the route family, an API-gateway envelope with HTTP 200.
+                let (_, ct, body) = ApiError::new(
+                    200,
+                    code.clone(),
+                    format!("Simulated failure {code}; try again later"),
+                )
+                .retryable(true)
+                .render(Style::Envelope);
+                bytes_response(200, ct, body)
+            }
+            FaultKind::BadPageToken => error_response(
+                style,
+                &crate::pagination::invalid_page_token("The page token is not valid (simulated)"),
+            ),
             FaultKind::Status(s) => error_response(
                 style,
                 &ApiError::new(
@@ -638,11 +700,18 @@ impl Inner {
             FaultKind::TokenExpired => {
                 error_response(style, &crate::oauth::TokenError::Expired.to_api_error())
             }
-            // Handled in the pipeline (they need the real response).
+            // Handled in the pipeline (they need the real response) or by the handler.
             FaultKind::Delay(_)
             | FaultKind::Reset
             | FaultKind::TruncatedJson
-            | FaultKind::MalformedJson => error_response(
+            | FaultKind::MalformedJson
+            | FaultKind::SameToken
+            | FaultKind::Overlap(_)
+            | FaultKind::EmptyNext
+            | FaultKind::BadUtf8
+            | FaultKind::CorruptGzip
+            | FaultKind::Reorder
+            | FaultKind::NewFile => error_response(
                 style,
                 &ApiError::new(500, "err_internal_server_error", "fault misrouted"),
             ),

@@ -5,6 +5,12 @@
 //! like S3) and serves gzip NDJSON. Files can be far larger than memory in tests, so a file is
 //! generated and compressed as a stream in bounded chunks, and the URL itself (HMAC-signed)
 //! carries everything needed to regenerate it.
+//!
+//! URL shape: `/storage/<file id>/file.json.gz?expires=<epoch ms>&signature=<hmac>`. The path
+//! names the file only (tenant, event type, record range), so it is the same in every listing
+//! that includes the file; the query (expiry and signature over path and expiry) changes with
+//! each listing, as with pre-signed object-store URLs
+//! (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/ShareObjectPreSignedURL.html>).
 
 use std::io::Write as _;
 
@@ -19,14 +25,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::corrupt;
 use crate::data::{self, siem_cg::TYPES, TenantInfo, Timeline};
 use crate::dates;
 use crate::envelope::{self, ApiError};
+use crate::faults::FaultKind;
 use crate::oauth::parse_form;
 use crate::pagination::MAX_PAGE_SIZE;
 use crate::server::{Ctx, Inner};
 
-const BATCH_PATH: &str = "/siem/v1/batch/events/cg";
+pub(crate) const BATCH_PATH: &str = "/siem/v1/batch/events/cg";
 /// Records generated per compressed chunk of a file stream.
 const CHUNK_RECORDS: u64 = 256;
 /// Approximate compressed bytes per record, for the `size` field (files are not pre-compressed).
@@ -39,9 +47,12 @@ struct BatchCursor {
     lo: u64,
     hi: u64,
     g: u64,
+    /// Issue time (epoch ms, server clock), only when page tokens expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
 }
 
-/// What a signed storage id names.
+/// What a storage path names (the path part of a file URL; stable across listings).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct FileId {
     /// Tenant name.
@@ -51,8 +62,6 @@ struct FileId {
     /// Record index range `[a, b)`.
     a: u64,
     b: u64,
-    /// Expiry, epoch ms.
-    e: i64,
 }
 
 fn b64u() -> base64::engine::GeneralPurpose {
@@ -73,27 +82,33 @@ fn sign(key: &[u8; 32], payload: &str) -> String {
     }
 }
 
-fn signed_id(inner: &Inner, f: &FileId) -> String {
-    let payload = b64u().encode(serde_json::to_vec(f).unwrap_or_default());
-    let sig = sign(&inner.url_key, &payload);
-    format!("{payload}.{sig}")
+/// The pre-signed URL of a file, valid until `expires_ms`.
+fn file_url(inner: &Inner, f: &FileId, expires_ms: i64) -> String {
+    let id = b64u().encode(serde_json::to_vec(f).unwrap_or_default());
+    let sig = sign(&inner.url_key, &format!("{id}:{expires_ms}"));
+    format!(
+        "{}/storage/{id}/file.json.gz?expires={expires_ms}&signature={sig}",
+        inner.base_url
+    )
 }
 
-/// Verifies and decodes `/storage/<id>/<name>`.
-fn parse_storage_path(inner: &Inner, path: &str) -> Option<FileId> {
-    let rest = path.strip_prefix("/storage/")?;
-    let id = rest.split('/').next()?;
-    let (payload, sig) = id.split_once('.')?;
-    let want = sign(&inner.url_key, payload);
-    if !crate::server::ct_eq(want.as_bytes(), sig.as_bytes()) {
+/// Verifies and decodes `/storage/<id>/<name>?expires=…&signature=…`: (file, expiry epoch ms).
+fn parse_storage_url(inner: &Inner, path: &str, query: Option<&str>) -> Option<(FileId, i64)> {
+    let id = path.strip_prefix("/storage/")?.split('/').next()?;
+    let q = parse_form(query.unwrap_or(""));
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let expires: i64 = get("expires")?.parse().ok()?;
+    let want = sign(&inner.url_key, &format!("{id}:{expires}"));
+    if !crate::server::ct_eq(want.as_bytes(), get("signature")?.as_bytes()) {
         return None;
     }
-    serde_json::from_slice(&b64u().decode(payload).ok()?).ok()
+    let f = serde_json::from_slice(&b64u().decode(id).ok()?).ok()?;
+    Some((f, expires))
 }
 
 /// Tenant a storage URL belongs to (for attribution and fault matching).
-pub(crate) fn storage_tenant(inner: &Inner, path: &str) -> Option<usize> {
-    let f = parse_storage_path(inner, path)?;
+pub(crate) fn storage_tenant(inner: &Inner, path: &str, query: Option<&str>) -> Option<usize> {
+    let (f, _) = parse_storage_url(inner, path, query)?;
     inner.tenant_by_name(&f.n)
 }
 
@@ -210,8 +225,14 @@ pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
                 ));
             }
             let tl = inner.timeline("siem_cg:receipt");
-            let (lo, hi) = tl.window(start, end);
-            BatchCursor { t, lo, hi, g: 0 }
+            let (lo, hi) = inner.visible_window(&tl, start, end);
+            BatchCursor {
+                t,
+                lo,
+                hi,
+                g: 0,
+                iat: None,
+            }
         }
     };
     let n = inner.cfg.records_per_stream;
@@ -224,36 +245,54 @@ pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let total_files = files_per_type.saturating_mul(cursor.t.len() as u64);
     let g_end = cursor.g.saturating_add(page_size).min(total_files);
     let expiry_ms = inner.now_ms() + inner.cfg.file_url_ttl.as_millis() as i64;
-    let mut value = Vec::new();
-    for g in cursor.g.min(total_files)..g_end {
+    // File `g` of the global list (type-major, then record order).
+    let file_at = |g: u64| {
         let ty = cursor.t[(g / files_per_type) as usize];
         let fi = g % files_per_type;
         let a = cursor.lo + fi * per_file;
         let b = a.saturating_add(per_file).min(cursor.hi);
-        let id = signed_id(
-            inner,
-            &FileId {
-                n: tenant.cfg.name.clone(),
-                y: ty,
-                a,
-                b,
-                e: expiry_ms,
-            },
-        );
-        value.push(json!({
-            "url": format!("{}/storage/{id}/file.json.gz", inner.base_url),
+        let f = FileId {
+            n: tenant.cfg.name.clone(),
+            y: ty,
+            a,
+            b,
+        };
+        json!({
+            "url": file_url(inner, &f, expiry_ms),
             "expiry": dates::format_iso_ms(dates::from_ms(expiry_ms)),
             "size": (b - a) * APPROX_GZ_BYTES_PER_RECORD,
-        }));
+        })
+    };
+    let mut value: Vec<Value> = (cursor.g.min(total_files)..g_end).map(file_at).collect();
+    let mut next_g = g_end.max(cursor.g);
+    match ctx.fault {
+        // An unstable listing: newest first.
+        Some(FaultKind::Reorder) => value.reverse(),
+        // An unstable listing: a file shows up before the ones listed so far (the next page's
+        // first file, so the walk still serves every file once).
+        Some(FaultKind::NewFile) if g_end < total_files => {
+            value.insert(0, file_at(g_end));
+            next_g = g_end + 1;
+        }
+        _ => {}
     }
     let next = BatchCursor {
-        g: g_end.max(cursor.g),
+        g: next_g,
+        iat: inner.token_stamp(),
         ..cursor.clone()
+    };
+    let (next_page, caught_up) = match (&ctx.fault, &ctx.token) {
+        // A server stuck on this page: the same token again, never caught up.
+        (Some(FaultKind::SameToken), Some(t)) => (t.clone(), false),
+        _ => (
+            b64u().encode(serde_json::to_vec(&next).unwrap_or_default()),
+            next_g >= total_files,
+        ),
     };
     let body = json!({
         "value": value,
-        "@nextPage": b64u().encode(serde_json::to_vec(&next).unwrap_or_default()),
-        "isCaughtUp": g_end >= total_files,
+        "@nextPage": next_page,
+        "isCaughtUp": caught_up,
     });
     Ok(envelope::json_response(200, &body))
 }
@@ -267,9 +306,9 @@ pub(crate) fn storage(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             "The specified method is not allowed against this resource.",
         ));
     }
-    let f = parse_storage_path(ctx.inner, &ctx.req.path)
+    let (f, expires) = parse_storage_url(ctx.inner, &ctx.req.path, ctx.req.query.as_deref())
         .ok_or_else(|| siem_err(403, "AccessDenied", "Request signature does not match"))?;
-    if ctx.inner.now_ms() >= f.e {
+    if ctx.inner.now_ms() >= expires {
         return Err(siem_err(403, "AccessDenied", "Request has expired"));
     }
     let t = ctx
@@ -281,7 +320,14 @@ pub(crate) fn storage(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .get(f.y)
         .ok_or_else(|| siem_err(404, "NoSuchKey", "The specified key does not exist."))?;
     let stream_key = format!("siem_cg:{ty}");
-    let cache = ctx.inner.cfg.cache_bodies;
+    let corrupt_gzip = matches!(ctx.fault, Some(FaultKind::CorruptGzip));
+    let end = f.b.min(ctx.inner.cfg.records_per_stream);
+    // `bad-utf8`: the middle line of the file.
+    let poison = matches!(ctx.fault, Some(FaultKind::BadUtf8))
+        .then(|| f.a + end.saturating_sub(f.a) / 2)
+        .filter(|i| *i < end);
+    // Damaged answers are neither read from nor kept in the cache.
+    let cache = ctx.inner.cfg.cache_bodies && !corrupt_gzip && poison.is_none();
     // The file's identity, not its URL (which carries an expiry).
     let cache_key = format!("{}:{}:{}:{}", f.n, f.y, f.a, f.b);
     if cache {
@@ -295,9 +341,17 @@ pub(crate) fn storage(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         ty,
         tl: ctx.inner.timeline(&stream_key),
         next: f.a,
-        end: f.b.min(ctx.inner.cfg.records_per_stream),
+        end,
+        poison,
         enc: Some(GzEncoder::new(Vec::new(), Compression::fast())),
     };
+    if corrupt_gzip {
+        let mut file = Vec::new();
+        while let Some(chunk) = gen.next_chunk() {
+            file.extend_from_slice(&chunk);
+        }
+        return Ok(gzip_response(Body::from(corrupt::garble_gzip(file))));
+    }
     if cache {
         let mut file = Vec::new();
         while let Some(chunk) = gen.next_chunk() {
@@ -331,6 +385,8 @@ struct FileGen {
     tl: Timeline,
     next: u64,
     end: u64,
+    /// Index of the record whose line gets a raw 0xFF (`bad-utf8`).
+    poison: Option<u64>,
     enc: Option<GzEncoder<Vec<u8>>>,
 }
 
@@ -347,10 +403,14 @@ impl FileGen {
             let mut line = Vec::with_capacity(1024);
             for i in self.next..stop {
                 line.clear();
-                let v: Value =
+                let mut v: Value =
                     data::siem_cg::record(self.seed, &self.tenant, self.ty, i, self.tl.time_ms(i));
+                let poisoned = self.poison == Some(i) && corrupt::mark_value(&mut v);
                 if serde_json::to_writer(&mut line, &v).is_err() {
                     continue;
+                }
+                if poisoned {
+                    line = corrupt::unmark(std::mem::take(&mut line));
                 }
                 line.push(b'\n');
                 if enc.write_all(&line).is_err() {

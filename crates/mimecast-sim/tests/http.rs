@@ -1352,3 +1352,649 @@ async fn cached_bodies_are_the_generated_bytes() {
     plain.shutdown().await;
     cached.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Server misbehaviour modes (faults that answer "successfully" but wrongly, clock skew, token
+// lifetime). Each test shows the misbehaviour on the wire.
+
+fn specs(s: &str) -> Vec<FaultRule> {
+    mimecast_sim::parse_fault_specs(s).expect("fault specs")
+}
+
+/// The path of a pre-signed file URL (without the signed query).
+fn url_path(url: &str) -> String {
+    url.split('?').next().unwrap_or_default().to_string()
+}
+
+fn file_paths(page: &Value) -> Vec<String> {
+    page["value"]
+        .as_array()
+        .expect("value[]")
+        .iter()
+        .map(|f| url_path(f["url"].as_str().expect("url")))
+        .collect()
+}
+
+fn gunzip_raw(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+async fn siem_logs(sim: &Simulator, token: Option<&str>) -> Resp {
+    let mut item = json!({"type": "MTA", "fileFormat": "json", "compress": true});
+    if let Some(t) = token {
+        item["token"] = json!(t);
+    }
+    v1_post(
+        sim,
+        &SimTenant::demo(),
+        "/api/audit/get-siem-logs",
+        &json!({"data": [item]}),
+    )
+    .await
+}
+
+async fn batch_raw(sim: &Simulator, tok: &str, query: &str) -> Resp {
+    send(
+        client()
+            .get(format!(
+                "{}/siem/v1/batch/events/cg?{query}",
+                sim.base_url()
+            ))
+            .bearer_auth(tok),
+    )
+    .await
+}
+
+const CG_DAY: &str = "type=receipt&dateRangeStartsAt=2026-01-14&dateRangeEndsAt=2026-01-15";
+
+#[tokio::test]
+async fn same_token_repeats_the_page_forever() {
+    let sim = start(SimConfig {
+        records_per_stream: 60,
+        siem_cg_records_per_file: 10,
+        siem_mta_records_per_file: 10,
+        faults: specs("same-tokenx*"),
+        ..cfg()
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+
+    // POST envelope endpoint: the first page (no token) is untouched; then `next` == pageToken
+    // and the page the token names comes back again and again.
+    let p = "/api/ttp/url/get-logs";
+    let first = v2_post(
+        &sim,
+        &tok,
+        p,
+        &json!({"data": [whole_window()], "meta": {"pagination": {"pageSize": 20}}}),
+    )
+    .await
+    .json();
+    let t1 = first["meta"]["pagination"]["next"]
+        .as_str()
+        .expect("next")
+        .to_string();
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let v = v2_post(
+            &sim,
+            &tok,
+            p,
+            &json!({"meta": {"pagination": {"pageSize": 20, "pageToken": t1}}}),
+        )
+        .await
+        .json();
+        assert_eq!(v["meta"]["pagination"]["next"], json!(t1));
+        pages.push(v["data"][0]["clickLogs"].clone());
+    }
+    assert_eq!(pages[0].as_array().map(Vec::len), Some(20));
+    assert!(pages.iter().all(|pg| *pg == pages[0]), "same page again");
+    assert_ne!(pages[0], first["data"][0]["clickLogs"]);
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .find(|r| r.path == p)
+            .map(|r| r.fault.clone()),
+        Some(None),
+        "a request without a token does not consume the rule"
+    );
+
+    // get-siem-logs: mc-siem-token == the request's token, and the same file again.
+    let f0 = siem_logs(&sim, None).await;
+    let m1 = f0.header("mc-siem-token").expect("token");
+    let a = siem_logs(&sim, Some(&m1)).await;
+    let b = siem_logs(&sim, Some(&m1)).await;
+    assert_eq!(a.header("mc-siem-token").as_deref(), Some(m1.as_str()));
+    assert_eq!(b.header("mc-siem-token").as_deref(), Some(m1.as_str()));
+    assert_eq!(a.body, b.body);
+    assert_eq!(
+        a.header("content-disposition"),
+        b.header("content-disposition")
+    );
+    assert_ne!(
+        a.header("content-disposition"),
+        f0.header("content-disposition")
+    );
+
+    // SIEM batch: @nextPage == nextPage, never caught up, the same files.
+    let p1 = batch_page(&sim, &tok, &format!("{CG_DAY}&pageSize=2")).await;
+    let n1 = p1["@nextPage"].as_str().expect("@nextPage").to_string();
+    let mut listings = Vec::new();
+    for _ in 0..3 {
+        let v = batch_page(&sim, &tok, &format!("nextPage={n1}&pageSize=2")).await;
+        assert_eq!(v["@nextPage"], json!(n1));
+        assert_eq!(v["isCaughtUp"], false);
+        listings.push(file_paths(&v));
+    }
+    assert_eq!(listings[0].len(), 2);
+    assert!(listings.iter().all(|l| *l == listings[0]));
+    assert_ne!(listings[0], file_paths(&p1));
+
+    // Threat feed: the next-token header is the request's token.
+    let feed = |token: Option<&str>| {
+        let mut item = json!({"feedType": "malware_grid", "fileType": "stix", "start": mc(END - time::Duration::hours(3)), "end": mc(END)});
+        if let Some(t) = token {
+            item["token"] = json!(t);
+        }
+        json!({"data": [item], "meta": {"pagination": {"pageSize": 10}}})
+    };
+    let r = v2_post(&sim, &tok, "/api/ttp/threat-intel/get-feed", &feed(None)).await;
+    let ft = r.header("x-mc-threat-feed-next-token").expect("feed token");
+    let r = v2_post(
+        &sim,
+        &tok,
+        "/api/ttp/threat-intel/get-feed",
+        &feed(Some(&ft)),
+    )
+    .await;
+    assert_eq!(r.header("x-mc-threat-feed-next-token"), Some(ft));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn overlap_makes_consecutive_pages_share_records() {
+    let sim = start(SimConfig {
+        records_per_stream: 100,
+        faults: specs("overlap=3x*@/api/ttp/url/get-logs"),
+        ..cfg()
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let (got, pages) = walk(
+        &sim,
+        &tok,
+        "/api/ttp/url/get-logs",
+        whole_window(),
+        Some("clickLogs"),
+        json!(10),
+        false,
+    )
+    .await;
+    // Pages start at 0, 7, 14, ..., 91: each repeats the previous page's last 3 records.
+    assert_eq!(pages, 14);
+    assert_eq!(got.len(), 100 + 3 * (pages - 1));
+    assert_eq!(got[10..13], got[7..10], "page 2 starts 3 records early");
+    assert_eq!(got[20..23], got[17..20]);
+    assert_eq!(
+        key_set(&got),
+        key_set(&sim.expected_records("demo", "ttp_url")),
+        "nothing lost"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn empty_next_defers_the_page_behind_a_token() {
+    let sim = start(SimConfig {
+        records_per_stream: 100,
+        faults: specs("empty-nextx2@/api/ttp/url/get-logs"),
+        ..cfg()
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let mut token: Option<String> = None;
+    let (mut sizes, mut got) = (Vec::new(), Vec::new());
+    loop {
+        let mut body = json!({"data": [whole_window()], "meta": {"pagination": {"pageSize": 40}}});
+        if let Some(t) = &token {
+            body["meta"]["pagination"]["pageToken"] = json!(t);
+        }
+        let v = v2_post(&sim, &tok, "/api/ttp/url/get-logs", &body)
+            .await
+            .json();
+        assert_eq!(v["fail"], json!([]));
+        let recs = v["data"][0]["clickLogs"]
+            .as_array()
+            .cloned()
+            .expect("clickLogs");
+        sizes.push(recs.len());
+        got.extend(recs);
+        match v["meta"]["pagination"]["next"].as_str() {
+            Some(n) => {
+                assert_ne!(Some(n), token.as_deref(), "never the request's own token");
+                token = Some(n.to_string());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        sizes,
+        vec![0, 0, 40, 40, 20],
+        "two empty pages, then the data"
+    );
+    let mut expected = sim.expected_records("demo", "ttp_url");
+    expected.reverse(); // newest first
+    assert_eq!(got, expected, "nothing lost, nothing repeated");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_utf8_in_one_record_of_a_page_and_one_line_of_a_file() {
+    let sim = start(SimConfig {
+        records_per_stream: 40,
+        siem_cg_records_per_file: 20,
+        faults: specs("bad-utf8@/api/ttp/url/get-logs,bad-utf8@/storage"),
+        ..cfg()
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let body = json!({"data": [whole_window()], "meta": {"pagination": {"pageSize": 10}}});
+    let bad = v2_post(&sim, &tok, "/api/ttp/url/get-logs", &body).await;
+    assert_eq!(bad.status, 200);
+    assert!(std::str::from_utf8(&bad.body).is_err());
+    assert!(serde_json::from_slice::<Value>(&bad.body).is_err());
+    assert_eq!(bad.body.iter().filter(|b| **b == 0xFF).count(), 1);
+    let clean = v2_post(&sim, &tok, "/api/ttp/url/get-logs", &body).await;
+    let repaired: Vec<u8> = bad.body.iter().copied().filter(|b| *b != 0xFF).collect();
+    assert_eq!(repaired, clean.body, "the rest of the page is intact");
+    // The damage sits inside a string value of one record: a lenient decoder sees 10 records,
+    // one of them with U+FFFD.
+    let lossy: Value =
+        serde_json::from_str(&String::from_utf8_lossy(&bad.body)).expect("lossy JSON");
+    let recs = lossy["data"][0]["clickLogs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let clean_recs = clean.json()["data"][0]["clickLogs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(recs.len(), 10);
+    let differing: Vec<usize> = (0..10).filter(|i| recs[*i] != clean_recs[*i]).collect();
+    assert_eq!(differing, vec![5], "the middle record");
+    assert!(recs[5].to_string().contains('\u{FFFD}'));
+
+    // SIEM file: valid gzip; one NDJSON line has a raw 0xFF in a string value.
+    let page = batch_page(&sim, &tok, CG_DAY).await;
+    let url = page["value"][0]["url"].as_str().expect("url").to_string();
+    let r = send(client().get(&url)).await;
+    assert_eq!(r.status, 200);
+    let text = gunzip_raw(&r.body).expect("still valid gzip");
+    let lines: Vec<&[u8]> = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 20);
+    let broken: Vec<usize> = (0..lines.len())
+        .filter(|i| std::str::from_utf8(lines[*i]).is_err())
+        .collect();
+    assert_eq!(broken, vec![10], "the middle line");
+    let clean = gunzip_lines(&send(client().get(&url)).await.body);
+    for (i, line) in lines.iter().enumerate() {
+        let fixed: Vec<u8> = line.iter().copied().filter(|b| *b != 0xFF).collect();
+        let v: Value = serde_json::from_slice(&fixed).expect("line parses once repaired");
+        assert_eq!(v, clean[i]);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_page_token_refuses_only_requests_carrying_a_token() {
+    let sim = start(SimConfig {
+        records_per_stream: 60,
+        siem_cg_records_per_file: 10,
+        siem_mta_records_per_file: 10,
+        faults: specs(
+            "bad-page-token@/siem,bad-page-token@/api/audit/get-siem-logs,bad-page-token",
+        ),
+        ..cfg()
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let p = "/api/ttp/url/get-logs";
+    let first = v2_post(
+        &sim,
+        &tok,
+        p,
+        &json!({"data": [whole_window()], "meta": {"pagination": {"pageSize": 20}}}),
+    )
+    .await;
+    assert_eq!(first.status, 200, "no token: not affected");
+    let next = first.json()["meta"]["pagination"]["next"].clone();
+    let again = json!({"meta": {"pagination": {"pageSize": 20, "pageToken": next}}});
+    let r = v2_post(&sim, &tok, p, &again).await;
+    assert_eq!(r.status, 400);
+    let v = r.json();
+    assert_eq!(v["meta"]["status"], 400);
+    assert_eq!(v["data"], json!([]));
+    assert_eq!(
+        v["fail"][0]["errors"][0]["code"],
+        "err_validation_invalid_page_token"
+    );
+    assert_eq!(v["fail"][0]["errors"][0]["retryable"], false);
+    assert_eq!(v2_post(&sim, &tok, p, &again).await.status, 200, "spent");
+
+    // SIEM batch: the SIEM error shape.
+    let p1 = batch_page(&sim, &tok, &format!("{CG_DAY}&pageSize=2")).await;
+    let n1 = p1["@nextPage"].as_str().expect("@nextPage").to_string();
+    let r = batch_raw(&sim, &tok, &format!("nextPage={n1}")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"]["code"],
+        "err_validation_invalid_page_token"
+    );
+    assert_eq!(
+        batch_raw(&sim, &tok, &format!("nextPage={n1}"))
+            .await
+            .status,
+        200
+    );
+
+    // get-siem-logs: envelope shape.
+    let f0 = siem_logs(&sim, None).await;
+    assert_eq!(f0.status, 200);
+    let m1 = f0.header("mc-siem-token").expect("token");
+    let r = siem_logs(&sim, Some(&m1)).await;
+    assert_eq!(
+        (r.status, r.fail_code()),
+        (400, "err_validation_invalid_page_token".to_string())
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn page_tokens_expire_after_page_token_ttl() {
+    let sim = start(SimConfig {
+        records_per_stream: 60,
+        siem_cg_records_per_file: 10,
+        siem_mta_records_per_file: 10,
+        page_token_ttl: Some(Duration::from_secs(1)),
+        ..cfg()
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let p = "/api/ttp/url/get-logs";
+    let page = |t: &Value| json!({"meta": {"pagination": {"pageSize": 20, "pageToken": t}}});
+    let first = v2_post(
+        &sim,
+        &tok,
+        p,
+        &json!({"data": [whole_window()], "meta": {"pagination": {"pageSize": 20}}}),
+    )
+    .await
+    .json();
+    let fresh = v2_post(&sim, &tok, p, &page(&first["meta"]["pagination"]["next"])).await;
+    assert_eq!(fresh.status, 200, "a fresh token works");
+    let t2 = fresh.json()["meta"]["pagination"]["next"].clone();
+    let n1 = batch_page(&sim, &tok, &format!("{CG_DAY}&pageSize=2")).await["@nextPage"]
+        .as_str()
+        .expect("@nextPage")
+        .to_string();
+    let m1 = siem_logs(&sim, None)
+        .await
+        .header("mc-siem-token")
+        .expect("token");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = v2_post(&sim, &tok, p, &page(&t2)).await;
+    assert_eq!(
+        (r.status, r.fail_code()),
+        (400, "err_validation_invalid_page_token".to_string())
+    );
+    let r = batch_raw(&sim, &tok, &format!("nextPage={n1}")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"]["code"],
+        "err_validation_invalid_page_token"
+    );
+    let r = siem_logs(&sim, Some(&m1)).await;
+    assert_eq!(
+        (r.status, r.fail_code()),
+        (400, "err_validation_invalid_page_token".to_string())
+    );
+    // A new walk (no token) still works.
+    let r = v2_post(&sim, &tok, p, &json!({"data": [whole_window()]})).await;
+    assert_eq!(r.status, 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn clock_offset_dates_answers_and_hides_records_from_the_servers_future() {
+    // Records arrive live: one per second over [now - 60 s, now + 60 s).
+    let real_now = OffsetDateTime::now_utc();
+    let live = |offset: i64| SimConfig {
+        records_per_stream: 120,
+        span: Duration::from_secs(120),
+        end: Some(real_now + time::Duration::seconds(60)),
+        clock_offset_secs: offset,
+        ..cfg()
+    };
+    let on_time = start(live(0)).await;
+    let behind = start(live(-30)).await;
+    let item = json!({"from": mc(real_now - time::Duration::hours(1)), "to": mc(real_now + time::Duration::hours(1)), "oldestFirst": true});
+    let body = json!({"data": [item], "meta": {"pagination": {"pageSize": 500}}});
+    let mut counts = Vec::new();
+    for (sim, offset) in [(&on_time, 0i64), (&behind, -30)] {
+        let tok = token(sim, &SimTenant::demo()).await;
+        let r = v2_post(sim, &tok, "/api/ttp/url/get-logs", &body).await;
+        assert_eq!(r.headers.get_all("date").iter().count(), 1);
+        let date = r.header("date").expect("Date");
+        assert!(date.ends_with(" GMT"), "IMF-fixdate: {date}");
+        let server_now = mimecast_sim::dates::parse_http_date(&date).expect("date parses");
+        let want = OffsetDateTime::now_utc() + time::Duration::seconds(offset);
+        assert!(
+            (server_now - want).abs() <= time::Duration::seconds(3),
+            "{date}"
+        );
+        let recs = r.json()["data"][0]["clickLogs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(recs.iter().all(|x| {
+            let t = mimecast_sim::dates::parse_mc_date(x["date"].as_str().unwrap_or_default());
+            t.is_ok_and(|t| t <= server_now)
+        }));
+        counts.push(recs.len() as i64);
+        // Every answer carries the server's Date, errors and downloads included.
+        let r = send(client().get(format!("{}/nope", sim.base_url()))).await;
+        let d = mimecast_sim::dates::parse_http_date(&r.header("date").unwrap_or_default());
+        assert!(d.is_some_and(|d| (d - want).abs() <= time::Duration::seconds(3)));
+    }
+    // ~61 records exist on time; 30 fewer on the server that is 30 s behind.
+    assert!((58..=64).contains(&counts[0]), "{counts:?}");
+    assert!((counts[0] - counts[1] - 30).abs() <= 2, "{counts:?}");
+    assert_eq!(
+        behind.expected_records("demo", "ttp_url").len(),
+        120,
+        "backlog unchanged"
+    );
+    on_time.shutdown().await;
+    behind.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limit_reset_in_seconds_and_epoch_forms() {
+    let sim = start(cfg()).await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let p = "/api/ttp/url/get-logs";
+    let body = json!({"data": [whole_window()]});
+    let reset = |r: &Resp| -> i64 {
+        assert_eq!(r.status, 429);
+        assert_eq!(r.header("x-ratelimit-remaining").as_deref(), Some("0"));
+        r.header("x-ratelimit-reset")
+            .and_then(|v| v.parse().ok())
+            .expect("reset header")
+    };
+    sim.inject("429:reset-s=30".parse().expect("spec"));
+    assert_eq!(reset(&v2_post(&sim, &tok, p, &body).await), 30);
+    sim.inject("429:reset-epoch-s=30".parse().expect("spec"));
+    let v = reset(&v2_post(&sim, &tok, p, &body).await);
+    let now_s = OffsetDateTime::now_utc().unix_timestamp();
+    assert!((v - (now_s + 30)).abs() <= 2, "{v} vs {now_s}");
+    sim.inject("429:reset-epoch-ms=30".parse().expect("spec"));
+    let v = reset(&v2_post(&sim, &tok, p, &body).await);
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    assert!((v - (now_ms + 30_000)).abs() <= 2_000, "{v} vs {now_ms}");
+    sim.inject("429:reset=1500".parse().expect("spec"));
+    assert_eq!(
+        reset(&v2_post(&sim, &tok, p, &body).await),
+        1500,
+        "documented ms form kept"
+    );
+    let labels: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter_map(|r| r.fault.clone())
+        .collect();
+    assert_eq!(
+        labels,
+        vec![
+            "429:reset-s=30",
+            "429:reset-epoch-s=30",
+            "429:reset-epoch-ms=30",
+            "429:reset=1500"
+        ]
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn not_a_page_is_a_200_siem_answer_without_a_page() {
+    let sim = start(cfg()).await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    // `fail=CODE:retryable` on /siem is an HTTP 503 error, not this.
+    sim.inject("fail=err_x:retryable@/siem".parse().expect("spec"));
+    let r = batch_raw(&sim, &tok, CG_DAY).await;
+    assert_eq!(r.status, 503);
+    assert!(r.json()["error"]["code"].is_string());
+
+    sim.inject("not-a-page".parse().expect("spec"));
+    let ok = v2_post(
+        &sim,
+        &tok,
+        "/api/ttp/url/get-logs",
+        &json!({"data": [whole_window()]}),
+    )
+    .await;
+    assert_eq!(
+        (ok.status, ok.json()["fail"].clone()),
+        (200, json!([])),
+        "only /siem paths: not counted here"
+    );
+    let r = batch_raw(&sim, &tok, CG_DAY).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    for k in ["value", "@nextPage", "isCaughtUp"] {
+        assert!(v.get(k).is_none(), "{k} in {v}");
+    }
+    assert_eq!(v["fail"][0]["errors"][0]["retryable"], true);
+    assert_eq!(v["fail"][0]["errors"][0]["code"], "err_service_unavailable");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn corrupt_gzip_fails_every_download_while_the_rule_lasts() {
+    let sim = start(SimConfig {
+        records_per_stream: 50,
+        siem_cg_records_per_file: 50,
+        faults: specs("corrupt-gzipx*"),
+        ..cfg()
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let page = batch_page(&sim, &tok, CG_DAY).await; // listings are not affected
+    let url = page["value"][0]["url"].as_str().expect("url").to_string();
+    for _ in 0..3 {
+        let r = send(client().get(&url)).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/gzip")
+        );
+        assert_eq!(r.body[..2], [0x1f, 0x8b], "a gzip header");
+        assert!(gunzip_raw(&r.body).is_err(), "never decompresses");
+    }
+    let labels: Vec<Option<String>> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/storage/"))
+        .map(|r| r.fault.clone())
+        .collect();
+    assert_eq!(labels, vec![Some("corrupt-gzip".to_string()); 3]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn unstable_siem_listing_reorders_and_inserts_files_with_stable_paths() {
+    let sim = start(SimConfig {
+        records_per_stream: 60,
+        siem_cg_records_per_file: 10,
+        ..cfg()
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let q = format!("{CG_DAY}&pageSize=3");
+    let p1 = batch_page(&sim, &tok, &q).await;
+    let n1 = p1["@nextPage"].as_str().expect("@nextPage").to_string();
+    let f = file_paths(&p1);
+    let p2 = batch_page(&sim, &tok, &format!("nextPage={n1}")).await;
+    let rest = file_paths(&p2);
+    assert_eq!(
+        (f.len(), rest.len(), p2["isCaughtUp"].clone()),
+        (3, 3, json!(true))
+    );
+
+    // The same page listed again: same paths (only the signed query changes).
+    assert_eq!(file_paths(&batch_page(&sim, &tok, &q).await), f);
+
+    // reorder: newest first.
+    sim.inject("reorder".parse().expect("spec"));
+    let mut reversed = f.clone();
+    reversed.reverse();
+    assert_eq!(file_paths(&batch_page(&sim, &tok, &q).await), reversed);
+
+    // new-file: the next page's first file shows up before the page's own files; @nextPage
+    // moves past it, so a full walk still lists every file once. A client resuming this page
+    // at "file index 2" would now read f[1] again and never read rest[0].
+    sim.inject("new-file".parse().expect("spec"));
+    let ins = batch_page(&sim, &tok, &q).await;
+    assert_eq!(
+        file_paths(&ins),
+        vec![rest[0].clone(), f[0].clone(), f[1].clone(), f[2].clone()]
+    );
+    assert_eq!(ins["isCaughtUp"], false);
+    let after = batch_page(
+        &sim,
+        &tok,
+        &format!("nextPage={}", ins["@nextPage"].as_str().expect("next")),
+    )
+    .await;
+    assert_eq!(file_paths(&after), rest[1..].to_vec());
+    assert_eq!(after["isCaughtUp"], true);
+
+    // A tampered signature is refused; the listed URL works.
+    let url = ins["value"][0]["url"].as_str().expect("url").to_string();
+    assert!(
+        url.contains("?expires=") && url.contains("&signature="),
+        "{url}"
+    );
+    assert_eq!(send(client().get(&url)).await.status, 200);
+    let forged = format!(
+        "{}&signature=AAAA",
+        url.split("&signature=").next().unwrap_or_default()
+    );
+    assert_eq!(send(client().get(&forged)).await.status, 403);
+    sim.shutdown().await;
+}

@@ -71,7 +71,7 @@ pub(crate) fn search(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body>, ApiE
                 from = parse("from")?.unwrap_or(from);
                 to = parse("to")?.unwrap_or(to);
             }
-            let (lo, hi) = tl.window(from, to.max(from));
+            let (lo, hi) = ctx.inner.visible_window(&tl, from, to.max(from));
             let mut c = Cursor::new(STREAM, lo, hi, false);
             if let Some(ps) =
                 attr(query, "metadata", "page-size").and_then(|s| s.parse::<u64>().ok())
@@ -88,6 +88,7 @@ pub(crate) fn search(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body>, ApiE
         .map(|i| ctx.inner.record(tenant, STREAM, *i))
         .collect();
     Ok(page_response(
+        ctx,
         vec![json!({ "items": items })],
         &page,
         size,

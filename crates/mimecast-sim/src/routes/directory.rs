@@ -73,6 +73,7 @@ pub(crate) fn internal_users(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Bod
         .map(|i| ctx.inner.record(t, "directory", *i))
         .collect();
     Ok(page_response(
+        ctx,
         vec![json!({"users": users, "userCount": page.total})],
         &page,
         size,

@@ -11,7 +11,9 @@ use axum::http::Response;
 use serde_json::{json, Value};
 
 use super::{bool_field, date_field, first_item};
+use crate::corrupt;
 use crate::envelope::{self, ApiError};
+use crate::faults::FaultKind;
 use crate::pagination::{self, Cursor, Page};
 use crate::server::Ctx;
 
@@ -107,6 +109,21 @@ pub(crate) const DASHBOARD: LogSpec = LogSpec {
     record_start: false,
 };
 
+/// The table entry serving `path`, if it is one of these endpoints.
+pub(crate) fn spec_for(path: &str) -> Option<&'static LogSpec> {
+    Some(match path {
+        "/api/audit/get-audit-events" => &AUDIT,
+        "/api/ttp/url/get-logs" => &TTP_URL,
+        "/api/ttp/attachment/get-logs" => &TTP_ATTACHMENT,
+        "/api/ttp/impersonation/get-logs" => &TTP_IMPERSONATION,
+        "/api/message-finder/search" => &MESSAGE_FINDER,
+        "/api/archive/get-archive-search-logs" => &ARCHIVE_SEARCH_LOGS,
+        "/api/archive/get-search-logs" => &SEARCH_LOGS,
+        "/api/account/get-dashboard-notifications" => &DASHBOARD,
+        _ => return None,
+    })
+}
+
 /// Start of the current UTC day, in ms.
 fn start_of_today_ms(now_ms: i64) -> i64 {
     now_ms - now_ms.rem_euclid(86_400_000)
@@ -175,7 +192,7 @@ pub(crate) fn serve(
             let item = first_item(body)?;
             let tl = ctx.inner.timeline(stream);
             let (from, to) = window_ms(ctx, &item, spec.window, tl.start_ms, tl.end_ms())?;
-            let (lo, hi) = tl.window(from, to);
+            let (lo, hi) = ctx.inner.visible_window(&tl, from, to);
             let asc = match spec.oldest_first_param {
                 Some(p) => bool_field(&item, p)?.unwrap_or(false),
                 None => spec.ascending,
@@ -184,7 +201,7 @@ pub(crate) fn serve(
         }
     };
     let (page, size) = cut(ctx, body, &cursor)?;
-    if ctx.inner.cfg.cache_bodies {
+    if ctx.inner.cfg.cache_bodies && !matches!(ctx.fault, Some(FaultKind::BadUtf8)) {
         return Ok(serve_cached(ctx, tenant, spec, &page, size));
     }
     let records: Vec<Value> = page
@@ -204,7 +221,7 @@ pub(crate) fn serve(
             vec![Value::Object(o)]
         }
     };
-    Ok(page_response(data, &page, size, spec.record_start))
+    Ok(page_response(ctx, data, &page, size, spec.record_start))
 }
 
 /// The same page as [`serve`] builds, from record texts generated once and kept.
@@ -277,11 +294,12 @@ fn serve_cached(
         data: Data<'a>,
         fail: [u8; 0],
     }
+    let (next, previous) = links(ctx, page);
     let p = envelope::pagination(
         size,
         page.total,
-        page.next.as_ref().map(Cursor::encode),
-        page.previous.as_ref().map(Cursor::encode),
+        next,
+        previous,
         spec.record_start.then_some(page.record_start),
     );
     envelope::json_response(
@@ -299,34 +317,70 @@ fn serve_cached(
 }
 
 /// Cuts the page for `cursor` with the requested (or remembered, or default) page size.
+///
+/// Applies the page-shaping faults: `overlap=N` moves the start N records back; `empty-next`
+/// answers no records and a `next` that names the page that was due.
 pub(crate) fn cut(ctx: &Ctx<'_>, body: &Value, cursor: &Cursor) -> Result<(Page, u64), ApiError> {
     // A forged token cannot reach past the backlog.
     let n = ctx.inner.cfg.records_per_stream;
-    let cursor = &Cursor {
+    let mut c = Cursor {
         lo: cursor.lo.min(n),
         hi: cursor.hi.min(n),
+        iat: ctx.inner.token_stamp(),
+        d: 0,
         ..cursor.clone()
     };
+    if let Some(FaultKind::Overlap(k)) = ctx.fault {
+        c.off = c.off.saturating_sub(k);
+    }
     let size = pagination::requested_page_size(body)?
-        .or((cursor.ps > 0).then_some(cursor.ps))
+        .or((c.ps > 0).then_some(c.ps))
         .unwrap_or(u64::from(ctx.inner.cfg.default_page_size))
         .clamp(1, pagination::MAX_PAGE_SIZE);
-    Ok((pagination::page(cursor, size), size))
+    let mut page = pagination::page(&c, size);
+    if let Some(FaultKind::EmptyNext) = ctx.fault {
+        page.indices.clear();
+        page.next = Some(Cursor {
+            off: c.off.min(c.total()),
+            ps: size,
+            d: cursor.d.saturating_add(1),
+            ..c
+        });
+    }
+    Ok((page, size))
 }
 
-/// The success envelope for a page.
+/// `next` and `previous` of a page, encoded; with `same-token`, `next` is the request's token.
+fn links(ctx: &Ctx<'_>, page: &Page) -> (Option<String>, Option<String>) {
+    let next = match (&ctx.fault, &ctx.token) {
+        (Some(FaultKind::SameToken), Some(t)) => Some(t.clone()),
+        _ => page.next.as_ref().map(Cursor::encode),
+    };
+    (next, page.previous.as_ref().map(Cursor::encode))
+}
+
+/// The success envelope for a page (`bad-utf8`: with one raw 0xFF in the middle record).
 pub(crate) fn page_response(
-    data: Vec<Value>,
+    ctx: &Ctx<'_>,
+    mut data: Vec<Value>,
     page: &Page,
     size: u64,
     record_start: bool,
 ) -> Response<Body> {
+    let (next, previous) = links(ctx, page);
     let p = envelope::pagination(
         size,
         page.total,
-        page.next.as_ref().map(Cursor::encode),
-        page.previous.as_ref().map(Cursor::encode),
+        next,
+        previous,
         record_start.then_some(page.record_start),
     );
-    envelope::json_response(200, &envelope::success(data, Some(p)))
+    let poisoned = matches!(ctx.fault, Some(FaultKind::BadUtf8))
+        && corrupt::mark_middle(corrupt::records_of(&mut data));
+    let env = envelope::success(data, Some(p));
+    if poisoned {
+        let bytes = corrupt::unmark(serde_json::to_vec(&env).unwrap_or_default());
+        return envelope::bytes_response(200, "application/json", bytes);
+    }
+    envelope::json_response(200, &env)
 }

@@ -17,7 +17,58 @@ use serde_json::{json, Value};
 
 use crate::data::{self, GenCtx, Timeline};
 use crate::envelope::{self, ApiError};
+use crate::faults::{Endpoint, Target};
+use crate::pagination;
 use crate::server::{Ctx, Family, Inner, Req, TenantState};
+
+const ARCHIVE_SEARCH: &str = "/api/archive/search";
+const THREAT_FEED: &str = "/api/ttp/threat-intel/get-feed";
+const INTERNAL_USERS: &str = "/api/user/get-internal-users";
+const SIEM_LOGS: &str = "/api/audit/get-siem-logs";
+
+/// What fault rules need to know about a request: its endpoint and the page token it carries
+/// (`meta.pagination.pageToken`, `data[0].token` or the `nextPage` query parameter).
+pub(crate) fn target(family: Family, req: &Req) -> Target {
+    let endpoint = match family {
+        Family::Siem if req.path == crate::siem::BATCH_PATH => Endpoint::SiemBatch,
+        Family::Siem => Endpoint::SiemOther,
+        Family::Storage => Endpoint::Storage,
+        Family::Api => match req.path.as_str() {
+            SIEM_LOGS => Endpoint::SiemMta,
+            THREAT_FEED => Endpoint::ThreatFeed,
+            ARCHIVE_SEARCH | INTERNAL_USERS => Endpoint::Paged,
+            p if logs::spec_for(p).is_some() => Endpoint::Paged,
+            _ => Endpoint::Other,
+        },
+        _ => Endpoint::Other,
+    };
+    let nonempty = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    };
+    let token = match endpoint {
+        Endpoint::Paged => json_body(req)
+            .ok()
+            .and_then(|b| pagination::requested_token(&b)),
+        Endpoint::SiemMta | Endpoint::ThreatFeed => json_body(req)
+            .ok()
+            .and_then(|b| b["data"][0]["token"].as_str().and_then(nonempty)),
+        Endpoint::SiemBatch => crate::oauth::parse_form(req.query.as_deref().unwrap_or(""))
+            .into_iter()
+            .find(|(k, _)| k == "nextPage")
+            .and_then(|(_, v)| nonempty(&v)),
+        _ => None,
+    };
+    Target { endpoint, token }
+}
+
+/// Issue time (epoch ms) of the page token of a request to `endpoint`, if it carries one.
+pub(crate) fn token_issued_at(endpoint: Endpoint, token: &str) -> Option<i64> {
+    match endpoint {
+        Endpoint::SiemMta => siem_mta::issued_at(token),
+        _ => pagination::issued_at(token),
+    }
+}
 
 pub(crate) fn dispatch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let path = ctx.req.path.as_str();
@@ -43,21 +94,16 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         ));
     }
     let body = json_body(ctx.req)?;
+    if let Some(spec) = logs::spec_for(path) {
+        return logs::serve(ctx, &body, spec);
+    }
     match path {
-        "/api/audit/get-audit-events" => logs::serve(ctx, &body, &logs::AUDIT),
-        "/api/ttp/url/get-logs" => logs::serve(ctx, &body, &logs::TTP_URL),
-        "/api/ttp/attachment/get-logs" => logs::serve(ctx, &body, &logs::TTP_ATTACHMENT),
-        "/api/ttp/impersonation/get-logs" => logs::serve(ctx, &body, &logs::TTP_IMPERSONATION),
-        "/api/message-finder/search" => logs::serve(ctx, &body, &logs::MESSAGE_FINDER),
-        "/api/archive/get-archive-search-logs" => logs::serve(ctx, &body, &logs::ARCHIVE_SEARCH_LOGS),
-        "/api/archive/get-search-logs" => logs::serve(ctx, &body, &logs::SEARCH_LOGS),
-        "/api/account/get-dashboard-notifications" => logs::serve(ctx, &body, &logs::DASHBOARD),
         "/api/account/get-account" => account::get_account(ctx),
-        "/api/archive/search" => archive::search(ctx, &body),
-        "/api/ttp/threat-intel/get-feed" => threat_intel::get_feed(ctx, &body),
+        ARCHIVE_SEARCH => archive::search(ctx, &body),
+        THREAT_FEED => threat_intel::get_feed(ctx, &body),
         "/api/domain/get-internal-domain" => directory::internal_domains(ctx, &body),
-        "/api/user/get-internal-users" => directory::internal_users(ctx, &body),
-        "/api/audit/get-siem-logs" => siem_mta::get_siem_logs(ctx, &body),
+        INTERNAL_USERS => directory::internal_users(ctx, &body),
+        SIEM_LOGS => siem_mta::get_siem_logs(ctx, &body),
         "/api/login/logout" => Ok(envelope::json_response(200, &envelope::success(vec![], None))),
         _ => Err(ApiError::new(
             404,
@@ -210,7 +256,28 @@ impl Inner {
         data::record(stream, &self.gen_ctx(t), i, tl.time_ms(i)).unwrap_or(Value::Null)
     }
 
+    /// The server's clock: the real one shifted by `clock_offset_secs`.
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        crate::server::server_clock(self.cfg.clock_offset_secs)
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
-        crate::dates::to_ms(time::OffsetDateTime::now_utc())
+        crate::dates::to_ms(self.now())
+    }
+
+    /// Index range of the records of `tl` with `from_ms <= t < to_ms` that exist yet (time <=
+    /// the server's now): a server does not serve records from its future.
+    pub(crate) fn visible_window(&self, tl: &Timeline, from_ms: i64, to_ms: i64) -> (u64, u64) {
+        tl.window(from_ms, to_ms.min(self.now_ms().saturating_add(1)))
+    }
+
+    /// How many of the first records of `tl` exist yet (time <= the server's now).
+    pub(crate) fn visible_count(&self, tl: &Timeline) -> u64 {
+        tl.first_at_or_after(self.now_ms().saturating_add(1))
+    }
+
+    /// Issue time to embed in new page tokens: only when tokens expire.
+    pub(crate) fn token_stamp(&self) -> Option<i64> {
+        self.cfg.page_token_ttl.map(|_| self.now_ms())
     }
 }

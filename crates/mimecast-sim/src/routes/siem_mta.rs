@@ -15,21 +15,40 @@ use super::{bool_field, first_item, str_field};
 use crate::data::siem_mta;
 use crate::dates;
 use crate::envelope::{self, ApiError};
+use crate::faults::FaultKind;
 use crate::server::{AuthVia, Ctx};
 
-fn encode_token(file: u64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("mta:{file}"))
+/// `mta:<file>`, or `mta:<file>:<issue time, epoch ms>` when tokens expire; base64url.
+fn encode_token(file: u64, iat: Option<i64>) -> String {
+    let raw = match iat {
+        None => format!("mta:{file}"),
+        Some(t) => format!("mta:{file}:{t}"),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_token(tok: &str) -> Option<u64> {
+/// (file, issue time) of a token.
+fn parse_token(tok: &str) -> Option<(u64, Option<i64>)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(tok.trim())
         .ok()?;
-    String::from_utf8(raw)
-        .ok()?
-        .strip_prefix("mta:")?
-        .parse()
-        .ok()
+    let raw = String::from_utf8(raw).ok()?;
+    let mut it = raw.strip_prefix("mta:")?.splitn(2, ':');
+    let file = it.next()?.parse().ok()?;
+    let iat = match it.next() {
+        None => None,
+        Some(t) => Some(t.parse().ok()?),
+    };
+    Some((file, iat))
+}
+
+fn decode_token(tok: &str) -> Option<u64> {
+    parse_token(tok).map(|(f, _)| f)
+}
+
+/// Issue time of a get-siem-logs token, if it carries one.
+pub(crate) fn issued_at(tok: &str) -> Option<i64> {
+    parse_token(tok)?.1
 }
 
 /// `key=value|key=value` rendering for `fileFormat: key_value` (format UNCONFIRMED).
@@ -87,18 +106,32 @@ pub(crate) fn get_siem_logs(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body
     };
     let n = ctx.inner.cfg.records_per_stream;
     let per_file = ctx.inner.cfg.siem_mta_records_per_file.max(1);
-    let files = n.div_ceil(per_file);
+    let tl = ctx.inner.timeline("siem_mta");
+    // A file is published once all its records exist (time <= the server's now).
+    let visible = ctx.inner.visible_count(&tl);
+    let files = if visible >= n {
+        n.div_ceil(per_file)
+    } else {
+        visible / per_file
+    };
+    let stamp = ctx.inner.token_stamp();
+    // `same-token`: the response token is the request's own, so the same file comes next.
+    let same = match (&ctx.fault, &ctx.token) {
+        (Some(FaultKind::SameToken), Some(t)) => Some(t.clone()),
+        _ => None,
+    };
     if file >= files {
-        // Caught up: a JSON answer (the documented "end" signal), token unchanged.
+        // Caught up: a JSON answer (the documented "end" signal), token unchanged (re-stamped
+        // when tokens expire).
         let mut r = envelope::json_response(200, &envelope::success(vec![], None));
-        if let Ok(v) = HeaderValue::from_str(&encode_token(file)) {
+        let tok = same.unwrap_or_else(|| encode_token(file, stamp));
+        if let Ok(v) = HeaderValue::from_str(&tok) {
             r.headers_mut().insert("mc-siem-token", v);
         }
         return Ok(r);
     }
     let lo = file * per_file;
     let hi = (lo + per_file).min(n);
-    let tl = ctx.inner.timeline("siem_mta");
     let kind = siem_mta::type_of(lo, per_file);
     let name = format!(
         "{kind}_{}.json",
@@ -141,7 +174,8 @@ pub(crate) fn get_siem_logs(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert("content-disposition", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&encode_token(file + 1)) {
+    let tok = same.unwrap_or_else(|| encode_token(file + 1, stamp));
+    if let Ok(v) = HeaderValue::from_str(&tok) {
         h.insert("mc-siem-token", v);
     }
     Ok(r)
@@ -153,7 +187,10 @@ mod tests {
 
     #[test]
     fn tokens_round_trip() {
-        assert_eq!(decode_token(&encode_token(17)), Some(17));
+        assert_eq!(decode_token(&encode_token(17, None)), Some(17));
+        assert_eq!(decode_token(&encode_token(17, Some(5))), Some(17));
+        assert_eq!(issued_at(&encode_token(17, Some(5))), Some(5));
+        assert_eq!(issued_at(&encode_token(17, None)), None);
         assert_eq!(decode_token("garbage!"), None);
     }
 }

@@ -14,6 +14,7 @@ use super::{date_field, first_item, str_field};
 use crate::data::{rng::Rng, threat_intel::FEEDS};
 use crate::dates;
 use crate::envelope::{self, ApiError};
+use crate::faults::FaultKind;
 use crate::pagination::{self, Cursor};
 use crate::server::Ctx;
 
@@ -47,7 +48,7 @@ pub(crate) fn get_feed(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body>, Ap
             let now = ctx.inner.now_ms();
             let end = date_field(&item, "end")?.unwrap_or(now);
             let start = date_field(&item, "start")?.unwrap_or(end - 7 * 86_400_000);
-            let (lo, hi) = tl.window(start, end.max(start));
+            let (lo, hi) = ctx.inner.visible_window(&tl, start, end.max(start));
             Cursor::new(&stream, lo, hi, true)
         }
     };
@@ -55,6 +56,7 @@ pub(crate) fn get_feed(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body>, Ap
     let cursor = Cursor {
         lo: cursor.lo.min(n),
         hi: cursor.hi.min(n),
+        iat: ctx.inner.token_stamp(),
         ..cursor
     };
     let size = pagination::requested_page_size(body)?
@@ -114,7 +116,12 @@ pub(crate) fn get_feed(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body>, Ap
     };
     let mut r = envelope::bytes_response(200, ctype, bytes);
     let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&next.encode()) {
+    // `same-token`: the request's own token again.
+    let next = match (&ctx.fault, &ctx.token) {
+        (Some(FaultKind::SameToken), Some(t)) => t.clone(),
+        _ => next.encode(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&next) {
         h.insert("x-mc-threat-feed-next-token", v);
     }
     if let Ok(v) = HeaderValue::from_str(&format!(
