@@ -19,6 +19,7 @@
 //! can never share code with the client it checks.
 
 pub mod api;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -15,6 +15,14 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+/// What one poll added, as counted by the stream that ran it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PollCounts {
+    pub records: u64,
+    pub duplicates: u64,
+    pub pages: u64,
+}
+
 /// `/healthz` fails when the daemon's heartbeat is older than this.
 pub const HEARTBEAT_STALE: Duration = Duration::from_secs(60);
 
@@ -36,6 +44,7 @@ pub struct Metrics {
     streams: Mutex<BTreeMap<StreamKey, StreamMetrics>>,
     clients: Mutex<Vec<MimecastClient>>,
     sink_bytes: AtomicU64,
+    files_quarantined: AtomicU64,
     heartbeat: AtomicI64,
 }
 
@@ -59,7 +68,7 @@ impl Metrics {
     pub fn poll_succeeded(
         &self,
         key: &StreamKey,
-        report: &crate::streams::PollReport,
+        report: &PollCounts,
         seconds: f64,
         covered_until: Option<OffsetDateTime>,
     ) {
@@ -82,6 +91,10 @@ impl Metrics {
         m.poll_failures += 1;
         m.poll_seconds_sum += seconds;
         m.up = false;
+    }
+
+    pub fn file_quarantined(&self) {
+        self.files_quarantined.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn add_sink_bytes(&self, n: u64) {
@@ -251,6 +264,7 @@ impl Metrics {
             tenant_rows(&|c| c.token_fetches()),
         );
         let _ = writeln!(out, "# HELP mimecast_collector_sink_bytes_total Bytes written to the output.\n# TYPE mimecast_collector_sink_bytes_total counter\nmimecast_collector_sink_bytes_total {}", self.sink_bytes.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP mimecast_collector_files_quarantined_total SIEM files skipped after repeated decode failures (listed by `status`).\n# TYPE mimecast_collector_files_quarantined_total counter\nmimecast_collector_files_quarantined_total {}", self.files_quarantined.load(Ordering::Relaxed));
         out
     }
 }
@@ -319,7 +333,7 @@ mod tests {
         let key = StreamKey::new("acme", "siem_cg", "url protect");
         m.poll_succeeded(
             &key,
-            &crate::streams::PollReport {
+            &PollCounts {
                 records: 7,
                 pages: 2,
                 ..Default::default()
@@ -328,10 +342,12 @@ mod tests {
             Some(OffsetDateTime::now_utc() - time::Duration::seconds(90)),
         );
         m.add_sink_bytes(1234);
+        m.file_quarantined();
         let text = m.render();
         assert!(text.contains("mimecast_collector_events_total{tenant=\"acme\",stream=\"siem_cg\",part=\"url protect\"} 7"), "{text}");
         assert!(text.contains("mimecast_collector_stream_up{tenant=\"acme\",stream=\"siem_cg\",part=\"url protect\"} 1"));
         assert!(text.contains("mimecast_collector_sink_bytes_total 1234"));
+        assert!(text.contains("mimecast_collector_files_quarantined_total 1"));
         let lag: f64 = text
             .lines()
             .find(|l| l.starts_with("mimecast_collector_lag_seconds{"))

@@ -99,7 +99,7 @@ proptest! {
         }
         if let Ok(page) = SiemPage::parse(&bytes) {
             if let Some(value) = page.value.as_deref() {
-                let _ = mimecast_collector::streams::siem_cg::file_urls(value);
+                let _ = mimecast_collector::streams::batch_files::files(value);
             }
         }
         let _ = token_files::stix_objects(&bytes);

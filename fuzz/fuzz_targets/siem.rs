@@ -6,7 +6,7 @@ use mimecast_collector::api::envelope::SiemPage;
 fuzz_target!(|data: &[u8]| {
     if let Ok(page) = SiemPage::parse(data) {
         if let Some(v) = page.value.as_deref() {
-            let _ = mimecast_collector::streams::siem_cg::file_urls(v);
+            let _ = mimecast_collector::streams::batch_files::files(v);
         }
     }
 });

@@ -12,13 +12,13 @@ use super::error::ApiError;
 use super::limiter::TenantLimiter;
 use super::response::status_error;
 use super::retry::FullJitter;
+use crate::catalog::ApiVersion;
 use crate::config::{Credentials, HttpConfig, RetryConfig, TenantConfig};
-use crate::streams::ApiVersion;
 use backon::Retryable;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,6 +138,8 @@ struct Inner {
     retry: RetryConfig,
     jitter_seed: Option<u64>,
     stats: ClientStats,
+    /// The server's clock minus ours, in ms, from the newest `Date` header (0 until measured).
+    skew_ms: AtomicI64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +197,7 @@ impl MimecastClient {
                 retry,
                 jitter_seed: None,
                 stats: ClientStats::default(),
+                skew_ms: AtomicI64::new(0),
             }),
         })
     }
@@ -226,6 +229,28 @@ impl MimecastClient {
         &self.inner.limiter
     }
 
+    /// Mimecast's clock minus ours, measured from the `Date` header of its last answer. Windows
+    /// are cut on the server's time: events are stamped and indexed by Mimecast's clock, so a
+    /// window closed on a local clock that runs ahead would be re-read too late to see them.
+    pub fn clock_skew(&self) -> time::Duration {
+        time::Duration::milliseconds(self.inner.skew_ms.load(Ordering::Relaxed))
+    }
+
+    /// The backoff before retry number `attempt` (0-based) of something the client could not
+    /// judge itself (a file that turned out unreadable): the same caps as its own retries.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        FullJitter::cap(
+            self.inner.retry.initial_delay,
+            self.inner.retry.max_delay,
+            attempt,
+        )
+    }
+
+    /// Now, on Mimecast's clock (see [`MimecastClient::clock_skew`]).
+    pub fn server_now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + self.clock_skew()
+    }
+
     /// API 2.0 tokens fetched so far (0 for 1.0 tenants).
     pub fn token_fetches(&self) -> u64 {
         match &self.inner.auth {
@@ -242,7 +267,7 @@ impl MimecastClient {
             let raw = self
                 .attempt(Method::POST, path, None, Some(body.clone()))
                 .await?;
-            let env = Envelope::parse(&raw.body)?;
+            let env = Envelope::parse(&valid_utf8(raw.body, self.tenant(), path))?;
             env.check(path)?;
             Ok(env)
         })
@@ -288,7 +313,7 @@ impl MimecastClient {
             .finish();
         self.retrying(path, || async {
             let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
-            SiemPage::parse(&raw.body)
+            SiemPage::parse(&valid_utf8(raw.body, self.tenant(), path))
         })
         .await
     }
@@ -328,18 +353,23 @@ impl MimecastClient {
         Fut: std::future::Future<Output = Result<T, ApiError>>,
     {
         let inner = &self.inner;
-        let initial = inner.retry.initial_delay;
+        let rate_limited = std::sync::atomic::AtomicU32::new(0);
         op.retry(FullJitter::new(&inner.retry, inner.jitter_seed))
             .sleep(tokio::time::sleep)
             .when(ApiError::is_transient)
             .adjust(|e, next| match (e, next) {
                 (_, None) => None,
-                // Mimecast said how long: wait that, plus a little for clock granularity.
-                (ApiError::RateLimited { reset: Some(r) }, Some(_)) => {
-                    Some(*r + Duration::from_millis(20))
+                // A 429 is never retried sooner than the backoff's own cap for that attempt
+                // (by default 1 s, 2 s, 4 s, ...): a reset header in seconds, read as the
+                // documented milliseconds, would otherwise spend every attempt within a second.
+                (ApiError::RateLimited { reset }, Some(d)) => {
+                    let n = rate_limited.fetch_add(1, Ordering::Relaxed);
+                    let floor =
+                        FullJitter::cap(inner.retry.initial_delay, inner.retry.max_delay, n);
+                    // Mimecast said how long: wait that (plus a little for clock granularity).
+                    let said = reset.map(|r| r + Duration::from_millis(20)).unwrap_or(d);
+                    Some(said.max(floor))
                 }
-                // A 429 without headers must never be retried at once: at least the initial delay.
-                (ApiError::RateLimited { reset: None }, Some(d)) => Some(d.max(initial)),
                 (_, Some(d)) => Some(d),
             })
             .notify(|e, delay| {
@@ -412,6 +442,7 @@ impl MimecastClient {
             let headers = resp.headers().clone();
             let bytes = resp.bytes().await.map_err(ApiError::from_reqwest)?;
             if (200..300).contains(&status) {
+                self.measure_skew(&headers);
                 return Ok(RawResponse {
                     headers,
                     body: bytes,
@@ -427,6 +458,52 @@ impl MimecastClient {
                 continue;
             }
             return Err(status_error(status, &headers, &bytes, path, self.api()));
+        }
+    }
+}
+
+impl MimecastClient {
+    fn measure_skew(&self, headers: &HeaderMap) {
+        let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+        else {
+            return;
+        };
+        let server_ms = date
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let local_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        // `Date` has whole seconds: differences under two seconds are its rounding, not skew.
+        let skew = server_ms - local_ms;
+        let skew = if skew.abs() < 2_000 { 0 } else { skew };
+        let before = self.inner.skew_ms.swap(skew, Ordering::Relaxed);
+        if (skew - before).abs() >= 60_000 {
+            tracing::warn!(
+                tenant = %self.inner.tenant,
+                skew_s = skew / 1000,
+                "Mimecast's clock differs from this host's; time windows follow Mimecast's clock"
+            );
+        }
+    }
+}
+
+/// A JSON body must be UTF-8; one stray byte in one record must not make a whole page, and
+/// with it the stream, unreadable forever. Invalid sequences become U+FFFD, and the position is
+/// logged at ERROR, so the record is kept with the damage visible.
+fn valid_utf8(body: Bytes, tenant: &str, path: &str) -> Bytes {
+    match std::str::from_utf8(&body) {
+        Ok(_) => body,
+        Err(e) => {
+            tracing::error!(
+                tenant,
+                path,
+                byte = e.valid_up_to(),
+                "response has invalid UTF-8; the damaged bytes are replaced with U+FFFD"
+            );
+            Bytes::from(String::from_utf8_lossy(&body).into_owned())
         }
     }
 }

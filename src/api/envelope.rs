@@ -157,6 +157,22 @@ pub struct SiemPage {
     pub is_caught_up: bool,
 }
 
+/// What decides whether a 200 body is a SIEM page: at least one of its own members. A body
+/// without them (an error in another shape) must never read as an empty, caught-up page.
+#[derive(Debug, Deserialize)]
+struct SiemPageProbe<'a> {
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+    #[serde(rename = "@nextPage", borrow, default)]
+    next_page: Option<&'a RawValue>,
+    #[serde(rename = "isCaughtUp", borrow, default)]
+    is_caught_up: Option<&'a RawValue>,
+    #[serde(default)]
+    fail: Vec<FailEntry>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
 #[derive(Debug, Deserialize)]
 struct SiemErrorBody {
     error: SiemErrorDetail,
@@ -171,13 +187,35 @@ struct SiemErrorDetail {
 }
 
 impl SiemPage {
+    /// A page is recognised positively: `fail[]` or `error` is the error it reports (transient
+    /// where it says so), and a body with none of `value`, `@nextPage`, `isCaughtUp` is an
+    /// unreadable answer (transient: retried, never taken as "caught up").
     pub fn parse(body: &[u8]) -> Result<SiemPage, ApiError> {
-        serde_json::from_slice(body).map_err(|e| {
+        let decode = |e: &dyn std::fmt::Display| {
             ApiError::Decode(format!(
                 "expected a SIEM page ({e}); body starts: {}",
                 snippet(body, 120)
             ))
-        })
+        };
+        let probe: SiemPageProbe = serde_json::from_slice(body).map_err(|e| decode(&e))?;
+        if !probe.fail.is_empty() {
+            let env = Envelope {
+                meta: Meta::default(),
+                data: None,
+                fail: probe.fail,
+            };
+            env.check("SIEM batch listing")?;
+        }
+        if probe.value.is_none() && probe.next_page.is_none() && probe.is_caught_up.is_none() {
+            return Err(match probe.error {
+                Some(_) => ApiError::Server {
+                    status: 200,
+                    detail: error_detail(body),
+                },
+                None => decode(&"none of value, @nextPage, isCaughtUp"),
+            });
+        }
+        serde_json::from_slice(body).map_err(|e| decode(&e))
     }
 }
 
@@ -261,5 +299,21 @@ mod tests {
             "bad_request type is invalid"
         );
         assert_eq!(error_detail(b""), "(empty body)");
+    }
+
+    #[test]
+    fn a_siem_answer_that_is_not_a_page_is_an_error_never_caught_up() {
+        let retryable = br#"{"meta":{"status":200},"fail":[{"errors":[{"code":"err_busy","message":"later","retryable":true}]}]}"#;
+        let e = SiemPage::parse(retryable).unwrap_err();
+        assert!(
+            matches!(e, ApiError::RetryableFail { .. }) && e.is_transient(),
+            "{e:?}"
+        );
+        let e = SiemPage::parse(br#"{"something":"else"}"#).unwrap_err();
+        assert!(matches!(e, ApiError::Decode(_)), "{e:?}");
+        let e = SiemPage::parse(br#"{"error":{"code":"x","message":"y"}}"#).unwrap_err();
+        assert!(e.is_transient() && e.to_string().contains("x y"), "{e}");
+        let p = SiemPage::parse(br#"{"value":[],"isCaughtUp":true}"#).unwrap();
+        assert!(p.is_caught_up);
     }
 }

@@ -9,6 +9,10 @@ use std::time::Duration;
 /// The fix for expired API 1.0 keys (MIMECAST.md §1.4): shown by the daemon, `check` and `status`.
 pub const KEYS_EXPIRED_ACTION: &str = "keys expired: set the service user's Authentication Cache TTL to Never Expire and run `mimecast-collector login` again";
 
+/// The fix for API 2.0 credentials Mimecast refused (shared by the token source and the mapping
+/// of HTTP statuses, which sit side by side and must not import each other).
+pub const BAD_CLIENT_CREDENTIALS: &str = "check client_id and client_secret (Admin Console > Integrations > API and Platform Integrations > Mimecast API 2.0; a secret is shown only once, so generate new keys if in doubt)";
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     // ---- transient: retry with backoff ----
@@ -73,6 +77,29 @@ impl ApiError {
             ApiError::RateLimited { reset } => *reset,
             _ => None,
         }
+    }
+
+    /// Names what to grant on a 403, once the caller knows which stream asked: the api layer
+    /// only knows paths, and does not map them back to streams.
+    pub fn with_grant_hint(self, hint: impl FnOnce() -> String) -> ApiError {
+        match self {
+            ApiError::Forbidden { path, .. } => ApiError::Forbidden {
+                path,
+                action: hint(),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether Mimecast refused a continuation token it issued (expired, or from before a
+    /// restart): the documented code is `err_validation_invalid_page_token`, sent with HTTP 200
+    /// and `fail[]` on API 1.0 routes and with HTTP 400 elsewhere. Any other permanent rejection
+    /// of a request that carried a token is treated the same way by the callers that ask.
+    pub fn is_request_refusal(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Fail { .. } | ApiError::Request { status: 400, .. }
+        )
     }
 
     /// A short stable label for logs and metrics.

@@ -3,7 +3,7 @@
 //! Host names are facts about Mimecast, kept here alone so that a correction is one line.
 //! Sources: MIMECAST.md §2 (API 1.0 regional hosts) and §6.1 (API 2.0 gateways).
 
-use crate::streams::ApiVersion;
+use crate::catalog::ApiVersion;
 
 /// Global host that answers `/api/login/discover-authentication` for API 1.0 (§1.2).
 pub const V1_DISCOVERY_HOST: &str = "https://api.mimecast.com";

@@ -10,7 +10,7 @@ use super::auth::v1::{format_date, new_request_id, unsigned_headers};
 use super::envelope::Envelope;
 use super::error::ApiError;
 use super::response::status_error;
-use crate::streams::ApiVersion;
+use crate::catalog::ApiVersion;
 use base64::Engine;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};

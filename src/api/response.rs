@@ -3,7 +3,7 @@
 
 use super::envelope::{error_detail, Envelope, BINDING_EXPIRED};
 use super::error::ApiError;
-use crate::streams::{ApiVersion, StreamKind};
+use crate::catalog::ApiVersion;
 use reqwest::header::HeaderMap;
 use std::time::Duration;
 
@@ -11,20 +11,35 @@ use std::time::Duration;
 /// garbled header cannot park a stream for days.
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
 
-/// `X-RateLimit-Reset` is in milliseconds (§5). Missing or malformed: `None` (caller backs off).
+/// How long a 429 asks us to wait. Mimecast documents `X-RateLimit-Reset` as milliseconds to
+/// wait (https://integrations.mimecast.com/documentation/api-overview/rate-limiting); other
+/// integrators read it as an absolute epoch time (seconds), and some servers send epoch
+/// milliseconds. The forms are told apart by magnitude: a wait of 1e9 ms is 11 days, longer than
+/// any quota window, so values that large are instants. Seconds-to-wait cannot be told from
+/// milliseconds-to-wait by the value; the retry loop never retries a 429 sooner than its
+/// backoff floor, which covers them (see `client`). Missing or malformed: `None` (the caller
+/// backs off). Every form is bounded by [`MAX_RATE_LIMIT_WAIT`].
 pub fn rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get("x-ratelimit-reset")?.to_str().ok()?.trim();
-    let ms: f64 = value.parse().ok()?;
-    if !ms.is_finite() || ms < 0.0 {
+    let n: f64 = value.parse().ok()?;
+    if !n.is_finite() || n < 0.0 {
         return None;
     }
-    Some(Duration::from_millis(ms as u64).min(MAX_RATE_LIMIT_WAIT))
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e6;
+    let wait_ms = if n >= 1e11 {
+        n - now_ms // epoch milliseconds
+    } else if n >= 1e9 {
+        n * 1000.0 - now_ms // epoch seconds
+    } else {
+        n // documented: milliseconds to wait
+    };
+    Some(Duration::from_millis(wait_ms.max(0.0) as u64).min(MAX_RATE_LIMIT_WAIT))
 }
 
 pub fn unauthorized_action(api: ApiVersion) -> &'static str {
     match api {
         ApiVersion::V1 => "check app_id, app_key, access_key and secret_key (run `mimecast-collector login` for new keys) and that this host's clock is correct",
-        ApiVersion::V2 => super::auth::v2::BAD_CLIENT_CREDENTIALS,
+        ApiVersion::V2 => super::error::BAD_CLIENT_CREDENTIALS,
     }
 }
 
@@ -48,10 +63,8 @@ pub fn status_error(
         },
         403 => ApiError::Forbidden {
             path: path.to_string(),
-            action: match StreamKind::for_path(path) {
-                Some(kind) => kind.grant_hint(api),
-                None => format!("grant the role access to {path} ({detail})"),
-            },
+            // The stream that asked replaces this with the exact permission to grant.
+            action: format!("grant the role access to {path} ({detail})"),
         },
         429 => ApiError::RateLimited {
             reset: rate_limit_reset(headers),
@@ -85,25 +98,37 @@ mod tests {
         assert_eq!(rate_limit_reset(&headers("-5")), None);
         assert_eq!(rate_limit_reset(&HeaderMap::new()), None);
         assert_eq!(
-            rate_limit_reset(&headers("99999999999")),
-            Some(MAX_RATE_LIMIT_WAIT)
+            rate_limit_reset(&headers("999999999")),
+            Some(MAX_RATE_LIMIT_WAIT),
+            "the longest ms wait is bounded"
+        );
+    }
+
+    #[test]
+    fn reset_header_in_epoch_forms_is_a_wait_until_then() {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let s = rate_limit_reset(&headers(&(now + 30).to_string())).unwrap();
+        assert!((28..=30).contains(&s.as_secs()), "epoch seconds: {s:?}");
+        let ms = rate_limit_reset(&headers(&((now + 30) * 1000).to_string())).unwrap();
+        assert!((28..=30).contains(&ms.as_secs()), "epoch ms: {ms:?}");
+        assert_eq!(
+            rate_limit_reset(&headers(&(now - 5).to_string())),
+            Some(Duration::ZERO),
+            "an instant in the past means now"
+        );
+        assert_eq!(
+            rate_limit_reset(&headers(&(now + 86_400).to_string())),
+            Some(MAX_RATE_LIMIT_WAIT),
+            "a far instant is bounded"
         );
     }
 
     #[test]
     fn statuses_map_to_what_the_operator_must_do() {
         let none = HeaderMap::new();
-        let e = status_error(403, &none, b"", "/api/ttp/url/get-logs", ApiVersion::V1);
-        assert!(
-            e.to_string().contains("Monitoring | URL Protection | Read"),
-            "{e}"
-        );
-        let e = status_error(403, &none, b"", "/siem/v1/batch/events/cg", ApiVersion::V2);
-        assert!(
-            e.to_string()
-                .contains("Threats, Security Events and Data for CG"),
-            "{e}"
-        );
+        let e = status_error(403, &none, b"", "/api/ttp/url/get-logs", ApiVersion::V1)
+            .with_grant_hint(|| "grant X".into());
+        assert!(e.to_string().contains("grant X"), "{e}");
         assert!(matches!(
             status_error(418, &none, b"", "/p", ApiVersion::V1),
             ApiError::KeysExpired

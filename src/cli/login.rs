@@ -3,7 +3,7 @@
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::api::hosts;
 use crate::api::login::{self, AuthKind};
-use crate::streams::ApiVersion;
+use crate::catalog::ApiVersion;
 use secrecy::{ExposeSecret, SecretString};
 use std::io::{BufRead, Write};
 use std::path::Path;

@@ -7,6 +7,7 @@ use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::config::{duration::parse_duration, Config, StreamKind};
 use crate::state::lock::{LockError, StateLock};
 use crate::state::{State, StreamKey};
+use crate::streams::cursor_since;
 use time::OffsetDateTime;
 
 /// `2026-11-01T00:00:00Z` or a duration back from now (`3d`).
@@ -21,22 +22,6 @@ pub fn parse_since(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, St
         format!("--since: not a time (2026-11-01T00:00:00Z) nor a duration (3d): {e}")
     })?;
     Ok(now - d)
-}
-
-/// The checkpoint that makes `kind` start reading at `since`, or why it cannot.
-pub fn cursor_since(kind: StreamKind, since: OffsetDateTime) -> Result<String, String> {
-    let at = crate::event::rfc3339::format(since);
-    match kind {
-        StreamKind::SiemCg => {
-            let day = format!("{:04}-{:02}-{:02}", since.year(), u8::from(since.month()), since.day());
-            let end = OffsetDateTime::now_utc() + time::Duration::days(1);
-            let end = format!("{:04}-{:02}-{:02}", end.year(), u8::from(end.month()), end.day());
-            Ok(serde_json::json!({"page": {"dates": {"start": day, "end": end}}, "file": 0, "line": 0}).to_string())
-        }
-        StreamKind::SiemMta => Err("siem_mta checkpoints are Mimecast tokens, not times: reset without --since to start again from the oldest file Mimecast still has".into()),
-        StreamKind::Dashboard | StreamKind::Directory => Err(format!("{kind} has no time cursor: reset without --since to emit everything again")),
-        _ => Ok(serde_json::json!({"covered_until": at}).to_string()),
-    }
 }
 
 pub fn run(config: &Config, tenant: &str, stream: &str, since: Option<&str>, force: bool) -> u8 {
@@ -152,11 +137,11 @@ mod tests {
         let w: crate::streams::window::WindowCursor =
             serde_json::from_str(&cursor_since(StreamKind::Audit, t).unwrap()).unwrap();
         assert_eq!(w.covered_until, Some(t));
-        let c: crate::streams::siem_cg::CgCursor =
+        let c: crate::streams::batch_files::BatchCursor =
             serde_json::from_str(&cursor_since(StreamKind::SiemCg, t).unwrap()).unwrap();
         assert!(matches!(
             c.page,
-            Some(crate::streams::siem_cg::PageRequest::Dates { .. })
+            Some(crate::streams::batch_files::PageRequest::Dates { .. })
         ));
         let f: crate::streams::token_files::TokenCursor =
             serde_json::from_str(&cursor_since(StreamKind::ThreatIntel, t).unwrap()).unwrap();

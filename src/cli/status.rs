@@ -16,47 +16,12 @@ struct Row {
     status: Option<StreamStatus>,
 }
 
-/// A stored time, shown to the millisecond like every other time in the output.
-fn short_time(text: &str) -> String {
-    crate::normalize::fields::parse_time(text)
-        .map(rfc3339::format)
-        .unwrap_or_else(|| text.to_string())
-}
-
-/// A short human description of a stored cursor.
-pub fn describe_cursor(cursor: Option<&str>) -> String {
-    let Some(text) = cursor else {
-        return "none".into();
-    };
-    let Ok(v) = serde_json::from_str::<Value>(text) else {
-        return "unreadable".into();
-    };
-    if let Some(w) = v.get("window").filter(|w| !w.is_null()) {
-        return format!(
-            "reading window to {}",
-            short_time(w["to"].as_str().unwrap_or("?"))
-        );
+/// A short human description of a stored cursor, by the stream that owns it.
+pub fn describe_cursor(stream: &str, cursor: Option<&str>) -> String {
+    match StreamKind::from_name(stream) {
+        Some(kind) => crate::streams::describe_cursor(kind, cursor),
+        None => "unknown stream".into(),
     }
-    if let Some(c) = v.get("covered_until").and_then(Value::as_str) {
-        return format!("until {}", short_time(c));
-    }
-    if let Some(p) = v.get("page").filter(|p| !p.is_null()) {
-        let file = v.get("file").and_then(Value::as_u64).unwrap_or(0);
-        return match p.get("token").and_then(Value::as_str) {
-            Some(t) => format!(
-                "page {}… file {file}",
-                t.chars().take(16).collect::<String>()
-            ),
-            None => format!("first page, file {file}"),
-        };
-    }
-    if let Some(t) = v.get("token").and_then(Value::as_str) {
-        return format!("token {}…", t.chars().take(16).collect::<String>());
-    }
-    if let Some(p) = v.get("polled_at").and_then(Value::as_str) {
-        return format!("snapshot {}", short_time(p));
-    }
-    "start".into()
 }
 
 fn lag(s: &StreamStatus, now: OffsetDateTime) -> Option<Duration> {
@@ -97,8 +62,8 @@ fn rows(config: &Config, stored: Vec<StreamStatus>) -> Vec<Row> {
 
 pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
     let path = &config.collector.state_path;
-    let stored = if path.exists() {
-        match State::open_read_only(path).and_then(|s| s.status()) {
+    let (stored, quarantined) = if path.exists() {
+        match State::open_read_only(path).and_then(|s| Ok((s.status()?, s.quarantined()?))) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -106,7 +71,7 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
             }
         }
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let now = OffsetDateTime::now_utc();
     let rows = rows(config, stored);
@@ -140,9 +105,19 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"state_path": path, "now": rfc3339::format(now), "streams": list})
-            )
+            serde_json::to_string_pretty(&json!({
+                "state_path": path,
+                "now": rfc3339::format(now),
+                "streams": list,
+                "quarantined": quarantined.iter().map(|q| json!({
+                    "tenant": q.key.tenant,
+                    "stream": q.key.stream,
+                    "part": q.key.part,
+                    "file": q.file,
+                    "error": q.error,
+                    "at": q.at.map(rfc3339::format),
+                })).collect::<Vec<_>>(),
+            }))
             .unwrap_or_default()
         );
     } else {
@@ -173,7 +148,7 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
                         "{:<16} {:<32} {:<36} {:<24} {:>8} {:>10}  {}",
                         r.key.tenant,
                         stream,
-                        describe_cursor(s.cursor.as_deref()),
+                        describe_cursor(&s.key.stream, s.cursor.as_deref()),
                         s.last_success
                             .map(rfc3339::format)
                             .unwrap_or_else(|| "never".into()),
@@ -184,6 +159,22 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
                         error
                     );
                 }
+            }
+        }
+        if !quarantined.is_empty() {
+            println!(
+                "\n{} SIEM file(s) quarantined (they failed to decode {} times and were skipped):",
+                quarantined.len(),
+                crate::streams::batch_files::MAX_FILE_ATTEMPTS
+            );
+            for q in &quarantined {
+                println!(
+                    "  {} {} {}: {}",
+                    q.at.map(rfc3339::format).unwrap_or_default(),
+                    q.key,
+                    q.file,
+                    q.error
+                );
             }
         }
         if let Some(max) = max_lag {
@@ -208,19 +199,25 @@ mod tests {
 
     #[test]
     fn cursors_are_described_briefly() {
-        assert_eq!(describe_cursor(None), "none");
+        assert_eq!(describe_cursor("ttp_url", None), "none");
         assert_eq!(
-            describe_cursor(Some(r#"{"covered_until":"2026-11-23T10:00:00Z"}"#)),
+            describe_cursor(
+                "ttp_url",
+                Some(r#"{"covered_until":"2026-11-23T10:00:00Z"}"#)
+            ),
             "until 2026-11-23T10:00:00Z"
         );
-        assert!(describe_cursor(Some(
-            r#"{"covered_until":"x","window":{"from":"a","to":"b","next":"t"}}"#
-        ))
-        .contains("window to b"));
-        assert!(describe_cursor(Some(
-            r#"{"page":{"token":"NDY6bnVsbA=="},"file":2,"line":0}"#
-        ))
-        .contains("file 2"));
-        assert!(describe_cursor(Some(r#"{"token":"abc"}"#)).starts_with("token abc"));
+        assert!(describe_cursor(
+            "audit",
+            Some(r#"{"covered_until":"2026-11-23T10:00:00Z","window":{"from":"2026-11-23T09:00:00Z","to":"2026-11-23T10:00:00Z","next":"t"}}"#)
+        )
+        .contains("window to 2026-11-23T10:00:00Z"));
+        assert!(describe_cursor(
+            "siem_cg",
+            Some(r#"{"page":{"token":"NDY6bnVsbA=="},"done":["h/a","h/b"]}"#)
+        )
+        .contains("2 files done"));
+        assert!(describe_cursor("siem_mta", Some(r#"{"token":"abc"}"#)).starts_with("token abc"));
+        assert!(describe_cursor("ttp_url", Some("[")).contains("unreadable"));
     }
 }

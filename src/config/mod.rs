@@ -20,7 +20,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::streams::{ApiVersion, StreamKind};
+pub use crate::catalog::{ApiVersion, StreamKind};
 
 /// Environment variable prefix for overrides (`MIMECAST_COLLECTOR__COLLECTOR__POLL_INTERVAL`).
 pub const ENV_PREFIX: &str = "MIMECAST_COLLECTOR";

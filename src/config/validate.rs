@@ -5,7 +5,7 @@ use super::raw::{RawConfig, RawStreamSettings, RawTenant};
 use super::secret::{self, EnvLookup};
 use super::*;
 use crate::api::hosts;
-use crate::streams::{SIEM_CG_TYPES, THREAT_FEED_TYPES};
+use crate::catalog::{SIEM_CG_TYPES, THREAT_FEED_TYPES};
 use base64::Engine;
 use secrecy::ExposeSecret;
 use std::collections::HashSet;

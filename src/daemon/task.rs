@@ -4,14 +4,13 @@ use crate::api::MimecastClient;
 use crate::config::{CollectorConfig, StreamConfig};
 use crate::sink::writer::{SinkHandle, WriteErrorKind};
 use crate::state::StreamKey;
-use crate::streams::checkpoint::Checkpointer;
+use crate::streams::batch_files::{self, BatchSource};
+use crate::streams::driver::{Driver, Poll, Resume};
 use crate::streams::emit::Emitter;
-use crate::streams::siem_cg::{CgCursor, SiemCgStream};
-use crate::streams::snapshot::{SnapshotCursor, SnapshotStream};
-use crate::streams::token_files::{TokenCursor, TokenFileStream};
-use crate::streams::window::{self, WindowCursor, WindowStream};
-use crate::streams::StreamKind;
-use crate::streams::{PollReport, StreamError};
+use crate::streams::snapshot::SnapshotSource;
+use crate::streams::token_files::TokenFileSource;
+use crate::streams::window::{self, WindowSource};
+use crate::streams::{family, Family, Source, StreamError};
 use futures_util::FutureExt;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -29,158 +28,87 @@ pub struct StreamTask {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
-/// A stream ready to poll.
-enum Poller {
-    Window(Box<WindowStream>),
-    SiemCg(Box<SiemCgStream>),
-    TokenFiles(Box<TokenFileStream>),
-    Snapshot(Box<SnapshotStream>),
-}
-
-impl Poller {
-    async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
-        match self {
-            Poller::Window(w) => w.poll(cancel).await,
-            Poller::SiemCg(s) => s.poll(cancel).await,
-            Poller::TokenFiles(s) => s.poll(cancel).await,
-            Poller::Snapshot(s) => s.poll(cancel).await,
-        }
-    }
-
-    /// The newest time the checkpoint covers, where the stream has one (for lag).
-    fn covered_until(&self) -> Option<time::OffsetDateTime> {
-        match self {
-            Poller::Window(w) => w.cursor.covered_until,
-            Poller::SiemCg(_) => None,
-            Poller::TokenFiles(s) => s.cursor.covered_until,
-            Poller::Snapshot(s) => s.cursor.polled_at,
-        }
-    }
-
-    fn describe_cursor(&self) -> String {
-        match self {
-            Poller::Window(w) => match (&w.cursor.covered_until, &w.cursor.window) {
-                (_, Some(open)) => format!(
-                    "in window ending {}",
-                    crate::event::rfc3339::format(open.to)
-                ),
-                (Some(c), None) => crate::event::rfc3339::format(*c),
-                (None, None) => "none".into(),
-            },
-            Poller::SiemCg(s) => match &s.cursor.page {
-                Some(crate::streams::siem_cg::PageRequest::Token(t)) => format!("nextPage {t}"),
-                Some(crate::streams::siem_cg::PageRequest::Dates { start, .. }) => {
-                    format!("first page from {start}")
-                }
-                None => "none".into(),
-            },
-            Poller::TokenFiles(s) => match (&s.cursor.token, &s.cursor.covered_until) {
-                (Some(t), _) => format!("token {}", t.chars().take(24).collect::<String>()),
-                (None, Some(c)) => crate::event::rfc3339::format(*c),
-                (None, None) => "none".into(),
-            },
-            Poller::Snapshot(s) => s
-                .cursor
-                .polled_at
-                .map(crate::event::rfc3339::format)
-                .unwrap_or_else(|| "none".into()),
-        }
-    }
-}
-
 impl StreamTask {
-    fn checkpointer(&self, version: u64) -> Checkpointer {
-        Checkpointer {
-            key: self.key(),
-            sink: self.sink.clone(),
-            version,
-        }
-    }
-
     pub fn key(&self) -> StreamKey {
         StreamKey::new(&self.tenant, self.settings.kind.name(), &self.part)
     }
 
-    /// Builds the poller from the stored checkpoint.
-    async fn load(&self) -> Result<Poller, StreamError> {
+    /// The driver for this stream, from the stored checkpoint.
+    async fn load(&self) -> Result<Box<dyn Poll>, StreamError> {
+        let kind = self.settings.kind;
+        let s = &self.settings;
+        let c = &self.collector;
+        Ok(match family(kind) {
+            Family::Window => {
+                let spec = window::spec(kind).ok_or_else(|| {
+                    StreamError::Shape(format!("the {kind} stream has no window spec"))
+                })?;
+                self.driver(WindowSource::new(
+                    spec,
+                    s.page_size,
+                    c.initial_lookback,
+                    c.max_lag,
+                ))
+                .await?
+            }
+            Family::BatchFiles => {
+                self.driver(BatchSource::new(
+                    batch_files::PATH,
+                    self.part.clone(),
+                    s.page_size,
+                    c.initial_lookback,
+                ))
+                .await?
+            }
+            Family::TokenFiles => {
+                self.driver(TokenFileSource::new(
+                    kind,
+                    self.part.clone(),
+                    c.initial_lookback,
+                ))
+                .await?
+            }
+            Family::Snapshot => {
+                self.driver(SnapshotSource::new(
+                    kind,
+                    s.page_size,
+                    s.domains.clone(),
+                    self.tenant.clone(),
+                    self.include_raw,
+                ))
+                .await?
+            }
+        })
+    }
+
+    async fn driver<S: Source>(&self, source: S) -> Result<Box<dyn Poll>, StreamError> {
         let kind = self.settings.kind;
         let resume = self.sink.load(self.key()).await?;
-        let emitter = Emitter::new(&self.tenant, kind, self.include_raw, resume.seen);
-        let unreadable = |e: serde_json::Error| {
-            StreamError::Shape(format!(
-                "stored checkpoint is unreadable ({e}); reset it with `mimecast-collector reset`"
-            ))
+        let cursor: S::Cursor = match &resume.checkpoint.cursor {
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                StreamError::Shape(format!(
+                    "stored checkpoint is unreadable ({e}); reset it with `mimecast-collector reset`"
+                ))
+            })?,
+            None => S::Cursor::default(),
         };
-        if kind == StreamKind::SiemCg {
-            let cursor: CgCursor = match &resume.checkpoint.cursor {
-                Some(text) => serde_json::from_str(text).map_err(unreadable)?,
-                None => CgCursor::default(),
-            };
-            return Ok(Poller::SiemCg(Box::new(SiemCgStream {
-                event_type: self.part.clone(),
-                client: self.client.clone(),
-                emitter,
-                page_size: self.settings.page_size,
-                initial_lookback: self.collector.initial_lookback,
-                ckpt: self.checkpointer(resume.checkpoint.version),
+        let emitter = Emitter::new(&self.tenant, kind, self.include_raw, resume.seen);
+        let mut driver = Driver::new(
+            source,
+            kind,
+            self.key(),
+            self.client.clone(),
+            self.sink.clone(),
+            emitter,
+            Resume {
                 cursor,
-            })));
-        }
-        match kind {
-            StreamKind::SiemMta | StreamKind::ThreatIntel => {
-                let cursor: TokenCursor = match &resume.checkpoint.cursor {
-                    Some(text) => serde_json::from_str(text).map_err(unreadable)?,
-                    None => TokenCursor::default(),
-                };
-                return Ok(Poller::TokenFiles(Box::new(TokenFileStream {
-                    kind,
-                    feed_type: self.part.clone(),
-                    client: self.client.clone(),
-                    emitter,
-                    initial_lookback: self.collector.initial_lookback,
-                    ckpt: self.checkpointer(resume.checkpoint.version),
-                    cursor,
-                })));
-            }
-            StreamKind::Dashboard | StreamKind::Directory => {
-                let cursor: SnapshotCursor = match &resume.checkpoint.cursor {
-                    Some(text) => serde_json::from_str(text).map_err(unreadable)?,
-                    None => SnapshotCursor::default(),
-                };
-                return Ok(Poller::Snapshot(Box::new(SnapshotStream {
-                    kind,
-                    client: self.client.clone(),
-                    emitter,
-                    page_size: self.settings.page_size,
-                    domains: self.settings.domains.clone(),
-                    include_raw: self.include_raw,
-                    ckpt: self.checkpointer(resume.checkpoint.version),
-                    cursor,
-                })));
-            }
-            _ => {}
-        }
-        match window::spec(kind) {
-            Some(spec) => {
-                let cursor: WindowCursor = match &resume.checkpoint.cursor {
-                    Some(text) => serde_json::from_str(text).map_err(unreadable)?,
-                    None => WindowCursor::default(),
-                };
-                Ok(Poller::Window(Box::new(WindowStream {
-                    spec,
-                    client: self.client.clone(),
-                    emitter,
-                    page_size: self.settings.page_size,
-                    initial_lookback: self.collector.initial_lookback,
-                    max_lag: self.collector.max_lag,
-                    ckpt: self.checkpointer(resume.checkpoint.version),
-                    cursor,
-                })))
-            }
-            None => Err(StreamError::Shape(format!(
-                "the {kind} stream is not yet available in this version"
-            ))),
-        }
+                stored: resume.checkpoint.cursor,
+                version: resume.checkpoint.version,
+            },
+        );
+        let carried = driver.source.carried_ids(driver.cursor());
+        driver.emitter.remember(&carried);
+        Ok(Box::new(driver))
     }
 
     pub async fn run(self, cancel: CancellationToken) {
@@ -190,7 +118,7 @@ impl StreamTask {
             page_size = self.settings.page_size,
             "stream starting"
         );
-        let mut poller: Option<Poller> = None;
+        let mut poller: Option<Box<dyn Poll>> = None;
         loop {
             if cancel.is_cancelled() {
                 break;
@@ -223,17 +151,18 @@ impl StreamTask {
             let elapsed = started.elapsed();
             match result {
                 Ok(report) => {
-                    let covered = poller.as_ref().and_then(Poller::covered_until);
+                    let covered = poller.as_ref().and_then(|p| p.complete_until());
                     self.metrics.poll_succeeded(
                         &self.key(),
-                        &report,
+                        &crate::metrics::PollCounts {
+                            records: report.records,
+                            duplicates: report.duplicates,
+                            pages: report.pages,
+                        },
                         elapsed.as_secs_f64(),
                         covered,
                     );
-                    let cursor = poller
-                        .as_ref()
-                        .map(Poller::describe_cursor)
-                        .unwrap_or_default();
+                    let cursor = poller.as_ref().map(|p| p.describe()).unwrap_or_default();
                     tracing::info!(
                         records = report.records,
                         duplicates = report.duplicates,
@@ -254,8 +183,10 @@ impl StreamTask {
                         tracing::info!("standard output closed; stream stopping");
                         break;
                     }
-                    if matches!(&e, StreamError::Write(w) if w.kind == WriteErrorKind::Conflict) {
-                        // Someone moved the checkpoint (reset): reload it before the next poll.
+                    if matches!(&e, StreamError::Write(_)) {
+                        // The stored state is the truth after any write error (a reset moved
+                        // the checkpoint, or ids were remembered for a page never committed):
+                        // rebuild from it before the next poll.
                         poller = None;
                     }
                     if e.is_permanent() {

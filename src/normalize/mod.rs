@@ -12,8 +12,8 @@ mod other;
 mod siem;
 mod ttp;
 
+use crate::catalog::StreamKind;
 use crate::event::{Context, Event, EventKind};
-use crate::streams::StreamKind;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 

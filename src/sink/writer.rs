@@ -42,7 +42,9 @@ impl From<&SinkError> for WriteError {
     fn from(e: &SinkError) -> Self {
         let kind = match e {
             SinkError::StdoutClosed => WriteErrorKind::StdoutClosed,
-            SinkError::State(StateError::Conflict { .. }) => WriteErrorKind::Conflict,
+            SinkError::State(StateError::Conflict { .. } | StateError::Delta { .. }) => {
+                WriteErrorKind::Conflict
+            }
             _ => WriteErrorKind::Io,
         };
         WriteError {
@@ -54,7 +56,7 @@ impl From<&SinkError> for WriteError {
 
 impl From<&StateError> for WriteError {
     fn from(e: &StateError) -> Self {
-        let kind = if matches!(e, StateError::Conflict { .. }) {
+        let kind = if matches!(e, StateError::Conflict { .. } | StateError::Delta { .. }) {
             WriteErrorKind::Conflict
         } else {
             WriteErrorKind::Io
@@ -331,6 +333,9 @@ impl Writer {
         }
         if let Some(m) = &self.metrics {
             m.add_sink_bytes(bytes as u64);
+            for _ in commits.iter().filter(|c| c.quarantine.is_some()) {
+                m.file_quarantined();
+            }
         }
         Ok(versions)
     }
@@ -346,6 +351,8 @@ mod tests {
             commit: Commit {
                 key: StreamKey::new("acme", "audit", part),
                 expected_version: expected,
+                from: None,
+                quarantine: None,
                 cursor: format!("after-{line}"),
                 covered_until: None,
                 events: 1,

@@ -42,6 +42,8 @@ pub enum StateError {
         expected: u64,
         found: u64,
     },
+    #[error("checkpoint conflict for {key}: the commit starts from a cursor that is not the stored one (a double poll, a skipped page or a cursor moving backwards); nothing was written")]
+    Delta { key: String },
 }
 
 /// Which checkpoint: a stream of a tenant, and a part of it (a SIEM event type, a feed type, a
@@ -95,12 +97,33 @@ pub struct StreamStatus {
     pub pages_total: u64,
 }
 
-/// What one page (or group of pages) changes, committed atomically.
+/// A file given up on (see `streams::driver`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantine {
+    /// The file's stable key (its URL without the signed query).
+    pub file: String,
+    pub error: String,
+}
+
+/// One quarantined file, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub key: StreamKey,
+    pub file: String,
+    pub error: String,
+    pub at: Option<OffsetDateTime>,
+}
+
+/// What one page (or group of pages) changes, committed atomically: a delta from the stored
+/// cursor to a new one.
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub key: StreamKey,
     /// The version the writer read; the commit fails if the stored one differs.
     pub expected_version: u64,
+    /// The stored cursor the commit starts from (`None`: none stored yet); refused if the
+    /// stored one differs.
+    pub from: Option<String>,
     pub cursor: String,
     /// The newest event time the cursor now covers (for lag in `status`).
     pub covered_until: Option<OffsetDateTime>,
@@ -110,6 +133,8 @@ pub struct Commit {
     pub seen: Vec<(i64, i64)>,
     /// Forget dedup entries older than this (unix seconds): they can no longer be re-read.
     pub forget_seen_before: Option<i64>,
+    /// A file the stream gives up on, recorded with the commit that skips it.
+    pub quarantine: Option<Quarantine>,
 }
 
 /// The file sink's committed position.
@@ -304,16 +329,20 @@ impl State {
                 source,
             };
             let id = Self::ensure_stream(&tx, &c.key).map_err(sql)?;
-            let found: i64 = tx
-                .query_row("SELECT version FROM streams WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
+            let (found, stored): (i64, Option<String>) = tx
+                .prepare_cached("SELECT version, cursor FROM streams WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
                 .map_err(sql)?;
             if found as u64 != c.expected_version {
                 return Err(StateError::Conflict {
                     key: c.key.to_string(),
                     expected: c.expected_version,
                     found: found as u64,
+                });
+            }
+            if stored != c.from {
+                return Err(StateError::Delta {
+                    key: c.key.to_string(),
                 });
             }
             let next = c.expected_version + 1;
@@ -331,6 +360,13 @@ impl State {
                 for (hash, time) in &c.seen {
                     stmt.execute(params![id, hash, time]).map_err(sql)?;
                 }
+            }
+            if let Some(q) = &c.quarantine {
+                tx.execute(
+                    "INSERT OR REPLACE INTO quarantine (stream_id, file, error, at) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, q.file, q.error, now],
+                )
+                .map_err(sql)?;
             }
             if let Some(before) = c.forget_seen_before {
                 tx.execute(
@@ -444,6 +480,44 @@ impl State {
                     last_error_at: parse_ts(r.get(8)?),
                     events_total: r.get::<_, i64>(9)? as u64,
                     pages_total: r.get::<_, i64>(10)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every quarantined file, oldest first (none in a database older than the quarantine,
+    /// which `status` opens without migrating).
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, StateError> {
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT t.tenant, t.stream, t.part, q.file, q.error, q.at FROM quarantine q
+                 JOIN streams t ON t.id = q.stream_id ORDER BY q.at",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Quarantined {
+                    key: StreamKey {
+                        tenant: r.get(0)?,
+                        stream: r.get(1)?,
+                        part: r.get(2)?,
+                    },
+                    file: r.get(3)?,
+                    error: r.get(4)?,
+                    at: parse_ts(r.get(5)?),
                 })
             })
             .map_err(|e| self.err(e))?;

@@ -40,6 +40,15 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE sinks ADD COLUMN device INTEGER NOT NULL DEFAULT 0;",
     // 2 -> 3: the dedup memory is pruned by event time after every page of an ordered window.
     "CREATE INDEX seen_by_time ON seen (stream_id, event_time);",
+    // 3 -> 4: SIEM files given up on after repeated decode failures, kept for `status` and
+    // `reset --replay-quarantined`.
+    "CREATE TABLE quarantine (
+        stream_id INTEGER NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+        file TEXT NOT NULL,
+        error TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (stream_id, file)
+    );",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -5,10 +5,23 @@ fn key(part: &str) -> StreamKey {
     StreamKey::new("acme", "siem_cg", part)
 }
 
+/// A commit from version `expected`, whose stored cursor is `from_cursor(expected)`.
 fn commit(k: &StreamKey, expected: u64, cursor: &str, seen: Vec<(i64, i64)>) -> Commit {
+    from(k, expected, None, cursor, seen)
+}
+
+fn from(
+    k: &StreamKey,
+    expected: u64,
+    stored: Option<&str>,
+    cursor: &str,
+    seen: Vec<(i64, i64)>,
+) -> Commit {
     Commit {
         key: k.clone(),
         expected_version: expected,
+        from: stored.map(str::to_string),
+        quarantine: None,
         cursor: cursor.into(),
         covered_until: None,
         events: seen.len() as u64,
@@ -113,7 +126,7 @@ fn seen_entries_are_pruned_by_event_time() {
         None,
     )
     .unwrap();
-    let mut c = commit(&key(""), 1, "c2", vec![(4, 400)]);
+    let mut c = from(&key(""), 1, Some("c"), "c2", vec![(4, 400)]);
     c.forget_seen_before = Some(250);
     s.commit(&[c], None).unwrap();
     let mut ids = s.seen_ids("acme", "siem_cg").unwrap();
@@ -235,7 +248,8 @@ proptest! {
         for op in ops {
             match op {
                 Op::Commit => {
-                    let next = s.commit(&[commit(&k, version, &format!("page-{}", pages + 1), vec![(pages as i64, 0)])], None).unwrap();
+                    let stored = (pages > 0).then(|| format!("page-{pages}"));
+                    let next = s.commit(&[from(&k, version, stored.as_deref(), &format!("page-{}", pages + 1), vec![(pages as i64, 0)])], None).unwrap();
                     version = next[0];
                     pages += 1;
                 }
@@ -243,6 +257,9 @@ proptest! {
                     if back == 0 || back > version { continue; }
                     let res = s.commit(&[commit(&k, version - back, "stale", vec![])], None);
                     prop_assert!(res.is_err(), "a stale delta was accepted");
+                    // The right version with the wrong starting cursor is refused as well.
+                    let res = s.commit(&[from(&k, version, Some("elsewhere"), "stale", vec![])], None);
+                    prop_assert!(matches!(res, Err(StateError::Delta { .. })), "a delta from another cursor was accepted");
                 }
                 Op::Crash => {
                     drop(s);

@@ -6,10 +6,11 @@
 //! than the next window's start can never be read again, so remembering it would cost memory
 //! and writes for nothing.
 
+use crate::catalog::StreamKind;
 use crate::event::Context;
 use crate::normalize::normalize;
-use crate::streams::StreamKind;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -45,6 +46,9 @@ pub struct Emitter {
     include_raw: bool,
     /// id hash -> event unix time, for pruning.
     seen: HashMap<i64, i64, IdBuild>,
+    /// Every id of the last page handed over, remembered or not: a server whose consecutive
+    /// pages share records must not have them written twice, whatever the dedup window keeps.
+    recent: HashSet<i64, IdBuild>,
 }
 
 /// The lines of one page and what to commit with them.
@@ -56,6 +60,28 @@ pub struct Rendered {
     /// (id hash, event unix time) to remember.
     pub seen: Vec<(i64, i64)>,
     pub newest: Option<OffsetDateTime>,
+    /// Every id emitted (pages whose ids are checked), for the next page's check.
+    pub ids: Vec<i64>,
+}
+
+/// A record to render, with what its source decided beyond the record itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    pub raw: &'a RawValue,
+    /// Replaces the normalized `action`.
+    pub action: Option<&'static str>,
+    /// Replaces the normalized id.
+    pub id: Option<&'a str>,
+}
+
+impl<'a> From<&'a RawValue> for Item<'a> {
+    fn from(raw: &'a RawValue) -> Item<'a> {
+        Item {
+            raw,
+            action: None,
+            id: None,
+        }
+    }
 }
 
 impl Emitter {
@@ -70,6 +96,7 @@ impl Emitter {
             kind,
             include_raw,
             seen: seen.into_iter().collect(),
+            recent: HashSet::default(),
         }
     }
 
@@ -78,9 +105,9 @@ impl Emitter {
     ///
     /// Events dated before `not_before` are dropped as well: an endpoint that ignores the
     /// requested window would otherwise re-emit history the dedup window no longer covers.
-    pub fn render<'a>(
+    pub fn render<'a, I: Into<Item<'a>>>(
         &self,
-        records: impl IntoIterator<Item = &'a RawValue, IntoIter: Clone>,
+        records: impl IntoIterator<Item = I, IntoIter: Clone>,
         collected_at: OffsetDateTime,
         remember_from: Option<OffsetDateTime>,
         not_before: Option<OffsetDateTime>,
@@ -92,19 +119,26 @@ impl Emitter {
             include_raw: self.include_raw,
         };
         let mut out = Rendered::default();
-        let records = records.into_iter();
+        let records = records.into_iter().map(Into::into);
         // An event line is its record plus the normalized fields (well under 768 bytes):
         // sized once, the buffer is neither copied as it grows nor twice as large as needed.
-        let expected: usize = records.clone().map(|r| r.get().len() + 768).sum();
+        let expected: usize = records.clone().map(|r| r.raw.get().len() + 768).sum();
         out.lines.reserve(expected);
         let mut page_ids: HashSet<i64, IdBuild> = HashSet::default();
-        for raw in records {
-            let event = normalize(self.kind, &ctx, raw);
+        for item in records {
+            let mut event = normalize(self.kind, &ctx, item.raw);
+            if let Some(action) = item.action {
+                event.action = Some(Cow::Borrowed(action));
+            }
+            if let Some(id) = item.id {
+                event.id = Cow::Borrowed(id);
+            }
             let hash = id_hash(&event.id);
             let stale = not_before.is_some_and(|nb| event.time < nb);
             if stale
                 || self.seen.contains_key(&hash)
-                || (remember_from.is_some() && !page_ids.insert(hash))
+                || (remember_from.is_some()
+                    && (self.recent.contains(&hash) || !page_ids.insert(hash)))
             {
                 out.duplicates += 1;
                 continue;
@@ -116,10 +150,20 @@ impl Emitter {
             event.write_line(&mut out.lines);
             out.emitted += 1;
         }
+        if remember_from.is_some() {
+            out.ids = page_ids.into_iter().collect();
+        }
         out
     }
 
-    /// After a commit succeeded: the page's ids count as emitted.
+    /// The ids of the page just handed over, checked by the next page.
+    pub fn set_recent(&mut self, ids: Vec<i64>) {
+        self.recent = ids.into_iter().collect();
+    }
+
+    /// The page's ids count as emitted from the moment the page is handed to the writer, so the
+    /// next page (rendered while this one is made durable) is checked against them. Should the
+    /// commit fail, the driver is rebuilt from the stored state, which drops them again.
     pub fn remember(&mut self, seen: &[(i64, i64)]) {
         self.seen.extend(seen.iter().copied());
     }

@@ -1,22 +1,38 @@
-//! The streams the collector can poll, and the Mimecast facts each depends on.
+//! How each Mimecast endpoint is read: one [`Source`] of hooks per kind of endpoint, all run by
+//! one [`driver`].
 //!
-//! This table is the one place that knows, per stream, which API versions serve it, which
-//! endpoint it calls and which Mimecast permission (or API 2.0 product) it needs. `config`
-//! validates against it, the client names the permission from it on a 403, and `check` prints
-//! it. Sources for every fact are in `shared/MIMECAST.md` (section numbers below).
+//! Exactly-once output depends on a handful of rules (one commit in flight, ids visible to
+//! dedup before their commit is confirmed, a cursor that never moves without its lines, a
+//! server that stops making progress caught and reported). They hold for every stream only if
+//! they are written once: a source therefore knows its endpoint and nothing else. From a typed
+//! cursor it builds the next request; from a response it returns records, the next cursor and
+//! whether more follows. The driver owns the loop, retries of refused continuations,
+//! cancellation, rendering, commits, and what a poll reports.
+//!
+//! Adding a stream: a row in [`crate::catalog`], and either a new file of hooks implementing
+//! [`Source`] or a table entry in an existing one (a new `/api/...` log is a [`window`] spec),
+//! then one arm in [`family`].
 
-pub mod checkpoint;
+pub mod batch_files;
+pub mod decode;
+pub mod driver;
 pub mod emit;
 pub mod probe;
 pub mod records;
-pub mod siem_cg;
 pub mod snapshot;
 pub mod token_files;
 pub mod window;
 
-use crate::api::ApiError;
+pub use crate::catalog::{ApiVersion, StreamKind, SIEM_CG_TYPES, THREAT_FEED_TYPES};
+
+use crate::api::{ApiError, Download, Envelope, SiemPage};
 use crate::sink::writer::{WriteError, WriteErrorKind};
-use std::fmt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::fmt::Debug;
+use time::OffsetDateTime;
 
 /// What one poll did, for the log line after it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,6 +54,10 @@ pub enum StreamError {
     Write(#[from] WriteError),
     #[error("{0}")]
     Shape(String),
+    /// The server answered with the continuation it was asked for: reading on would write the
+    /// same records again forever. Nothing of that answer is written.
+    #[error("no progress: Mimecast answered {what} with the same continuation it was sent; nothing of that answer was written, and the stream retries at its next poll")]
+    NoProgress { what: String },
 }
 
 impl StreamError {
@@ -48,266 +68,299 @@ impl StreamError {
             StreamError::Write(e) => {
                 e.kind == WriteErrorKind::StdoutClosed || e.kind == WriteErrorKind::Closed
             }
-            StreamError::Shape(_) => false,
+            StreamError::Shape(_) | StreamError::NoProgress { .. } => false,
         }
     }
 }
 
-/// Which Mimecast API a tenant uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ApiVersion {
-    /// HMAC-SHA1 signed requests on a regional host (legacy; MIMECAST.md §1).
-    V1,
-    /// OAuth2 client credentials on the API gateway (MIMECAST.md §6).
-    V2,
+/// A cursor as a stream stores it: serialisable, and the only code that knows its own meaning
+/// (for `status`, lag and `reset --since`).
+pub trait Cursor:
+    Serialize + DeserializeOwned + Default + Clone + PartialEq + Debug + Send + Sync + 'static
+{
+    /// A short description for `status` and the poll log line.
+    fn describe(&self) -> String;
+    /// Everything before this instant is known to be written (for lag); `None` if unknown.
+    fn complete_until(&self) -> Option<OffsetDateTime>;
+    /// The cursor that starts reading at `since` (`reset --since`), or why there is none.
+    fn since(since: OffsetDateTime) -> Result<Self, String>;
 }
 
-impl fmt::Display for ApiVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ApiVersion::V1 => "v1",
-            ApiVersion::V2 => "v2",
-        })
-    }
+/// One request a source asks for. Requests are compared: a source that asks for the same
+/// request right after it was answered is making no progress.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// POST to an `/api/...` function answering an envelope (`fail[]` checked).
+    Post { path: &'static str, body: Value },
+    /// POST to a function answering a file, or an envelope when there is none.
+    Download { path: &'static str, body: Value },
+    /// GET a 2.0 SIEM route.
+    Siem {
+        path: &'static str,
+        query: Vec<(&'static str, String)>,
+    },
 }
 
-/// One stream of the contract (DESIGN.md "Streams").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum StreamKind {
-    SiemCg,
-    SiemMta,
-    TtpUrl,
-    TtpAttachment,
-    TtpImpersonation,
-    ThreatIntel,
-    Audit,
-    ArchiveSearch,
-    ArchiveSearchLogs,
-    MessageTracking,
-    Dashboard,
-    Directory,
-}
-
-/// What a stream needs from Mimecast.
-#[derive(Debug, Clone, Copy)]
-pub struct StreamSpec {
-    pub name: &'static str,
-    /// The endpoint the stream polls (POST for `/api/...`, GET for `/siem/...`).
-    pub path: &'static str,
-    pub v1: bool,
-    pub v2: bool,
-    /// The role permission the service user (1.0) or application (2.0) must hold.
-    pub permission: &'static str,
-    /// The API 2.0 product the application must be granted in the Admin Console (§6.3).
-    pub v2_product: &'static str,
-}
-
-impl StreamKind {
-    pub const ALL: [StreamKind; 12] = [
-        StreamKind::SiemCg,
-        StreamKind::SiemMta,
-        StreamKind::TtpUrl,
-        StreamKind::TtpAttachment,
-        StreamKind::TtpImpersonation,
-        StreamKind::ThreatIntel,
-        StreamKind::Audit,
-        StreamKind::ArchiveSearch,
-        StreamKind::ArchiveSearchLogs,
-        StreamKind::MessageTracking,
-        StreamKind::Dashboard,
-        StreamKind::Directory,
-    ];
-
-    pub fn spec(self) -> &'static StreamSpec {
-        use StreamKind::*;
+impl Request {
+    pub fn path(&self) -> &'static str {
         match self {
-            // §6.4: batch SIEM files, API 2.0 only.
-            SiemCg => &StreamSpec {
-                name: "siem_cg",
-                path: "/siem/v1/batch/events/cg",
-                v1: false,
-                v2: true,
-                permission:
-                    "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
-                v2_product: "Threats, Security Events and Data for CG",
-            },
-            // §4.2: not served on the 2.0 gateway (§6.3).
-            SiemMta => &StreamSpec {
-                name: "siem_mta",
-                path: "/api/audit/get-siem-logs",
-                v1: true,
-                v2: false,
-                permission:
-                    "Gateway | Tracking | Read (and Enhanced Logging enabled in Account Settings)",
-                v2_product: "(not available on API 2.0)",
-            },
-            TtpUrl => &StreamSpec {
-                name: "ttp_url",
-                path: "/api/ttp/url/get-logs",
-                v1: true,
-                v2: true,
-                permission: "Monitoring | URL Protection | Read",
-                v2_product: "Security Events",
-            },
-            TtpAttachment => &StreamSpec {
-                name: "ttp_attachment",
-                path: "/api/ttp/attachment/get-logs",
-                v1: true,
-                v2: true,
-                permission: "Monitoring | Attachment Protection | Read",
-                v2_product: "Security Events",
-            },
-            TtpImpersonation => &StreamSpec {
-                name: "ttp_impersonation",
-                path: "/api/ttp/impersonation/get-logs",
-                v1: true,
-                v2: true,
-                permission: "Monitoring | Impersonation Protection | Read",
-                v2_product: "Security Events",
-            },
-            ThreatIntel => &StreamSpec {
-                name: "threat_intel",
-                path: "/api/ttp/threat-intel/get-feed",
-                v1: true,
-                v2: true,
-                permission: "Services | Gateway | Tracking | Read",
-                v2_product: "Threat Management",
-            },
-            Audit => &StreamSpec {
-                name: "audit",
-                path: "/api/audit/get-audit-events",
-                v1: true,
-                v2: true,
-                permission: "Account | Logs | Read",
-                v2_product: "Audit Events",
-            },
-            ArchiveSearch => &StreamSpec {
-                name: "archive_search",
-                path: "/api/archive/search",
-                v1: true,
-                v2: true,
-                permission: "Archive | Search | Read",
-                v2_product: "Archive Data Access",
-            },
-            ArchiveSearchLogs => &StreamSpec {
-                name: "archive_search_logs",
-                path: "/api/archive/get-archive-search-logs",
-                v1: true,
-                v2: true,
-                permission: "Archive | Search Logs | Read",
-                v2_product: "Audit Events",
-            },
-            MessageTracking => &StreamSpec {
-                name: "message_tracking",
-                path: "/api/message-finder/search",
-                v1: true,
-                v2: true,
-                permission: "Gateway | Tracking | Read",
-                v2_product: "Cloud Gateway",
-            },
-            Dashboard => &StreamSpec {
-                name: "dashboard",
-                path: "/api/account/get-dashboard-notifications",
-                v1: true,
-                v2: true,
-                permission: "Account | Dashboard | Read",
-                v2_product: "Account Management",
-            },
-            Directory => &StreamSpec {
-                name: "directory",
-                path: "/api/user/get-internal-users",
-                v1: true,
-                v2: true,
-                permission: "Directories | Internal | Read",
-                v2_product: "User and Group Management",
-            },
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        self.spec().name
-    }
-
-    pub fn from_name(name: &str) -> Option<StreamKind> {
-        StreamKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    pub fn supports(self, api: ApiVersion) -> bool {
-        match api {
-            ApiVersion::V1 => self.spec().v1,
-            ApiVersion::V2 => self.spec().v2,
-        }
-    }
-
-    /// The stream (if any) whose endpoint is `path`, for naming a permission on a 403.
-    pub fn for_path(path: &str) -> Option<StreamKind> {
-        StreamKind::ALL.into_iter().find(|k| k.spec().path == path)
-    }
-
-    /// What an administrator must grant for this stream, phrased for the API in use.
-    pub fn grant_hint(self, api: ApiVersion) -> String {
-        let spec = self.spec();
-        match api {
-            ApiVersion::V1 => format!(
-                "grant the service user's role the permission \"{}\"",
-                spec.permission
-            ),
-            ApiVersion::V2 => format!(
-                "grant the API 2.0 application the product \"{}\" with the permission \"{}\"",
-                spec.v2_product, spec.permission
-            ),
+            Request::Post { path, .. }
+            | Request::Download { path, .. }
+            | Request::Siem { path, .. } => path,
         }
     }
 }
 
-impl fmt::Display for StreamKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// The answer to a [`Request`], of the matching kind.
+#[derive(Debug)]
+pub enum Response {
+    Envelope(Envelope),
+    Download(Download),
+    Siem(SiemPage),
+}
+
+/// A record with what a source decided about it beyond the record itself.
+#[derive(Debug)]
+pub struct Record {
+    pub raw: Box<RawValue>,
+    /// Replaces the normalized `action` (directory: added / changed / removed).
+    pub action: Option<&'static str>,
+    /// Replaces the normalized id.
+    pub id: Option<String>,
+}
+
+impl Record {
+    pub fn plain(raw: Box<RawValue>) -> Record {
+        Record {
+            raw,
+            action: None,
+            id: None,
+        }
     }
 }
 
-/// SIEM event types of the CG batch route (§6.4). They contain spaces and are URL-encoded.
-pub const SIEM_CG_TYPES: [&str; 10] = [
-    "receipt",
-    "process",
-    "delivery",
-    "av",
-    "spam",
-    "internal email protect",
-    "impersonation protect",
-    "url protect",
-    "attachment protect",
-    "journal",
-];
+/// The records of a page, kept in the buffer they arrived in where possible.
+#[derive(Debug, Default)]
+pub enum Records {
+    #[default]
+    None,
+    /// `data[]` (field `None`) or `data[0].<field>[]` of an envelope.
+    Envelope {
+        env: Envelope,
+        field: Option<&'static str>,
+    },
+    Owned(Vec<Record>),
+}
 
-/// Threat-intel feed types (§4.7).
-pub const THREAT_FEED_TYPES: [&str; 2] = ["malware_customer", "malware_grid"];
+/// How a page's records are checked against what was written before.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dedup {
+    /// Remember the ids of events at or after this instant (and drop repeats within the page);
+    /// `None`: the endpoint never re-reads, nothing is remembered.
+    pub remember_from: Option<OffsetDateTime>,
+    /// Drop events dated before this (an endpoint that ignored the requested window).
+    pub not_before: Option<OffsetDateTime>,
+    /// Once this page is committed, forget remembered ids older than this (unix seconds).
+    pub forget_before: Option<i64>,
+}
+
+/// A pre-signed file whose lines are records (SIEM batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    /// What identifies the file across listings: its URL without the signed query.
+    pub key: String,
+    pub url: url::Url,
+}
+
+/// What a source made of one response.
+#[derive(Debug)]
+pub struct Page<C> {
+    pub records: Records,
+    /// Records the response carried (for the bound on empty pages that still continue).
+    pub received: usize,
+    /// The cursor once this page (and its files) is written.
+    pub next: C,
+    /// Another request follows in this poll.
+    pub more: bool,
+    /// Files to read, in order, before `next` is committed.
+    pub files: Vec<FileRef>,
+    pub dedup: Dedup,
+}
+
+impl<C> Page<C> {
+    pub fn empty(next: C, more: bool) -> Page<C> {
+        Page {
+            records: Records::None,
+            received: 0,
+            next,
+            more,
+            files: Vec::new(),
+            dedup: Dedup::default(),
+        }
+    }
+}
+
+/// What the driver tells a source after a file could not be decoded.
+#[derive(Debug)]
+pub struct FileFailure<C> {
+    /// The cursor to commit (attempts counted, or the file marked done when quarantined).
+    pub cursor: C,
+    /// The file is given up on: recorded in the state database and `status`.
+    pub quarantined: bool,
+}
+
+/// The hooks of one kind of endpoint. No loop, no commit, no cancellation: the driver does those.
+pub trait Source: Send + 'static {
+    type Cursor: Cursor;
+
+    /// Once per poll, before the first request, with Mimecast's own "now".
+    fn begin(&mut self, _cursor: &Self::Cursor, _now: OffsetDateTime) {}
+
+    /// The request that continues from `cursor`, or `None` when there is nothing to read now.
+    fn request(&self, cursor: &Self::Cursor) -> Option<Request>;
+
+    /// What a response to `request(cursor)` means.
+    fn page(
+        &mut self,
+        cursor: &Self::Cursor,
+        response: Response,
+    ) -> Result<Page<Self::Cursor>, StreamError>;
+
+    /// After the page is rendered, before it is committed: the cursor may keep what it needs of
+    /// the rendered ids, and `seen` may be cut to what must be remembered.
+    fn rendered(&mut self, _next: &mut Self::Cursor, _rendered: &mut emit::Rendered) {}
+
+    /// A request that carried a continuation was refused (expired, or issued before a restart):
+    /// the cursor that reads again from a point known to be safe, or `None` to fail the poll.
+    fn restart(&mut self, _cursor: &Self::Cursor) -> Option<Self::Cursor> {
+        None
+    }
+
+    /// Ids the cursor itself carries that dedup must know (a restart point's newest second).
+    fn carried_ids(&self, _cursor: &Self::Cursor) -> Vec<(i64, i64)> {
+        Vec::new()
+    }
+
+    /// Lines of `file` already written, to skip.
+    fn file_start(&self, _cursor: &Self::Cursor, _file: &FileRef) -> u64 {
+        0
+    }
+
+    /// The cursor once `lines` lines of `file` are written (`finished`: all of it).
+    fn file_progress(
+        &self,
+        cursor: &Self::Cursor,
+        _file: &FileRef,
+        _lines: u64,
+        _finished: bool,
+    ) -> Self::Cursor {
+        cursor.clone()
+    }
+
+    /// `file` could not be decoded.
+    fn file_failed(&self, cursor: &Self::Cursor, _file: &FileRef) -> FileFailure<Self::Cursor> {
+        FileFailure {
+            cursor: cursor.clone(),
+            quarantined: false,
+        }
+    }
+}
+
+/// Which source reads a stream. One arm per kind of endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Window,
+    BatchFiles,
+    TokenFiles,
+    Snapshot,
+}
+
+pub fn family(kind: StreamKind) -> Family {
+    use StreamKind::*;
+    match kind {
+        SiemCg => Family::BatchFiles,
+        SiemMta | ThreatIntel => Family::TokenFiles,
+        Dashboard | Directory => Family::Snapshot,
+        TtpUrl | TtpAttachment | TtpImpersonation | Audit | ArchiveSearch | ArchiveSearchLogs
+        | MessageTracking => Family::Window,
+    }
+}
+
+fn parse<C: Cursor>(text: Option<&str>) -> Result<C, String> {
+    match text {
+        Some(t) => serde_json::from_str(t).map_err(|e| {
+            format!(
+                "stored checkpoint is unreadable ({e}); reset it with `mimecast-collector reset`"
+            )
+        }),
+        None => Ok(C::default()),
+    }
+}
+
+/// Calls `f` with the stored cursor of `kind` parsed as its own type.
+macro_rules! with_cursor {
+    ($kind:expr, $text:expr, |$c:ident| $body:expr) => {
+        match family($kind) {
+            Family::Window => parse::<window::WindowCursor>($text).map(|$c| $body),
+            Family::BatchFiles => parse::<batch_files::BatchCursor>($text).map(|$c| $body),
+            Family::TokenFiles => parse::<token_files::TokenCursor>($text).map(|$c| $body),
+            Family::Snapshot => parse::<snapshot::SnapshotCursor>($text).map(|$c| $body),
+        }
+    };
+}
+
+/// `status`: a stored cursor described by the stream that owns it.
+pub fn describe_cursor(kind: StreamKind, text: Option<&str>) -> String {
+    if text.is_none() {
+        return "none".into();
+    }
+    with_cursor!(kind, text, |c| c.describe()).unwrap_or_else(|e| e)
+}
+
+/// The instant a stored cursor is known complete up to, if it says.
+pub fn complete_until(kind: StreamKind, text: Option<&str>) -> Option<OffsetDateTime> {
+    with_cursor!(kind, text, |c| c.complete_until())
+        .ok()
+        .flatten()
+}
+
+/// `reset --since`: the stored form of a cursor that starts reading at `since`.
+pub fn cursor_since(kind: StreamKind, since: OffsetDateTime) -> Result<String, String> {
+    fn text<C: Cursor>(c: Result<C, String>) -> Result<String, String> {
+        c.and_then(|c| serde_json::to_string(&c).map_err(|e| e.to_string()))
+    }
+    match family(kind) {
+        Family::Window => text(window::WindowCursor::since(since)),
+        Family::BatchFiles => text(batch_files::BatchCursor::since(since)),
+        Family::TokenFiles if kind == StreamKind::SiemMta => Err("siem_mta checkpoints are Mimecast tokens, not times: reset without --since to start again from the oldest file Mimecast still has".into()),
+        Family::TokenFiles => text(token_files::TokenCursor::since(since)),
+        Family::Snapshot => Err(format!(
+            "{kind} has no time cursor: reset without --since to emit everything again"
+        )),
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::macros::datetime;
 
     #[test]
-    fn names_round_trip_and_are_unique() {
-        let mut seen = std::collections::HashSet::new();
-        for k in StreamKind::ALL {
-            assert_eq!(StreamKind::from_name(k.name()), Some(k));
-            assert!(seen.insert(k.name()));
-            assert!(k.spec().v1 || k.spec().v2, "{k} is served by no API");
+    fn every_stream_has_a_family_and_cursors_round_trip_through_since() {
+        let t = datetime!(2026-11-20 00:00 UTC);
+        for kind in StreamKind::ALL {
+            match cursor_since(kind, t) {
+                Ok(text) => {
+                    assert!(
+                        complete_until(kind, Some(&text)).is_none_or(|c| c <= t),
+                        "{kind}: {text}"
+                    );
+                    assert_ne!(describe_cursor(kind, Some(&text)), "none", "{kind}");
+                }
+                Err(e) => assert!(e.contains("reset without --since"), "{kind}: {e}"),
+            }
         }
-        assert_eq!(StreamKind::from_name("nope"), None);
-    }
-
-    #[test]
-    fn siem_streams_are_tied_to_their_api() {
-        assert!(!StreamKind::SiemCg.supports(ApiVersion::V1));
-        assert!(!StreamKind::SiemMta.supports(ApiVersion::V2));
-        assert_eq!(
-            StreamKind::for_path("/api/ttp/url/get-logs"),
-            Some(StreamKind::TtpUrl)
-        );
-        assert!(StreamKind::ArchiveSearch
-            .grant_hint(ApiVersion::V1)
-            .contains("Archive | Search | Read"));
+        assert!(describe_cursor(StreamKind::TtpUrl, Some("not json")).contains("unreadable"));
+        assert_eq!(describe_cursor(StreamKind::TtpUrl, None), "none");
     }
 }

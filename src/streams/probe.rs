@@ -14,6 +14,17 @@ use time::OffsetDateTime;
 
 pub async fn probe(client: &MimecastClient, stream: &StreamConfig) -> Result<(), StreamError> {
     let kind = stream.kind;
+    // A 403 names the exact permission of this stream (the api layer only knows the path).
+    probe_api(client, stream).await.map_err(|e| match e {
+        StreamError::Api(e) => {
+            StreamError::Api(e.with_grant_hint(|| kind.grant_hint(client.api())))
+        }
+        other => other,
+    })
+}
+
+async fn probe_api(client: &MimecastClient, stream: &StreamConfig) -> Result<(), StreamError> {
+    let kind = stream.kind;
     let path = kind.spec().path;
     let now = OffsetDateTime::now_utc();
     let hour_ago = now - time::Duration::hours(1);

@@ -5,20 +5,18 @@
 //! Neither endpoint takes a time window, so the state is what was seen: notification ids in the
 //! dedup table, and for the directory a map of address -> record hash kept in the cursor.
 
-use super::checkpoint::{Checkpointer, Progress};
-use super::emit::{id_hash, Emitter};
+use super::emit::{id_hash, Rendered};
 use super::records;
-use super::{PollReport, StreamError, StreamKind};
-use crate::api::MimecastClient;
+use super::{
+    Cursor, Dedup, Page, Record, Records, Request, Response, Source, StreamError, StreamKind,
+};
 use crate::event::Context;
 use crate::normalize::normalize;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
 
 pub const DOMAINS_PATH: &str = "/api/domain/get-internal-domain";
 /// Dashboard notification ids are remembered this long (they stay visible for weeks).
@@ -37,224 +35,248 @@ pub struct SnapshotCursor {
     pub polled_at: Option<OffsetDateTime>,
 }
 
-pub struct SnapshotStream {
+impl Cursor for SnapshotCursor {
+    fn describe(&self) -> String {
+        self.polled_at
+            .map(|p| format!("snapshot {}", crate::event::rfc3339::format(p)))
+            .unwrap_or_else(|| "start".into())
+    }
+
+    fn complete_until(&self) -> Option<OffsetDateTime> {
+        self.polled_at
+    }
+
+    fn since(_since: OffsetDateTime) -> Result<SnapshotCursor, String> {
+        Err("this stream has no time cursor: reset without --since to emit everything again".into())
+    }
+}
+
+/// Where a snapshot poll is: reading the list of domains, or the users of one domain.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Domains,
+    Users(usize),
+    Notifications,
+}
+
+/// The hooks of `dashboard` and `directory`. A snapshot is read whole within one poll; the
+/// source keeps what it has read so far, and the cursor moves only with the last page.
+pub struct SnapshotSource {
     pub kind: StreamKind,
-    pub client: MimecastClient,
-    pub emitter: Emitter,
     pub page_size: u32,
     /// Directory: configured domains; empty means every internal domain.
     pub domains: Vec<String>,
+    pub tenant: String,
     pub include_raw: bool,
-    pub ckpt: Checkpointer,
-    pub cursor: SnapshotCursor,
+    // This poll's progress.
+    step: Step,
+    token: Option<String>,
+    domain_list: Vec<String>,
+    listed: Vec<Box<RawValue>>,
+    users: BTreeMap<String, BTreeMap<String, String>>,
+    events: Vec<Record>,
+    now: OffsetDateTime,
 }
 
-impl SnapshotStream {
-    /// Every page of a paginated list endpoint, as raw records.
-    async fn read_all(
-        &self,
-        path: &str,
-        item: Value,
-        field: Option<&str>,
-        report: &mut PollReport,
-        cancel: &CancellationToken,
-    ) -> Result<Option<Vec<Box<RawValue>>>, StreamError> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            if cancel.is_cancelled() {
-                return Ok(None);
-            }
-            let mut pagination = json!({"pageSize": self.page_size});
-            if let Some(t) = &token {
-                pagination["pageToken"] = Value::String(t.clone());
-            }
-            let data = if item.is_null() {
-                json!([])
-            } else {
-                json!([item])
-            };
-            let env = self
-                .client
-                .post(
-                    path,
-                    &json!({"meta": {"pagination": pagination}, "data": data}),
-                )
-                .await?;
-            report.requests += 1;
-            report.pages += 1;
-            let recs = records::extract(env.data.as_deref(), field)
-                .map_err(|e| StreamError::Shape(e.to_string()))?;
-            let n = recs.len();
-            out.extend(recs.into_iter().map(|r| r.to_owned()));
-            match env.next_page_token(n) {
-                Some(t) if Some(t) != token.as_deref() => token = Some(t.to_string()),
-                _ => return Ok(Some(out)),
-            }
-        }
-    }
-
-    pub async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
-        match self.kind {
-            StreamKind::Dashboard => self.poll_dashboard(cancel).await,
-            _ => self.poll_directory(cancel).await,
-        }
-    }
-
-    async fn poll_dashboard(
-        &mut self,
-        cancel: &CancellationToken,
-    ) -> Result<PollReport, StreamError> {
-        let mut report = PollReport::default();
-        let Some(all) = self
-            .read_all(
-                self.kind.spec().path,
-                Value::Null,
-                Some("notifications"),
-                &mut report,
-                cancel,
-            )
-            .await?
-        else {
-            report.cancelled = true;
-            return Ok(report);
-        };
-        let now = OffsetDateTime::now_utc();
-        let rendered = self.emitter.render(
-            all.iter().map(|b| b.as_ref()),
-            now,
-            Some(OffsetDateTime::UNIX_EPOCH),
-            None,
-        );
-        let cursor = SnapshotCursor {
+impl SnapshotSource {
+    pub fn new(
+        kind: StreamKind,
+        page_size: u32,
+        domains: Vec<String>,
+        tenant: String,
+        include_raw: bool,
+    ) -> SnapshotSource {
+        SnapshotSource {
+            kind,
+            page_size,
+            domains,
+            tenant,
+            include_raw,
+            step: Step::Notifications,
+            token: None,
+            domain_list: Vec::new(),
+            listed: Vec::new(),
             users: BTreeMap::new(),
-            polled_at: Some(now),
-        };
-        // Remembered from when they were first emitted, not from their own date: an old
-        // notification must not come back when its date passes the forget horizon.
-        let seen: Vec<(i64, i64)> = rendered
-            .seen
-            .iter()
-            .map(|(h, _)| (*h, now.unix_timestamp()))
-            .collect();
-        self.commit(
-            cursor,
-            rendered.lines,
-            rendered.emitted,
-            seen.clone(),
-            Some((now - NOTIFICATION_MEMORY).unix_timestamp()),
-        )
-        .await?;
-        self.emitter.remember(&seen);
-        report.records = rendered.emitted;
-        report.duplicates = rendered.duplicates;
-        Ok(report)
+            events: Vec::new(),
+            now: OffsetDateTime::now_utc(),
+        }
     }
 
-    async fn poll_directory(
-        &mut self,
-        cancel: &CancellationToken,
-    ) -> Result<PollReport, StreamError> {
-        let mut report = PollReport::default();
-        let domains = if self.domains.is_empty() {
-            let Some(list) = self
-                .read_all(DOMAINS_PATH, Value::Null, None, &mut report, cancel)
-                .await?
-            else {
-                report.cancelled = true;
-                return Ok(report);
-            };
-            list.iter()
-                .filter_map(|d| records::string_field(d, "domain"))
-                .collect()
-        } else {
-            self.domains.clone()
-        };
-        let now = OffsetDateTime::now_utc();
+    /// The directory's users of one domain, read whole: added, changed and removed events.
+    fn diff_domain(&mut self, c: &SnapshotCursor, domain: &str) -> Result<(), StreamError> {
         let ctx = Context {
-            tenant: &self.ckpt.key.tenant,
+            tenant: &self.tenant,
             stream: self.kind.name(),
-            collected_at: now,
+            collected_at: self.now,
             include_raw: self.include_raw,
         };
-        let mut lines = Vec::new();
-        let mut events = 0;
-        let mut next = SnapshotCursor {
-            users: BTreeMap::new(),
-            polled_at: Some(now),
-        };
-        for domain in &domains {
-            let Some(users) = self
-                .read_all(
-                    self.kind.spec().path,
-                    json!({"domain": domain}),
-                    Some("users"),
-                    &mut report,
-                    cancel,
-                )
-                .await?
-            else {
-                report.cancelled = true;
-                return Ok(report);
+        let before = c.users.get(domain).cloned().unwrap_or_default();
+        let mut after = BTreeMap::new();
+        for raw in std::mem::take(&mut self.listed) {
+            let address = match normalize(self.kind, &ctx, &raw).user.as_deref() {
+                Some(a) => a.to_ascii_lowercase(),
+                None => continue,
             };
-            let before = self.cursor.users.get(domain).cloned().unwrap_or_default();
-            let mut after = BTreeMap::new();
-            for raw in &users {
-                let mut event = normalize(self.kind, &ctx, raw);
-                let Some(address) = event.user.as_deref().map(str::to_ascii_lowercase) else {
+            let hash = format!("{:016x}", id_hash(raw.get()) as u64);
+            let action = match before.get(&address) {
+                None => "added",
+                Some(h) if *h != hash => "changed",
+                Some(_) => {
+                    after.insert(address, hash);
                     continue;
-                };
-                let hash = format!("{:016x}", id_hash(raw.get()) as u64);
-                let action = match before.get(&address) {
-                    None => "added",
-                    Some(h) if *h != hash => "changed",
-                    Some(_) => {
-                        after.insert(address, hash);
-                        continue;
-                    }
-                };
-                event.action = Some(Cow::Borrowed(action));
-                event.id = Cow::Owned(format!("user:{address}:{hash}"));
-                event.write_line(&mut lines);
-                events += 1;
-                after.insert(address, hash);
-            }
-            for (address, hash) in &before {
-                if !after.contains_key(address) {
-                    let raw = RawValue::from_string(json!({"emailAddress": address}).to_string())
-                        .map_err(|e| StreamError::Shape(e.to_string()))?;
-                    let mut event = normalize(self.kind, &ctx, &raw);
-                    event.action = Some(Cow::Borrowed("removed"));
-                    event.id = Cow::Owned(format!("user:{address}:{hash}:removed"));
-                    event.write_line(&mut lines);
-                    events += 1;
                 }
-            }
-            next.users.insert(domain.clone(), after);
+            };
+            self.events.push(Record {
+                raw,
+                action: Some(action),
+                id: Some(format!("user:{address}:{hash}")),
+            });
+            after.insert(address, hash);
         }
-        self.commit(next, lines, events, Vec::new(), None).await?;
-        report.records = events;
-        Ok(report)
+        for (address, hash) in &before {
+            if !after.contains_key(address) {
+                let raw = RawValue::from_string(json!({"emailAddress": address}).to_string())
+                    .map_err(|e| StreamError::Shape(e.to_string()))?;
+                self.events.push(Record {
+                    raw,
+                    action: Some("removed"),
+                    id: Some(format!("user:{address}:{hash}:removed")),
+                });
+            }
+        }
+        self.users.insert(domain.to_string(), after);
+        Ok(())
     }
 
-    async fn commit(
-        &mut self,
-        cursor: SnapshotCursor,
-        lines: Vec<u8>,
-        events: u64,
-        seen: Vec<(i64, i64)>,
-        forget: Option<i64>,
-    ) -> Result<(), StreamError> {
-        let progress = Progress {
-            lines,
-            events,
-            pages: 1,
-            seen,
-            forget_seen_before: forget,
-            covered_until: cursor.polled_at,
+    /// The step after the current list is read whole, or `None` when the snapshot is complete.
+    fn advance(&mut self, c: &SnapshotCursor) -> Result<Option<Step>, StreamError> {
+        self.token = None;
+        Ok(match self.step.clone() {
+            Step::Notifications => None,
+            Step::Domains => {
+                self.domain_list = std::mem::take(&mut self.listed)
+                    .iter()
+                    .filter_map(|d| records::string_field(d, "domain"))
+                    .collect();
+                (!self.domain_list.is_empty()).then_some(Step::Users(0))
+            }
+            Step::Users(i) => {
+                let domain = self.domain_list[i].clone();
+                self.diff_domain(c, &domain)?;
+                (i + 1 < self.domain_list.len()).then_some(Step::Users(i + 1))
+            }
+        })
+    }
+}
+
+impl Source for SnapshotSource {
+    type Cursor = SnapshotCursor;
+
+    fn begin(&mut self, _cursor: &SnapshotCursor, now: OffsetDateTime) {
+        self.now = now;
+        self.token = None;
+        self.listed.clear();
+        self.users.clear();
+        self.events.clear();
+        self.domain_list = self.domains.clone();
+        self.step = match self.kind {
+            StreamKind::Dashboard => Step::Notifications,
+            _ if self.domains.is_empty() => Step::Domains,
+            _ => Step::Users(0),
         };
-        self.ckpt.commit(&cursor, progress).await?;
-        self.cursor = cursor;
-        Ok(())
+    }
+
+    fn request(&self, _c: &SnapshotCursor) -> Option<Request> {
+        let (path, data) = match &self.step {
+            Step::Notifications => (self.kind.spec().path, json!([])),
+            Step::Domains => (DOMAINS_PATH, json!([])),
+            Step::Users(i) => (
+                self.kind.spec().path,
+                json!([{"domain": self.domain_list.get(*i)?}]),
+            ),
+        };
+        let mut pagination = json!({"pageSize": self.page_size});
+        if let Some(t) = &self.token {
+            pagination["pageToken"] = Value::String(t.clone());
+        }
+        Some(Request::Post {
+            path,
+            body: json!({"meta": {"pagination": pagination}, "data": data}),
+        })
+    }
+
+    fn page(
+        &mut self,
+        c: &SnapshotCursor,
+        response: Response,
+    ) -> Result<Page<SnapshotCursor>, StreamError> {
+        let Response::Envelope(env) = response else {
+            return Err(StreamError::Shape("expected an envelope".into()));
+        };
+        let field = match self.step {
+            Step::Notifications => Some("notifications"),
+            Step::Domains => None,
+            Step::Users(_) => Some("users"),
+        };
+        let recs = records::extract(env.data.as_deref(), field)
+            .map_err(|e| StreamError::Shape(e.to_string()))?;
+        let received = recs.len();
+        self.listed.extend(recs.into_iter().map(|r| r.to_owned()));
+        let next_token = env
+            .next_page_token(received)
+            .filter(|t| Some(*t) != self.token.as_deref())
+            .map(str::to_string);
+        if let Some(t) = next_token {
+            self.token = Some(t);
+            return Ok(Page {
+                received,
+                ..Page::empty(c.clone(), true)
+            });
+        }
+        if let Some(step) = self.advance(c)? {
+            self.step = step;
+            return Ok(Page {
+                received,
+                ..Page::empty(c.clone(), true)
+            });
+        }
+        // The snapshot is complete: its events and the new cursor in one commit.
+        let next = SnapshotCursor {
+            users: std::mem::take(&mut self.users),
+            polled_at: Some(self.now),
+        };
+        let (records, dedup) = match self.kind {
+            StreamKind::Dashboard => (
+                std::mem::take(&mut self.listed)
+                    .into_iter()
+                    .map(Record::plain)
+                    .collect(),
+                Dedup {
+                    remember_from: Some(OffsetDateTime::UNIX_EPOCH),
+                    not_before: None,
+                    forget_before: Some((self.now - NOTIFICATION_MEMORY).unix_timestamp()),
+                },
+            ),
+            _ => (std::mem::take(&mut self.events), Dedup::default()),
+        };
+        Ok(Page {
+            records: Records::Owned(records),
+            received,
+            next,
+            more: false,
+            files: Vec::new(),
+            dedup,
+        })
+    }
+
+    /// Notifications are remembered from when they were first emitted, not from their own
+    /// date: an old notification must not come back when its date passes the forget horizon.
+    fn rendered(&mut self, _next: &mut SnapshotCursor, rendered: &mut Rendered) {
+        if self.kind == StreamKind::Dashboard {
+            let now = self.now.unix_timestamp();
+            for (_, t) in rendered.seen.iter_mut() {
+                *t = now;
+            }
+        }
     }
 }

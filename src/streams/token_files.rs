@@ -7,18 +7,18 @@
 //! restart asks for the file after the last one written. A JSON envelope instead of a file
 //! means "nothing more now" (SIEM: caught up; feed: `err_threat_intel_feed_no_result_found`).
 
-use super::checkpoint::{Checkpointer, Progress};
-use super::emit::Emitter;
-use super::{PollReport, StreamError, StreamKind};
+use super::emit::Rendered;
+use super::{
+    Cursor, Dedup, Page, Record, Records, Request, Response, Source, StreamError, StreamKind,
+};
 use crate::api::client::Download;
-use crate::api::{ApiError, MimecastClient};
+use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
 
 pub const SIEM_TOKEN_HEADER: &str = "mc-siem-token";
 pub const FEED_TOKEN_HEADER: &str = "x-mc-threat-feed-next-token";
@@ -46,17 +46,25 @@ pub struct TokenCursor {
         with = "time::serde::rfc3339::option"
     )]
     pub window_end: Option<OffsetDateTime>,
-}
-
-pub struct TokenFileStream {
-    pub kind: StreamKind,
-    /// Threat feed type (`malware_customer` / `malware_grid`); empty for SIEM.
-    pub feed_type: String,
-    pub client: MimecastClient,
-    pub emitter: Emitter,
-    pub initial_lookback: Duration,
-    pub ckpt: Checkpointer,
-    pub cursor: TokenCursor,
+    /// SIEM: the newest event time written.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub written_until: Option<OffsetDateTime>,
+    /// SIEM: re-reading from the oldest file after a refused token; events before this were
+    /// written already.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub restarted_at: Option<OffsetDateTime>,
+    /// SIEM: (id hash, time) of the events written in `written_until`'s second, so a re-read
+    /// after a refused token drops them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub newest_ids: Vec<(i64, i64)>,
 }
 
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
@@ -125,154 +133,241 @@ pub fn stix_objects(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
     Ok(b.objects)
 }
 
-impl TokenFileStream {
-    fn request(&self, window: Option<(OffsetDateTime, OffsetDateTime)>) -> Value {
-        let token = self.cursor.token.clone();
-        match self.kind {
-            StreamKind::SiemMta => {
-                let mut item = json!({"type": "MTA", "fileFormat": "json", "compress": true});
-                if let Some(t) = token {
-                    item["token"] = Value::String(t);
-                }
-                json!({"data": [item]})
-            }
-            _ => {
-                let mut item =
-                    json!({"feedType": self.feed_type, "fileType": "stix", "compress": false});
-                match (token, window) {
-                    (Some(t), _) => item["token"] = Value::String(t),
-                    (None, Some((from, to))) => {
-                        item["start"] = Value::String(super::window::body_date(from));
-                        item["end"] = Value::String(super::window::body_date(to));
-                    }
-                    (None, None) => {}
-                }
-                json!({"data": [item]})
-            }
+impl Cursor for TokenCursor {
+    fn describe(&self) -> String {
+        match (&self.token, &self.covered_until) {
+            (Some(t), _) => format!("token {}…", t.chars().take(16).collect::<String>()),
+            (None, Some(c)) => format!("until {}", crate::event::rfc3339::format(*c)),
+            (None, None) => "start".into(),
         }
     }
 
-    pub async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
-        let mut report = PollReport::default();
+    fn complete_until(&self) -> Option<OffsetDateTime> {
+        self.covered_until
+    }
+
+    fn since(since: OffsetDateTime) -> Result<TokenCursor, String> {
+        Ok(TokenCursor {
+            covered_until: Some(since),
+            ..TokenCursor::default()
+        })
+    }
+}
+
+/// The hooks of `siem_mta` and `threat_intel`.
+pub struct TokenFileSource {
+    pub kind: StreamKind,
+    /// Threat feed type (`malware_customer` / `malware_grid`); empty for SIEM.
+    pub feed_type: String,
+    pub initial_lookback: Duration,
+    now: OffsetDateTime,
+}
+
+impl TokenFileSource {
+    pub fn new(kind: StreamKind, feed_type: String, initial_lookback: Duration) -> TokenFileSource {
+        TokenFileSource {
+            kind,
+            feed_type,
+            initial_lookback,
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+
+    fn is_feed(&self) -> bool {
+        self.kind == StreamKind::ThreatIntel
+    }
+
+    /// The feed's window when no token is held: from where the last one ended up to now.
+    fn feed_window(&self, c: &TokenCursor) -> Option<(OffsetDateTime, OffsetDateTime)> {
+        let to = c.window_end.unwrap_or(self.now);
+        let from = c
+            .covered_until
+            .unwrap_or(to - self.initial_lookback.min(Duration::from_secs(7 * 86_400)));
+        (from < to).then_some((from, to))
+    }
+
+    /// The feed's cursor once its window is read to the end.
+    fn closed(&self, c: &TokenCursor) -> TokenCursor {
+        let mut next = c.clone();
+        next.token = None;
+        next.covered_until = next
+            .window_end
+            .take()
+            .or(Some(self.now))
+            .max(next.covered_until);
+        next
+    }
+}
+
+impl Source for TokenFileSource {
+    type Cursor = TokenCursor;
+
+    fn begin(&mut self, _cursor: &TokenCursor, now: OffsetDateTime) {
+        self.now = now;
+    }
+
+    fn request(&self, c: &TokenCursor) -> Option<Request> {
         let path = self.kind.spec().path;
-        let is_feed = self.kind == StreamKind::ThreatIntel;
-        // The feed pages within a window fixed by its first request; open a new window when the
-        // last one was read to its end.
-        let mut window = None;
-        if is_feed && self.cursor.token.is_none() {
-            let now = OffsetDateTime::now_utc();
-            let from = self
-                .cursor
-                .covered_until
-                .unwrap_or(now - self.initial_lookback.min(Duration::from_secs(7 * 86_400)));
-            if now <= from {
-                return Ok(report);
+        if !self.is_feed() {
+            let mut item = json!({"type": "MTA", "fileFormat": "json", "compress": true});
+            if let Some(t) = &c.token {
+                item["token"] = Value::String(t.clone());
             }
-            window = Some((from, now));
-            self.cursor.window_end = Some(now);
+            return Some(Request::Download {
+                path,
+                body: json!({ "data": [item] }),
+            });
         }
-        loop {
-            if cancel.is_cancelled() {
-                report.cancelled = true;
-                return Ok(report);
-            }
-            let download = self
-                .client
-                .post_download(path, &self.request(window))
-                .await?;
-            report.requests += 1;
-            let (headers, body) = match download {
-                Download::Envelope(env) => {
-                    if is_feed && env.has_failure_code(FEED_NO_RESULT) {
-                        self.close_window().await?;
-                        return Ok(report);
-                    }
-                    env.check(path)?;
-                    // SIEM: a JSON answer means caught up; the token stays.
-                    if is_feed {
-                        self.close_window().await?;
-                    }
-                    return Ok(report);
-                }
-                Download::File { headers, body } => (headers, body),
-            };
-            let next = header(
-                &headers,
-                if is_feed {
-                    FEED_TOKEN_HEADER
-                } else {
-                    SIEM_TOKEN_HEADER
-                },
-            );
-            let collected_at = OffsetDateTime::now_utc();
-            let rendered = if is_feed {
-                let objects = stix_objects(&body)?;
-                self.emitter.render(objects, collected_at, None, None)
-            } else {
-                let lines = mta_records(&body)?;
-                let raws: Vec<&RawValue> = lines
-                    .iter()
-                    .filter_map(|l| serde_json::from_slice::<&RawValue>(l).ok())
-                    .collect();
-                if raws.len() < lines.len() {
-                    tracing::warn!(
-                        lines = lines.len() - raws.len(),
-                        "SIEM log file has lines that are not JSON; skipped"
-                    );
-                }
-                self.emitter.render(raws, collected_at, None, None)
-            };
-            let empty = rendered.emitted == 0;
-            let mut cursor = self.cursor.clone();
-            let advanced = next.is_some() && next != self.cursor.token;
-            match &next {
-                Some(t) => cursor.token = Some(t.clone()),
-                None if is_feed => {
-                    cursor.token = None;
-                    cursor.covered_until = cursor.window_end.take().or(cursor.covered_until);
-                }
-                None => {}
-            }
-            self.commit(cursor, rendered.lines, rendered.emitted)
-                .await?;
-            report.pages += 1;
-            report.records += rendered.emitted;
-            window = None;
-            if !advanced || (is_feed && empty) {
-                if is_feed && empty {
-                    self.close_window().await?;
-                }
-                return Ok(report);
+        // The feed pages within a window fixed by its first request.
+        let mut item = json!({"feedType": self.feed_type, "fileType": "stix", "compress": false});
+        match &c.token {
+            Some(t) => item["token"] = Value::String(t.clone()),
+            None => {
+                let (from, to) = self.feed_window(c)?;
+                item["start"] = Value::String(super::window::body_date(from));
+                item["end"] = Value::String(super::window::body_date(to));
             }
         }
+        Some(Request::Download {
+            path,
+            body: json!({ "data": [item] }),
+        })
     }
 
-    async fn close_window(&mut self) -> Result<(), StreamError> {
-        let mut cursor = self.cursor.clone();
-        cursor.token = None;
-        cursor.covered_until = cursor.window_end.take().or(cursor.covered_until);
-        if cursor != self.cursor {
-            self.commit(cursor, Vec::new(), 0).await?;
-        }
-        Ok(())
-    }
-
-    async fn commit(
+    fn page(
         &mut self,
-        cursor: TokenCursor,
-        lines: Vec<u8>,
-        events: u64,
-    ) -> Result<(), StreamError> {
-        let progress = Progress {
-            lines,
-            events,
-            pages: 1,
-            covered_until: cursor.covered_until,
-            ..Progress::default()
+        c: &TokenCursor,
+        response: Response,
+    ) -> Result<Page<TokenCursor>, StreamError> {
+        let path = self.kind.spec().path;
+        let Response::Download(download) = response else {
+            return Err(StreamError::Shape("expected a file or an envelope".into()));
         };
-        self.ckpt.commit(&cursor, progress).await?;
-        self.cursor = cursor;
-        Ok(())
+        let mut opened = c.clone();
+        if self.is_feed() && c.token.is_none() {
+            opened.window_end = self.feed_window(c).map(|(_, to)| to);
+        }
+        let (headers, body) = match download {
+            Download::Envelope(env) => {
+                if self.is_feed() && env.has_failure_code(FEED_NO_RESULT) {
+                    return Ok(Page::empty(self.closed(&opened), false));
+                }
+                env.check(path)?;
+                // A JSON answer means nothing more now. SIEM: the token stays.
+                let next = if self.is_feed() {
+                    self.closed(&opened)
+                } else {
+                    c.clone()
+                };
+                return Ok(Page::empty(next, false));
+            }
+            Download::File { headers, body } => (headers, body),
+        };
+        let next_token = header(
+            &headers,
+            if self.is_feed() {
+                FEED_TOKEN_HEADER
+            } else {
+                SIEM_TOKEN_HEADER
+            },
+        );
+        let records: Vec<Record> = if self.is_feed() {
+            stix_objects(&body)?
+                .into_iter()
+                .map(|r| Record::plain(r.to_owned()))
+                .collect()
+        } else {
+            let lines = mta_records(&body)?;
+            let total = lines.len();
+            let records: Vec<Record> = lines
+                .into_iter()
+                .filter_map(|l| {
+                    let text = match String::from_utf8(l) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::error!(
+                                "SIEM log file line has invalid UTF-8; the damaged bytes are replaced with U+FFFD"
+                            );
+                            String::from_utf8_lossy(e.as_bytes()).into_owned()
+                        }
+                    };
+                    RawValue::from_string(text).ok().map(Record::plain)
+                })
+                .collect();
+            if records.len() < total {
+                tracing::error!(
+                    lines = total - records.len(),
+                    "SIEM log file has lines that are not JSON; skipped"
+                );
+            }
+            records
+        };
+        let received = records.len();
+        let mut next = opened.clone();
+        match next_token {
+            Some(t) => next.token = Some(t),
+            // The feed's window is read to its end; a SIEM file without a token leaves the
+            // token as it was (and the driver reports that as no progress).
+            None if self.is_feed() => next = self.closed(&opened),
+            None => {}
+        }
+        // An empty feed file ends the window.
+        if self.is_feed() && received == 0 {
+            next = self.closed(&next);
+        }
+        let more = next.token.is_some() && !(self.is_feed() && received == 0);
+        let floor = c.restarted_at;
+        Ok(Page {
+            records: Records::Owned(records),
+            received,
+            next,
+            more,
+            files: Vec::new(),
+            dedup: Dedup {
+                // SIEM: ids are collected for the cursor's newest second (see `rendered`);
+                // none goes to the dedup table.
+                remember_from: (!self.is_feed()).then_some(OffsetDateTime::UNIX_EPOCH),
+                not_before: floor,
+                forget_before: None,
+            },
+        })
+    }
+
+    /// SIEM: files older than the newest event written are dropped while re-reading after a
+    /// refused token; the floor is lifted at the first file that reaches past it.
+    fn rendered(&mut self, next: &mut TokenCursor, rendered: &mut Rendered) {
+        let seen = std::mem::take(&mut rendered.seen);
+        let Some(newest) = rendered.newest else {
+            return;
+        };
+        if next.restarted_at.is_some_and(|f| newest > f) {
+            next.restarted_at = None;
+        }
+        let second = newest.unix_timestamp();
+        let before = next.written_until.map(|w| w.unix_timestamp());
+        if before.is_none_or(|b| second > b) {
+            next.written_until = Some(newest);
+            next.newest_ids.clear();
+        }
+        let kept = next.written_until.map_or(second, |w| w.unix_timestamp());
+        next.newest_ids
+            .extend(seen.into_iter().filter(|(_, t)| *t >= kept));
+    }
+
+    fn carried_ids(&self, c: &TokenCursor) -> Vec<(i64, i64)> {
+        c.newest_ids.clone()
+    }
+
+    /// A refused token: SIEM starts again without one (Mimecast's oldest file), dropping what
+    /// is older than the newest event written; the feed re-reads its window.
+    fn restart(&mut self, c: &TokenCursor) -> Option<TokenCursor> {
+        c.token.as_ref()?;
+        let mut next = c.clone();
+        next.token = None;
+        if !self.is_feed() {
+            next.restarted_at = c.written_until;
+        }
+        Some(next)
     }
 }
 

@@ -23,18 +23,12 @@
 //! than the resume point that it had not sent yet: the same exposure as any event indexed later
 //! than `max_lag`.
 
-use super::checkpoint::{Checkpointer, InFlight, Progress};
-use super::emit::Emitter;
-use super::records;
-use super::{PollReport, StreamError, StreamKind};
-use crate::api::envelope::Envelope;
-use crate::api::{ApiError, MimecastClient};
+use super::emit::Rendered;
+use super::{Dedup, Page, Records, Request, Response, StreamError, StreamKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
 
 /// Events younger than this are left for the next poll: Mimecast indexes logs with a delay.
 pub const SETTLE: Duration = Duration::from_secs(30);
@@ -180,47 +174,64 @@ pub struct OpenWindow {
     /// The window was first asked for at least `max_lag` after its end (see `WindowCursor`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settled: bool,
+    /// `next` came with a page that had no records: if Mimecast refuses it, it was a
+    /// placeholder and the window is complete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_empty: bool,
 }
 
-pub struct WindowStream {
+impl super::Cursor for WindowCursor {
+    fn describe(&self) -> String {
+        match (&self.covered_until, &self.window) {
+            (_, Some(open)) => format!(
+                "reading window to {}",
+                crate::event::rfc3339::format(open.to)
+            ),
+            (Some(c), None) => format!("until {}", crate::event::rfc3339::format(*c)),
+            (None, None) => "start".into(),
+        }
+    }
+
+    fn complete_until(&self) -> Option<OffsetDateTime> {
+        self.covered_until
+    }
+
+    fn since(since: OffsetDateTime) -> Result<WindowCursor, String> {
+        Ok(WindowCursor {
+            covered_until: Some(since),
+            window: None,
+            settled: false,
+        })
+    }
+}
+
+/// The hooks of a window stream.
+pub struct WindowSource {
     pub spec: WindowSpec,
-    pub client: MimecastClient,
-    pub emitter: Emitter,
     pub page_size: u32,
     pub initial_lookback: Duration,
     pub max_lag: Duration,
-    pub ckpt: Checkpointer,
-    pub cursor: WindowCursor,
+    /// This poll's "now" and where its windows stop (Mimecast's clock).
+    now: OffsetDateTime,
+    end: OffsetDateTime,
 }
 
-/// A page handed to the writer, with what to apply once its commit is confirmed.
-struct Pending {
-    in_flight: InFlight,
-    cursor: WindowCursor,
-    seen: Vec<(i64, i64)>,
-    forget_seen_before: Option<i64>,
-    emitted: u64,
-    duplicates: u64,
-}
-
-impl WindowStream {
-    /// Waits for a page's commit; only then do its cursor and ids count as written.
-    async fn settle(
-        &mut self,
-        pending: Option<Pending>,
-        report: &mut PollReport,
-    ) -> Result<(), StreamError> {
-        let Some(p) = pending else { return Ok(()) };
-        self.ckpt.confirm(p.in_flight).await?;
-        self.emitter.remember(&p.seen);
-        if let Some(before) = p.forget_seen_before {
-            self.emitter.forget_before(before);
+impl WindowSource {
+    pub fn new(
+        spec: WindowSpec,
+        page_size: u32,
+        initial_lookback: Duration,
+        max_lag: Duration,
+    ) -> WindowSource {
+        let now = OffsetDateTime::now_utc();
+        WindowSource {
+            spec,
+            page_size,
+            initial_lookback,
+            max_lag,
+            now,
+            end: whole_seconds(now - SETTLE),
         }
-        self.cursor = p.cursor;
-        report.pages += 1;
-        report.records += p.emitted;
-        report.duplicates += p.duplicates;
-        Ok(())
     }
 
     fn body(&self, from: OffsetDateTime, to: OffsetDateTime, token: Option<&str>) -> Value {
@@ -231,174 +242,200 @@ impl WindowStream {
         json!({"meta": {"pagination": pagination}, "data": [(self.spec.item)(from, to)]})
     }
 
-    /// Reads from the cursor up to now minus the settle delay, committing page by page.
-    pub async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
-        let mut report = PollReport::default();
-        let now = OffsetDateTime::now_utc();
-        let end = whole_seconds(now - SETTLE);
-        // Windows of at most MAX_WINDOW, one after the other, until caught up with `end`.
-        'windows: loop {
-            let (mut from, to, mut token, mut resume_from, mut resume_ids, settled) =
-                match &self.cursor.window {
-                    Some(w) => (
-                        w.from,
-                        w.to,
-                        Some(w.next.clone()),
-                        w.resume_from,
-                        w.resume_ids.clone(),
-                        w.settled,
-                    ),
-                    None => {
-                        let from = whole_seconds(match self.cursor.covered_until {
-                            Some(c) if self.cursor.settled => c,
-                            Some(c) => c - self.max_lag,
-                            None => now
-                                .checked_sub(
-                                    self.initial_lookback
-                                        .try_into()
-                                        .unwrap_or(time::Duration::ZERO),
-                                )
-                                .unwrap_or(now),
-                        });
-                        // A window must reach past the overlap, or it would re-read only what it has.
-                        if end <= from || self.cursor.covered_until.is_some_and(|c| end <= c) {
-                            return Ok(report);
-                        }
-                        let to = end.min(from + MAX_WINDOW.max(self.max_lag * 2));
-                        (from, to, None, None, Vec::new(), to + self.max_lag <= now)
-                    }
-                };
-            // When the window closes, only the overlap the next window re-reads is kept.
-            let keep_after_close = if settled { to } else { to - self.max_lag };
-            // The next page, requested while this one is rendered and committed. Dropped (and
-            // so aborted) with the poll; never holds more than one page.
-            let mut read_ahead: Option<AbortOnDropHandle<Result<Envelope, ApiError>>> = None;
-            // The previous page's commit, made durable by the writer while this page renders.
-            let mut pending: Option<Pending> = None;
-            loop {
-                if cancel.is_cancelled() {
-                    self.settle(pending.take(), &mut report).await?;
-                    report.cancelled = true;
-                    return Ok(report);
-                }
-                let response = match read_ahead.take() {
-                    Some(page) => match page.await {
-                        Ok(r) => r,
-                        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                        Err(e) => return Err(StreamError::Shape(format!("page read-ahead: {e}"))),
-                    },
-                    None => {
-                        let body = self.body(from, to, token.as_deref());
-                        self.client.post(self.spec.kind.spec().path, &body).await
-                    }
-                };
-                let env = match response {
-                    Ok(env) => env,
-                    // A page token from before a restart may be refused: read the window again
-                    // from its resume point (records already written are dropped by id).
-                    Err(e @ ApiError::Fail { .. })
-                        if token.is_some() && report.pages == 0 && pending.is_none() =>
-                    {
-                        let restart = resume_from.unwrap_or(from).clamp(from, to);
-                        tracing::warn!(tenant = %self.ckpt.key.tenant, stream = %self.ckpt.key.stream, error = %e, from = %restart, "stored page token refused; reading the window again from its resume point");
-                        from = restart;
-                        token = None;
-                        self.emitter.remember(&resume_ids);
-                        continue;
-                    }
-                    Err(e) => {
-                        self.settle(pending.take(), &mut report).await?;
-                        return Err(e.into());
-                    }
-                };
-                report.requests += 1;
-                let recs = match records::extract(env.data.as_deref(), self.spec.field) {
-                    Ok(recs) => recs,
-                    Err(e) => {
-                        self.settle(pending.take(), &mut report).await?;
-                        return Err(StreamError::Shape(e.to_string()));
-                    }
-                };
-                let next = env.next_page_token(recs.len()).map(str::to_string);
-                // Mimecast's time and the network's overlap the collector's own work: one page
-                // in flight while this one is written (tokens are the only thing it needs).
-                if let Some(n) = &next {
-                    let client = self.client.clone();
-                    let body = self.body(from, to, Some(n));
-                    let path = self.spec.kind.spec().path;
-                    read_ahead = Some(AbortOnDropHandle::new(tokio::spawn(async move {
-                        client.post(path, &body).await
-                    })));
-                }
-                let collected_at = OffsetDateTime::now_utc();
-                let mut rendered =
-                    self.emitter
-                        .render(recs.iter().copied(), collected_at, Some(from), Some(from));
-                // Ordered endpoints remember only what the next window's overlap re-reads, plus
-                // (in the cursor) the ids of the newest second, where a refused token restarts.
-                if self.spec.ordered {
-                    if let Some(newest) = rendered.newest.map(whole_seconds) {
-                        if resume_from.is_none_or(|r| newest > r) {
-                            resume_from = Some(newest);
-                            resume_ids.clear();
-                        }
-                    }
-                    if let Some(r) = resume_from.map(|r| r.unix_timestamp()) {
-                        resume_ids.extend(rendered.seen.iter().filter(|(_, t)| *t >= r));
-                    }
-                    let tail = keep_after_close.unix_timestamp();
-                    rendered.seen.retain(|(_, t)| *t >= tail);
-                }
-                let cursor = match &next {
-                    Some(n) => WindowCursor {
-                        covered_until: self.cursor.covered_until,
-                        window: Some(OpenWindow {
-                            from,
-                            to,
-                            next: n.clone(),
-                            resume_from,
-                            resume_ids: resume_ids.clone(),
-                            settled,
-                        }),
-                        settled: self.cursor.settled,
-                    },
-                    None => WindowCursor {
-                        covered_until: Some(to),
-                        window: None,
-                        settled,
-                    },
-                };
-                let forget_seen_before = next.is_none().then(|| keep_after_close.unix_timestamp());
-                let progress = Progress {
-                    lines: rendered.lines,
-                    events: rendered.emitted,
-                    pages: 1,
-                    seen: rendered.seen.clone(),
-                    forget_seen_before,
-                    covered_until: cursor.covered_until,
-                };
-                // One commit in flight at a time: the previous page's is confirmed (it was
-                // being made durable while this page rendered) before this one is sent.
-                self.settle(pending.take(), &mut report).await?;
-                let in_flight = self.ckpt.send(&cursor, progress).await?;
-                pending = Some(Pending {
-                    in_flight,
-                    cursor,
-                    seen: rendered.seen,
-                    forget_seen_before,
-                    emitted: rendered.emitted,
-                    duplicates: rendered.duplicates,
-                });
-                if next.is_none() {
-                    // The next window starts from this one's confirmed end.
-                    self.settle(pending.take(), &mut report).await?;
-                }
-                match next {
-                    Some(n) => token = Some(n),
-                    None => continue 'windows,
-                }
+    /// The window a closed cursor opens next, or `None` when caught up with this poll's end.
+    fn next_window(&self, c: &WindowCursor) -> Option<OpenWindow> {
+        let from = whole_seconds(match c.covered_until {
+            Some(c_until) if c.settled => c_until,
+            Some(c_until) => c_until - self.max_lag,
+            None => self
+                .now
+                .checked_sub(
+                    self.initial_lookback
+                        .try_into()
+                        .unwrap_or(time::Duration::ZERO),
+                )
+                .unwrap_or(self.now),
+        });
+        // A window must reach past the overlap, or it would re-read only what it has.
+        if self.end <= from || c.covered_until.is_some_and(|cu| self.end <= cu) {
+            return None;
+        }
+        let to = self.end.min(from + MAX_WINDOW.max(self.max_lag * 2));
+        Some(OpenWindow {
+            from,
+            to,
+            next: String::new(),
+            resume_from: None,
+            resume_ids: Vec::new(),
+            settled: to + self.max_lag <= self.now,
+            after_empty: false,
+        })
+    }
+
+    /// The window being read from `c`: its open one, or the next.
+    fn window(&self, c: &WindowCursor) -> Option<OpenWindow> {
+        c.window.clone().or_else(|| self.next_window(c))
+    }
+
+    /// When a window closes, only the overlap the next window re-reads is kept.
+    fn keep_after_close(&self, w: &OpenWindow) -> OffsetDateTime {
+        if w.settled {
+            w.to
+        } else {
+            w.to - self.max_lag
+        }
+    }
+}
+
+impl super::Source for WindowSource {
+    type Cursor = WindowCursor;
+
+    fn begin(&mut self, _cursor: &WindowCursor, now: OffsetDateTime) {
+        self.now = now;
+        self.end = whole_seconds(now - SETTLE);
+    }
+
+    fn request(&self, c: &WindowCursor) -> Option<Request> {
+        let w = self.window(c)?;
+        let token = (!w.next.is_empty()).then_some(w.next.as_str());
+        Some(Request::Post {
+            path: self.spec.kind.spec().path,
+            body: self.body(w.from, w.to, token),
+        })
+    }
+
+    fn page(
+        &mut self,
+        c: &WindowCursor,
+        response: Response,
+    ) -> Result<Page<WindowCursor>, StreamError> {
+        let Response::Envelope(env) = response else {
+            return Err(StreamError::Shape("expected an envelope".into()));
+        };
+        let w = self
+            .window(c)
+            .ok_or_else(|| StreamError::Shape("a page arrived with no window open".into()))?;
+        let received = super::records::extract(env.data.as_deref(), self.spec.field)
+            .map_err(|e| StreamError::Shape(e.to_string()))?
+            .len();
+        // An empty page that still names a next page is followed: the data may be behind it.
+        let next_token = env
+            .meta
+            .pagination
+            .as_ref()
+            .and_then(|p| p.next.as_deref())
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        let (next, forget) = match next_token {
+            Some(n) => (
+                WindowCursor {
+                    covered_until: c.covered_until,
+                    window: Some(OpenWindow {
+                        next: n,
+                        after_empty: received == 0,
+                        ..w.clone()
+                    }),
+                    settled: c.settled,
+                },
+                None,
+            ),
+            None => (
+                WindowCursor {
+                    covered_until: Some(w.to),
+                    window: None,
+                    settled: w.settled,
+                },
+                Some(self.keep_after_close(&w).unix_timestamp()),
+            ),
+        };
+        // After a closed window, the next one follows in the same poll if there is one.
+        let more = next.window.is_some() || self.next_window(&next).is_some();
+        Ok(Page {
+            records: Records::Envelope {
+                env,
+                field: self.spec.field,
+            },
+            received,
+            next,
+            more,
+            files: Vec::new(),
+            dedup: Dedup {
+                remember_from: Some(w.from),
+                not_before: Some(w.from),
+                forget_before: forget,
+            },
+        })
+    }
+
+    /// Ordered endpoints remember only what the next window's overlap re-reads, plus (in the
+    /// cursor) the ids of the newest second, where a refused token restarts.
+    fn rendered(&mut self, next: &mut WindowCursor, rendered: &mut Rendered) {
+        if !self.spec.ordered {
+            return;
+        }
+        let Some(w) = next.window.as_mut() else {
+            // Closing page: the tail the next window re-reads is what is kept.
+            if let Some(to) = next.covered_until {
+                let tail = if next.settled { to } else { to - self.max_lag };
+                let tail = tail.unix_timestamp();
+                rendered.seen.retain(|(_, t)| *t >= tail);
+            }
+            return;
+        };
+        if let Some(newest) = rendered.newest.map(whole_seconds) {
+            if w.resume_from.is_none_or(|r| newest > r) {
+                w.resume_from = Some(newest);
+                w.resume_ids.clear();
             }
         }
+        if let Some(r) = w.resume_from.map(|r| r.unix_timestamp()) {
+            w.resume_ids
+                .extend(rendered.seen.iter().filter(|(_, t)| *t >= r));
+        }
+        let tail = self.keep_after_close(w).unix_timestamp();
+        rendered.seen.retain(|(_, t)| *t >= tail);
+    }
+
+    fn carried_ids(&self, c: &WindowCursor) -> Vec<(i64, i64)> {
+        c.window
+            .as_ref()
+            .map(|w| w.resume_ids.clone())
+            .unwrap_or_default()
+    }
+
+    /// A refused page token reads the window again: ordered endpoints from the newest second
+    /// written (its ids travel in the cursor), others from the window's start. An unordered
+    /// window is also halved, so that a token that keeps expiring (long rate-limit pauses)
+    /// cannot restart the same long window forever. A token that followed an empty page was a
+    /// placeholder: the window is complete.
+    fn restart(&mut self, c: &WindowCursor) -> Option<WindowCursor> {
+        let w = c.window.as_ref().filter(|w| !w.next.is_empty())?;
+        if w.after_empty {
+            return Some(WindowCursor {
+                covered_until: Some(w.to),
+                window: None,
+                settled: w.settled,
+            });
+        }
+        let from = w.resume_from.unwrap_or(w.from).clamp(w.from, w.to);
+        let to = if self.spec.ordered || w.to - w.from <= time::Duration::minutes(2) {
+            w.to
+        } else {
+            w.from + (w.to - w.from) / 2
+        };
+        Some(WindowCursor {
+            covered_until: c.covered_until,
+            window: Some(OpenWindow {
+                from,
+                to,
+                next: String::new(),
+                resume_from: w.resume_from,
+                resume_ids: w.resume_ids.clone(),
+                settled: w.settled && to == w.to,
+                after_empty: false,
+            }),
+            settled: c.settled,
+        })
     }
 }
 
@@ -426,6 +463,7 @@ mod tests {
                 resume_from: Some(datetime!(2026-11-23 09:30 UTC)),
                 resume_ids: vec![(-5, 1_795_000_000)],
                 settled: true,
+                after_empty: false,
             }),
             settled: false,
         };

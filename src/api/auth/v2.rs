@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// What to tell an operator whose client credentials are refused.
-pub const BAD_CLIENT_CREDENTIALS: &str = "check client_id and client_secret (Admin Console > Integrations > API and Platform Integrations > Mimecast API 2.0; a secret is shown only once, so generate new keys if in doubt)";
+pub use crate::api::error::BAD_CLIENT_CREDENTIALS;
 
 #[derive(Clone)]
 pub struct Bearer {
@@ -155,7 +155,7 @@ impl TokenSource {
                     &headers,
                     &bytes,
                     "/oauth/token",
-                    crate::streams::ApiVersion::V2,
+                    crate::catalog::ApiVersion::V2,
                 ),
             });
         }

@@ -1,0 +1,383 @@
+//! SIEM batch files: `GET /siem/v1/batch/events/cg` lists pre-signed URLs of gzip NDJSON files
+//! per event type, with an `@nextPage` continuation (MIMECAST.md §6.4).
+//!
+//! The cursor names the listing being read, the files of it already written (by a stable key:
+//! the URL's path, without the signed query that changes with every listing) and the lines
+//! written of the file in progress. A restart, or a file URL that expired, asks for the same
+//! listing again and skips by key, so a listing that comes back in another order or with new
+//! files in front of the old ones neither repeats nor skips a file. `@nextPage` is committed
+//! only once every file of its listing is written. A file that cannot be decoded is retried at
+//! the next polls and, after [`MAX_FILE_ATTEMPTS`], quarantined so one bad file cannot stop the
+//! stream.
+
+use super::{Cursor, FileFailure, FileRef, Page, Records, Request, Response, Source, StreamError};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+pub const PATH: &str = "/siem/v1/batch/events/cg";
+/// Decode failures of one file (across polls) before it is quarantined.
+pub const MAX_FILE_ATTEMPTS: u32 = 3;
+/// Batch data is kept about 7 days (§6.4, UNCONFIRMED): the first listing never asks for more.
+const RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
+/// Which listing a request asks for: the first (by date) or the one after a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageRequest {
+    /// `dateRangeStartsAt` / `dateRangeEndsAt` as `YYYY-MM-DD` (first poll only).
+    Dates {
+        start: String,
+        end: String,
+    },
+    Token(String),
+}
+
+/// The file in progress: by key, or (cursors stored before keys existed) by its index in the
+/// listing, translated at the next listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FileMark {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCursor {
+    /// The listing to read next (or being read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageRequest>,
+    /// Keys of that listing's files written in full.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<String>,
+    /// The file partly written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileMark>,
+    /// Lines of `file` written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub line: u64,
+    /// A file that failed to decode, and how many times in a row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<(String, u32)>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn ymd(t: OffsetDateTime) -> String {
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+impl Cursor for BatchCursor {
+    fn describe(&self) -> String {
+        let page = match &self.page {
+            Some(PageRequest::Token(t)) => {
+                format!("page {}…", t.chars().take(16).collect::<String>())
+            }
+            Some(PageRequest::Dates { start, .. }) => format!("first page from {start}"),
+            None => return "start".into(),
+        };
+        match &self.file {
+            Some(FileMark::Key(k)) => format!(
+                "{page}, {} files done, line {} of {}",
+                self.done.len(),
+                self.line,
+                k.rsplit('/').next().unwrap_or(k)
+            ),
+            _ if !self.done.is_empty() => format!("{page}, {} files done", self.done.len()),
+            _ => page,
+        }
+    }
+
+    fn complete_until(&self) -> Option<OffsetDateTime> {
+        None
+    }
+
+    fn since(since: OffsetDateTime) -> Result<BatchCursor, String> {
+        let end = OffsetDateTime::now_utc() + time::Duration::days(1);
+        Ok(BatchCursor {
+            page: Some(PageRequest::Dates {
+                start: ymd(since),
+                end: ymd(end),
+            }),
+            ..BatchCursor::default()
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Listed {
+    url: String,
+}
+
+/// What identifies a file across listings: the URL's path, without the signed query (which
+/// changes with every listing) and without the host (a storage service may answer on more
+/// than one).
+pub fn file_key(url: &url::Url) -> String {
+    url.path().to_string()
+}
+
+/// The files of a listing's `value`.
+pub fn files(value: &serde_json::value::RawValue) -> Result<Vec<FileRef>, StreamError> {
+    let listed: Vec<Listed> = serde_json::from_str(value.get())
+        .map_err(|e| StreamError::Shape(format!("SIEM page value is not a list of files: {e}")))?;
+    listed
+        .into_iter()
+        .map(|f| {
+            let url = url::Url::parse(&f.url)
+                .map_err(|e| StreamError::Shape(format!("SIEM file URL is not a URL: {e}")))?;
+            Ok(FileRef {
+                key: file_key(&url),
+                url,
+            })
+        })
+        .collect()
+}
+
+pub struct BatchSource {
+    pub path: &'static str,
+    pub event_type: String,
+    pub page_size: u32,
+    pub initial_lookback: Duration,
+    /// The listing being read this poll (what sub-cursors name).
+    listing: Option<PageRequest>,
+    first: PageRequest,
+}
+
+impl BatchSource {
+    pub fn new(
+        path: &'static str,
+        event_type: String,
+        page_size: u32,
+        initial_lookback: Duration,
+    ) -> BatchSource {
+        let mut s = BatchSource {
+            path,
+            event_type,
+            page_size,
+            initial_lookback,
+            listing: None,
+            first: PageRequest::Token(String::new()),
+        };
+        s.first = s.first_page(OffsetDateTime::now_utc());
+        s
+    }
+
+    fn first_page(&self, now: OffsetDateTime) -> PageRequest {
+        let lookback = self.initial_lookback.min(RETENTION);
+        PageRequest::Dates {
+            start: ymd(now - lookback),
+            end: ymd(now + time::Duration::days(1)),
+        }
+    }
+
+    fn page_of(&self, c: &BatchCursor) -> PageRequest {
+        c.page.clone().unwrap_or_else(|| self.first.clone())
+    }
+}
+
+impl Source for BatchSource {
+    type Cursor = BatchCursor;
+
+    fn begin(&mut self, _cursor: &BatchCursor, now: OffsetDateTime) {
+        self.first = self.first_page(now);
+    }
+
+    fn request(&self, c: &BatchCursor) -> Option<Request> {
+        let mut query = vec![
+            ("type", self.event_type.clone()),
+            ("pageSize", self.page_size.to_string()),
+        ];
+        match self.page_of(c) {
+            PageRequest::Dates { start, end } => {
+                query.push(("dateRangeStartsAt", start));
+                query.push(("dateRangeEndsAt", end));
+            }
+            PageRequest::Token(t) => query.push(("nextPage", t)),
+        }
+        Some(Request::Siem {
+            path: self.path,
+            query,
+        })
+    }
+
+    fn page(
+        &mut self,
+        c: &BatchCursor,
+        response: Response,
+    ) -> Result<Page<BatchCursor>, StreamError> {
+        let Response::Siem(listing) = response else {
+            return Err(StreamError::Shape("expected a SIEM listing".into()));
+        };
+        let page = self.page_of(c);
+        self.listing = Some(page.clone());
+        let listed = match listing.value.as_deref() {
+            Some(v) => files(v)?,
+            None => Vec::new(),
+        };
+        // Cursors stored by index: the files before it are done, and the index is in progress.
+        let mut c = c.clone();
+        if let Some(FileMark::Index(i)) = c.file {
+            c.done = listed.iter().take(i).map(|f| f.key.clone()).collect();
+            c.file = listed
+                .get(i)
+                .filter(|_| c.line > 0)
+                .map(|f| FileMark::Key(f.key.clone()));
+            if c.file.is_none() {
+                c.line = 0;
+            }
+        }
+        let todo: Vec<FileRef> = listed
+            .iter()
+            .filter(|f| !c.done.contains(&f.key))
+            .cloned()
+            .collect();
+        let next_token = listing
+            .next_page
+            .filter(|n| !n.is_empty())
+            .map(PageRequest::Token)
+            .filter(|n| *n != page);
+        let caught_up = listing.is_caught_up || listed.is_empty() || next_token.is_none();
+        let next = match next_token {
+            // Committed only once every file of this listing is written.
+            Some(n) => BatchCursor {
+                page: Some(n),
+                ..BatchCursor::default()
+            },
+            // No new @nextPage: stay on this listing, its files done, so the next poll asks
+            // for it again and reads only files it did not list before.
+            None => BatchCursor {
+                page: Some(page),
+                done: listed.iter().map(|f| f.key.clone()).collect(),
+                file: None,
+                line: 0,
+                failing: None,
+            },
+        };
+        Ok(Page {
+            records: Records::None,
+            received: listed.len(),
+            next,
+            more: !caught_up,
+            files: todo,
+            dedup: Default::default(),
+        })
+    }
+
+    fn file_start(&self, c: &BatchCursor, file: &FileRef) -> u64 {
+        match &c.file {
+            Some(FileMark::Key(k)) if *k == file.key => c.line,
+            _ => 0,
+        }
+    }
+
+    fn file_progress(
+        &self,
+        c: &BatchCursor,
+        file: &FileRef,
+        lines: u64,
+        finished: bool,
+    ) -> BatchCursor {
+        let mut next = c.clone();
+        next.page = self.listing.clone().or(next.page);
+        if let Some(FileMark::Index(_)) = next.file {
+            next.file = None;
+        }
+        if finished {
+            if !next.done.contains(&file.key) {
+                next.done.push(file.key.clone());
+            }
+            next.file = None;
+            next.line = 0;
+            next.failing = next.failing.filter(|(k, _)| *k != file.key);
+        } else {
+            next.file = Some(FileMark::Key(file.key.clone()));
+            next.line = lines;
+        }
+        next
+    }
+
+    fn file_failed(&self, c: &BatchCursor, file: &FileRef) -> FileFailure<BatchCursor> {
+        let mut next = c.clone();
+        next.page = self.listing.clone().or(next.page);
+        let attempts = match &c.failing {
+            Some((k, n)) if *k == file.key => n + 1,
+            _ => 1,
+        };
+        if attempts >= MAX_FILE_ATTEMPTS {
+            let done = self.file_progress(&next, file, 0, true);
+            return FileFailure {
+                cursor: BatchCursor {
+                    failing: None,
+                    ..done
+                },
+                quarantined: true,
+            };
+        }
+        next.failing = Some((file.key.clone(), attempts));
+        FileFailure {
+            cursor: next,
+            quarantined: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, sig: &str) -> FileRef {
+        let url = url::Url::parse(&format!("https://files.example/{path}?X-Sig={sig}")).unwrap();
+        FileRef {
+            key: file_key(&url),
+            url,
+        }
+    }
+
+    #[test]
+    fn a_file_is_known_by_its_path_whatever_its_signature() {
+        assert_eq!(file("a/1.json.gz", "x").key, file("a/1.json.gz", "y").key);
+        assert_ne!(file("a/1.json.gz", "x").key, file("a/2.json.gz", "x").key);
+    }
+
+    #[test]
+    fn cursor_round_trips_and_reads_index_cursors_of_older_versions() {
+        let c = BatchCursor {
+            page: Some(PageRequest::Token("NDY6bnVsbA==".into())),
+            done: vec!["h/a".into()],
+            file: Some(FileMark::Key("h/b".into())),
+            line: 4000,
+            failing: Some(("h/c".into(), 2)),
+        };
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<BatchCursor>(&text).unwrap(), c);
+        let old: BatchCursor =
+            serde_json::from_str(r#"{"page":{"token":"t"},"file":2,"line":40}"#).unwrap();
+        assert_eq!(old.file, Some(FileMark::Index(2)));
+        assert_eq!(old.line, 40);
+    }
+
+    #[test]
+    fn progress_failure_and_quarantine() {
+        let s = BatchSource::new(PATH, "receipt".into(), 10, Duration::from_secs(3600));
+        let f = file("a/1.json.gz", "x");
+        let c = BatchCursor::default();
+        let mid = s.file_progress(&c, &f, 500, false);
+        assert_eq!(s.file_start(&mid, &f), 500);
+        assert_eq!(s.file_start(&mid, &file("a/2.json.gz", "x")), 0);
+        let done = s.file_progress(&mid, &f, 900, true);
+        assert_eq!(done.done, vec![f.key.clone()]);
+        assert_eq!(done.file, None);
+        let mut cur = c;
+        for attempt in 1..MAX_FILE_ATTEMPTS {
+            let failure = s.file_failed(&cur, &f);
+            assert!(!failure.quarantined, "attempt {attempt}");
+            cur = failure.cursor;
+        }
+        let last = s.file_failed(&cur, &f);
+        assert!(last.quarantined);
+        assert!(last.cursor.done.contains(&f.key));
+        assert_eq!(last.cursor.failing, None);
+    }
+}

@@ -1,0 +1,562 @@
+//! The one poll loop: every stream is a [`Source`] run by this driver.
+//!
+//! What it guarantees, for every source alike:
+//! - **One commit in flight.** A page is rendered while the previous page's commit is made
+//!   durable; the next is sent only once that one is confirmed. The stored cursor and the
+//!   driver's view of it move only on confirmation.
+//! - **Commits are deltas.** Each names the stored cursor it starts from and the version it
+//!   read; the state store refuses any other, so a double poll, a stale driver or a reset in
+//!   between becomes an error instead of silent loss or repetition.
+//! - **Dedup sees every page handed over**, confirmed or not: ids are remembered when a page is
+//!   sent, and any write error rebuilds the driver from the stored state.
+//! - **A server that makes no progress is caught**: an answer whose continuation is the request
+//!   just made is not written (it would be written again forever) and fails the poll loudly;
+//!   a run of empty pages that keep continuing is bounded.
+//! - **A refused continuation** (expired, or from before a restart) restarts from a point the
+//!   source knows to be safe; dedup by id makes the re-read exact.
+//! - **Files** (SIEM batch) are streamed in chunks, each committed with the source's
+//!   sub-cursor, so a restart continues at the same line of the same file.
+//! - **Cancellation** lands between pages, after the page in flight is committed.
+
+use super::decode::{spawn_decoder, Piece};
+use super::emit::{Emitter, Item, Rendered};
+use super::{
+    Cursor, FileRef, Page, PollReport, Records, Request, Response, Source, StreamError, StreamKind,
+};
+use crate::api::{ApiError, MimecastClient};
+use crate::sink::writer::{Batch, SinkHandle, WriteError};
+use crate::state::{Commit, Quarantine, StreamKey};
+use serde_json::value::RawValue;
+use std::future::Future;
+use std::pin::Pin;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+/// Refused continuations restarted within one poll before the poll fails.
+const MAX_RESTARTS: u32 = 3;
+/// Pages in a row that carry no record but still continue before the poll fails.
+const MAX_EMPTY_PAGES: u32 = 100;
+/// Re-requests of a listing for fresh file URLs (they expire) before the poll fails.
+const MAX_REFETCH: u32 = 3;
+/// Re-requests of an answer that proved unreadable only once read (a file cut short, a
+/// retryable `fail[]` inside a file endpoint's envelope) before the poll fails.
+const MAX_UNREADABLE: u32 = 3;
+
+/// A driver behind a trait object: the daemon holds one per tenant x stream x part.
+pub trait Poll: Send {
+    fn poll<'a>(
+        &'a mut self,
+        cancel: &'a CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<PollReport, StreamError>> + Send + 'a>>;
+    /// The stored cursor, described for the log line.
+    fn describe(&self) -> String;
+    /// Known complete up to here (for lag).
+    fn complete_until(&self) -> Option<OffsetDateTime>;
+}
+
+/// What the driver was built from (the stored state).
+pub struct Resume<C> {
+    pub cursor: C,
+    /// The cursor's stored text (a commit names it as its `from`).
+    pub stored: Option<String>,
+    pub version: u64,
+}
+
+pub struct Driver<S: Source> {
+    pub source: S,
+    pub kind: StreamKind,
+    pub key: StreamKey,
+    pub client: MimecastClient,
+    pub sink: SinkHandle,
+    pub emitter: Emitter,
+    cursor: S::Cursor,
+    stored: Option<String>,
+    version: u64,
+}
+
+/// A commit handed to the writer and not yet confirmed.
+struct Pending<C> {
+    rx: tokio::sync::oneshot::Receiver<Result<u64, WriteError>>,
+    cursor: C,
+    text: String,
+    emitted: u64,
+    duplicates: u64,
+    page: bool,
+}
+
+/// Where a page's files ended.
+enum FilesOutcome {
+    Done,
+    Expired,
+    Cancelled,
+}
+
+type Ahead = AbortOnDropHandle<Result<Response, ApiError>>;
+
+async fn execute(client: MimecastClient, request: Request) -> Result<Response, ApiError> {
+    match request {
+        Request::Post { path, body } => client.post(path, &body).await.map(Response::Envelope),
+        Request::Download { path, body } => client
+            .post_download(path, &body)
+            .await
+            .map(Response::Download),
+        Request::Siem { path, query } => {
+            let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            client.get_siem(path, &pairs).await.map(Response::Siem)
+        }
+    }
+}
+
+impl<S: Source> Driver<S> {
+    pub fn new(
+        source: S,
+        kind: StreamKind,
+        key: StreamKey,
+        client: MimecastClient,
+        sink: SinkHandle,
+        emitter: Emitter,
+        resume: Resume<S::Cursor>,
+    ) -> Driver<S> {
+        Driver {
+            source,
+            kind,
+            key,
+            client,
+            sink,
+            emitter,
+            cursor: resume.cursor,
+            stored: resume.stored,
+            version: resume.version,
+        }
+    }
+
+    pub fn cursor(&self) -> &S::Cursor {
+        &self.cursor
+    }
+
+    /// A 403 names the exact permission of this stream.
+    fn api_error(&self, e: ApiError) -> StreamError {
+        let (kind, api) = (self.kind, self.client.api());
+        StreamError::Api(e.with_grant_hint(|| kind.grant_hint(api)))
+    }
+
+    /// Waits for the commit in flight; only then do its cursor and counts stand.
+    async fn settle(
+        &mut self,
+        pending: &mut Option<Pending<S::Cursor>>,
+        report: &mut PollReport,
+    ) -> Result<(), StreamError> {
+        let Some(p) = pending.take() else {
+            return Ok(());
+        };
+        self.version = p.rx.await.map_err(|_| WriteError::closed())??;
+        self.cursor = p.cursor;
+        self.stored = Some(p.text);
+        report.pages += u64::from(p.page);
+        report.records += p.emitted;
+        report.duplicates += p.duplicates;
+        Ok(())
+    }
+
+    /// Hands lines and the cursor they complete to the writer, after the previous commit is
+    /// confirmed. Ids count as emitted from here on (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &mut self,
+        pending: &mut Option<Pending<S::Cursor>>,
+        report: &mut PollReport,
+        cursor: S::Cursor,
+        rendered: Rendered,
+        forget_before: Option<i64>,
+        page: bool,
+        quarantine: Option<Quarantine>,
+    ) -> Result<(), StreamError> {
+        self.settle(pending, report).await?;
+        let text = serde_json::to_string(&cursor).map_err(|e| StreamError::Shape(e.to_string()))?;
+        let mut rendered = rendered;
+        if !rendered.ids.is_empty() {
+            self.emitter.set_recent(std::mem::take(&mut rendered.ids));
+        }
+        self.emitter.remember(&rendered.seen);
+        if let Some(before) = forget_before {
+            self.emitter.forget_before(before);
+        }
+        let commit = Commit {
+            key: self.key.clone(),
+            expected_version: self.version,
+            from: self.stored.clone(),
+            cursor: text.clone(),
+            covered_until: cursor.complete_until(),
+            events: rendered.emitted,
+            pages: u64::from(page),
+            seen: rendered.seen,
+            forget_seen_before: forget_before,
+            quarantine,
+        };
+        let rx = self
+            .sink
+            .send(Batch {
+                commit,
+                lines: rendered.lines,
+            })
+            .await?;
+        *pending = Some(Pending {
+            rx,
+            cursor,
+            text,
+            emitted: rendered.emitted,
+            duplicates: rendered.duplicates,
+            page,
+        });
+        Ok(())
+    }
+
+    /// One poll: from the stored cursor until the source has nothing more to read now.
+    pub async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
+        let mut report = PollReport::default();
+        let mut pending = None;
+        let result = self.walk(cancel, &mut report, &mut pending).await;
+        // Whatever ended the walk, the commit in flight is confirmed (or its failure reported)
+        // before the poll returns.
+        let settled = self.settle(&mut pending, &mut report).await;
+        result.and(settled).map(|()| report)
+    }
+
+    async fn walk(
+        &mut self,
+        cancel: &CancellationToken,
+        report: &mut PollReport,
+        pending: &mut Option<Pending<S::Cursor>>,
+    ) -> Result<(), StreamError> {
+        self.source.begin(&self.cursor, self.client.server_now());
+        // Until the first answer the client may not know Mimecast's clock (see below).
+        let skew_at_begin = self.client.clock_skew();
+        let mut clock_checked = false;
+        // The cursor after the last page handed to the writer (confirmed or not).
+        let mut current = self.cursor.clone();
+        let Some(mut request) = self.source.request(&current) else {
+            return Ok(());
+        };
+        let mut ahead: Option<Ahead> = None;
+        let (mut restarts, mut empty_run, mut refetches, mut unreadable) = (0, 0, 0, 0);
+        loop {
+            if cancel.is_cancelled() {
+                report.cancelled = true;
+                return Ok(());
+            }
+            let answer = match ahead.take() {
+                Some(handle) => match handle.await {
+                    Ok(r) => r,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => return Err(StreamError::Shape(format!("page read-ahead: {e}"))),
+                },
+                None => execute(self.client.clone(), request.clone()).await,
+            };
+            if answer.is_ok() {
+                report.requests += 1;
+            }
+            // Windows are cut on Mimecast's clock, known only from its answers. If the first
+            // answer shows the clock far from what the poll began with, the poll begins again
+            // on the right clock before anything is written (one request, once per poll).
+            if answer.is_ok() && !clock_checked {
+                clock_checked = true;
+                let moved = (self.client.clock_skew() - skew_at_begin).abs();
+                if moved > time::Duration::seconds(2) && pending.is_none() && report.pages == 0 {
+                    tracing::info!(skew_s = self.client.clock_skew().whole_seconds(), "Mimecast's clock differs from this host's; the poll starts again on Mimecast's clock");
+                    self.source.begin(&self.cursor, self.client.server_now());
+                    current = self.cursor.clone();
+                    match self.source.request(&current) {
+                        Some(r) => request = r,
+                        None => return Ok(()),
+                    }
+                    continue;
+                }
+            }
+            // A refused continuation can arrive as an HTTP error or inside a 200 answer (a
+            // `fail[]` the source reads), so both paths meet here.
+            // A refused continuation can arrive as an HTTP error or inside a 200 answer (a
+            // `fail[]` the source reads), so both paths meet here; `read` tells them apart.
+            let (outcome, read) = match answer {
+                Ok(r) => (self.source.page(&current, r), true),
+                Err(e) => (Err(StreamError::Api(e)), false),
+            };
+            let page = match outcome {
+                Ok(page) => page,
+                Err(StreamError::Api(e)) if e.is_request_refusal() && restarts < MAX_RESTARTS => {
+                    let Some(restart) = self.source.restart(&current) else {
+                        return Err(self.api_error(e));
+                    };
+                    restarts += 1;
+                    tracing::warn!(error = %e, from = %restart.describe(), "continuation refused; reading again from the last safe point (records already written are dropped by id)");
+                    self.emitter.remember(&self.source.carried_ids(&restart));
+                    current = restart;
+                    match self.source.request(&current) {
+                        Some(r) => request = r,
+                        None => return Ok(()),
+                    }
+                    continue;
+                }
+                // The client retried what it could judge; an answer found unreadable only by
+                // the source (a file cut short) is asked for again here.
+                Err(StreamError::Api(e))
+                    if read && e.is_transient() && unreadable < MAX_UNREADABLE =>
+                {
+                    tracing::warn!(error = %e, "answer unreadable; asking again");
+                    tokio::time::sleep(self.client.backoff(unreadable)).await;
+                    unreadable += 1;
+                    continue;
+                }
+                Err(StreamError::Api(e)) => return Err(self.api_error(e)),
+                Err(e) => return Err(e),
+            };
+            unreadable = 0;
+            let next_request = if page.more {
+                self.source.request(&page.next)
+            } else {
+                None
+            };
+            if next_request.as_ref() == Some(&request) {
+                return Err(StreamError::NoProgress {
+                    what: format!("{} ({})", request.path(), current.describe()),
+                });
+            }
+            empty_run = if page.received == 0 && next_request.is_some() {
+                empty_run + 1
+            } else {
+                0
+            };
+            if empty_run > MAX_EMPTY_PAGES {
+                return Err(StreamError::Shape(format!(
+                    "Mimecast sent {empty_run} empty pages in a row that each continue; stopping this poll"
+                )));
+            }
+            if !page.files.is_empty() {
+                match self
+                    .read_files(&mut current, &page.files, cancel, report, pending)
+                    .await?
+                {
+                    FilesOutcome::Done => refetches = 0,
+                    FilesOutcome::Cancelled => {
+                        report.cancelled = true;
+                        return Ok(());
+                    }
+                    FilesOutcome::Expired => {
+                        refetches += 1;
+                        if refetches > MAX_REFETCH {
+                            return Err(StreamError::Api(ApiError::Server {
+                                status: 403,
+                                detail: "SIEM file URLs keep expiring before they can be read"
+                                    .into(),
+                            }));
+                        }
+                        tracing::warn!(
+                            "SIEM file URL expired; requesting the page again for fresh URLs"
+                        );
+                        request = self.source.request(&current).unwrap_or(request);
+                        continue;
+                    }
+                }
+            } else if let Some(next) = &next_request {
+                // The next page is requested while this one is rendered and committed.
+                ahead = Some(AbortOnDropHandle::new(tokio::spawn(execute(
+                    self.client.clone(),
+                    next.clone(),
+                ))));
+            }
+            let Page {
+                records,
+                next,
+                dedup,
+                ..
+            } = page;
+            let mut next = next;
+            let mut rendered = self.render(&records, dedup)?;
+            self.source.rendered(&mut next, &mut rendered);
+            let moved = next != current;
+            if moved || rendered.emitted > 0 || !rendered.seen.is_empty() {
+                self.send(
+                    pending,
+                    report,
+                    next.clone(),
+                    rendered,
+                    dedup.forget_before,
+                    true,
+                    None,
+                )
+                .await?;
+            } else {
+                report.duplicates += rendered.duplicates;
+            }
+            current = next;
+            match next_request {
+                Some(r) => request = r,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    fn render(&self, records: &Records, dedup: super::Dedup) -> Result<Rendered, StreamError> {
+        let at = OffsetDateTime::now_utc();
+        Ok(match records {
+            Records::None => Rendered::default(),
+            Records::Envelope { env, field } => {
+                let recs = super::records::extract(env.data.as_deref(), *field)
+                    .map_err(|e| StreamError::Shape(e.to_string()))?;
+                self.emitter
+                    .render(recs, at, dedup.remember_from, dedup.not_before)
+            }
+            Records::Owned(list) => self.emitter.render(
+                list.iter().map(|r| Item {
+                    raw: &r.raw,
+                    action: r.action,
+                    id: r.id.as_deref(),
+                }),
+                at,
+                dedup.remember_from,
+                dedup.not_before,
+            ),
+        })
+    }
+
+    /// Streams each file in committed chunks, each with the source's sub-cursor.
+    async fn read_files(
+        &mut self,
+        current: &mut S::Cursor,
+        files: &[FileRef],
+        cancel: &CancellationToken,
+        report: &mut PollReport,
+        pending: &mut Option<Pending<S::Cursor>>,
+    ) -> Result<FilesOutcome, StreamError> {
+        for file in files {
+            let resp = match self.client.fetch_unsigned(&file.url).await {
+                Ok(r) => r,
+                Err(ApiError::Forbidden { .. }) | Err(ApiError::Request { status: 404, .. }) => {
+                    return Ok(FilesOutcome::Expired)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            report.requests += 1;
+            let mut skip = self.source.file_start(current, file);
+            let mut line_no = skip;
+            let (mut pieces, _decoder) = spawn_decoder(resp);
+            loop {
+                let piece = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(FilesOutcome::Cancelled),
+                    p = pieces.recv() => p,
+                };
+                let piece = match piece {
+                    Some(Ok(p)) => p,
+                    Some(Err(ApiError::Decode(why))) => {
+                        let failure = self.source.file_failed(current, file);
+                        let next = failure.cursor;
+                        let quarantine = failure.quarantined.then(|| Quarantine {
+                            file: file.key.clone(),
+                            error: why.clone(),
+                        });
+                        if quarantine.is_some() {
+                            tracing::error!(file = %file.key, error = %why, "SIEM file cannot be decoded after repeated attempts; quarantined (listed by `status`) and skipped");
+                        }
+                        self.send(
+                            pending,
+                            report,
+                            next.clone(),
+                            Rendered::default(),
+                            None,
+                            false,
+                            quarantine.clone(),
+                        )
+                        .await?;
+                        *current = next;
+                        if quarantine.is_some() {
+                            break;
+                        }
+                        return Err(ApiError::Decode(why).into());
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Err(StreamError::Shape("the SIEM file decoder stopped".into())),
+                };
+                let Piece {
+                    buf,
+                    ends,
+                    finished,
+                    oversized,
+                } = piece;
+                let mut start = 0;
+                let mut owned: Vec<Box<RawValue>> = Vec::new();
+                let mut records: Vec<&RawValue> = Vec::with_capacity(ends.len());
+                let (mut bad, mut damaged) = (0u64, 0u64);
+                let mut positions = Vec::new();
+                for end in &ends {
+                    let line = &buf[start..*end];
+                    start = *end;
+                    if skip > 0 {
+                        skip -= 1;
+                        continue;
+                    }
+                    line_no += 1;
+                    let text = match std::str::from_utf8(line) {
+                        Ok(t) => t.trim(),
+                        Err(_) => {
+                            damaged += 1;
+                            positions.push(line_no);
+                            let lossy = String::from_utf8_lossy(line).trim().to_string();
+                            match RawValue::from_string(lossy) {
+                                Ok(r) => owned.push(r),
+                                Err(_) => bad += 1,
+                            }
+                            continue;
+                        }
+                    };
+                    if text.is_empty() {
+                        continue;
+                    }
+                    match serde_json::from_str::<&RawValue>(text) {
+                        Ok(r) => records.push(r),
+                        Err(_) => {
+                            bad += 1;
+                            positions.push(line_no);
+                        }
+                    }
+                }
+                if bad > 0 || damaged > 0 {
+                    tracing::error!(file = %file.key, lines = ?positions, not_json = bad, invalid_utf8 = damaged, "SIEM file has damaged lines: invalid UTF-8 is replaced with U+FFFD and kept, lines that are not JSON are skipped");
+                }
+                records.extend(owned.iter().map(|b| b.as_ref()));
+                let rendered = self
+                    .emitter
+                    .render(records, OffsetDateTime::now_utc(), None, None);
+                if finished || rendered.emitted > 0 {
+                    let next = self.source.file_progress(current, file, line_no, finished);
+                    self.send(pending, report, next.clone(), rendered, None, false, None)
+                        .await?;
+                    *current = next;
+                }
+                if finished {
+                    if oversized > 0 {
+                        tracing::warn!(file = %file.key, lines = oversized, "SIEM file has lines over 16 MiB; skipped");
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(FilesOutcome::Done)
+    }
+}
+
+impl<S: Source> Poll for Driver<S> {
+    fn poll<'a>(
+        &'a mut self,
+        cancel: &'a CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = Result<PollReport, StreamError>> + Send + 'a>> {
+        Box::pin(Driver::poll(self, cancel))
+    }
+
+    fn describe(&self) -> String {
+        self.cursor.describe()
+    }
+
+    fn complete_until(&self) -> Option<OffsetDateTime> {
+        self.cursor.complete_until()
+    }
+}
