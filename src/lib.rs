@@ -3,17 +3,30 @@
 //! Data flows one way, and the modules follow it:
 //!
 //! ```text
-//! cli ─► config ─► daemon ─► streams ─► api (auth, limiter, retry, envelope) ─► Mimecast
-//!                                 │
-//!                                 └─► normalize ─► sink ─► state (checkpoint commit)
+//! cli ─► config ─► daemon (scheduler: one task per tenant x stream)
+//!                     │
+//!                     ▼
+//!              streams::driver ◄── streams::{window, batch_files, token_files, snapshot}
+//!                     │                (sources: hooks only, typed cursors)
+//!                     ├─► api (auth, limiter, retry, envelope) ─► Mimecast
+//!                     ├─► normalize ─► event (rendering)
+//!                     └─► sink::writer ─► sink (stdout, file) ─► state (checkpoint commit)
 //! ```
 //!
+//! - [`catalog`]: the streams, and which API version, endpoint, permission and product each
+//!   needs. A leaf: `config`, `api`'s callers and `normalize` name streams through it.
 //! - [`config`]: the TOML file and environment overrides, validated into typed settings.
+//! - [`daemon`]: the scheduler: a task per tenant x stream, reloads, shutdown, systemd notify.
+//! - [`streams`]: the one poll loop ([`streams::driver`]) and the sources it runs, one per kind
+//!   of endpoint; dedup ([`streams::emit`]); the probes `check` runs.
 //! - [`api`]: everything about talking to Mimecast: hosts, signing (1.0) and tokens (2.0),
 //!   envelopes, typed errors, rate limiting and retries.
-//! - [`streams`]: one module per Mimecast endpoint the collector polls, and the table of what
-//!   each needs (API version, endpoint, permission).
-//! - [`cli`]: the command line.
+//! - [`normalize`]: Mimecast records to events (pure functions); [`event`]: the event and its
+//!   JSON line.
+//! - [`sink`]: stdout and the exactly-once file, and the writer thread that commits.
+//! - [`state`]: SQLite checkpoints (delta commits), dedup ids, the file's offset, quarantine.
+//! - [`metrics`]: Prometheus text and `/healthz`; [`logging`]: the log format; [`cli`]: the
+//!   command line.
 //!
 //! The Mimecast simulator the tests run against lives in its own crate (`mimecast-sim`), so it
 //! can never share code with the client it checks.

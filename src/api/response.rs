@@ -12,7 +12,7 @@ use std::time::Duration;
 pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// How long a 429 asks us to wait. Mimecast documents `X-RateLimit-Reset` as milliseconds to
-/// wait (https://integrations.mimecast.com/documentation/api-overview/rate-limiting); other
+/// wait (<https://integrations.mimecast.com/documentation/api-overview/rate-limiting>); other
 /// integrators read it as an absolute epoch time (seconds), and some servers send epoch
 /// milliseconds. The forms are told apart by magnitude: a wait of 1e9 ms is 11 days, longer than
 /// any quota window, so values that large are instants. Seconds-to-wait cannot be told from

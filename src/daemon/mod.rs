@@ -52,6 +52,9 @@ pub struct RunOptions {
     pub grace: Option<Duration>,
     /// Stdout sink only: stop after this many events (`demo --events N`).
     pub max_events: Option<u64>,
+    /// A simulated crash of the commit path (tests only; see `sink::writer::CrashPlan`).
+    #[doc(hidden)]
+    pub crash: Option<writer::CrashPlan>,
 }
 
 /// A running daemon's handles for signal handlers: reopen the output, apply a new config.
@@ -123,12 +126,13 @@ pub async fn run(
         .await
         .map_err(|e| DaemonError::Http(format!("start-up task failed: {e}")))??;
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let (sink, writer) = writer::spawn(
+    let (sink, writer) = writer::spawn_with(
         sink,
         state,
         16,
         Some(shutdown.clone()),
         Some(metrics.clone()),
+        options.crash,
     );
     let (reload_tx, mut reload_rx) = mpsc::channel::<Config>(4);
     on_start(Control {

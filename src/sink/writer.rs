@@ -163,6 +163,30 @@ impl SinkHandle {
     }
 }
 
+/// A simulated crash of the commit path: the tests that prove exactly-once whatever the moment
+/// a process dies use it to stop the writer between the steps of one commit, leaving the file
+/// and the database exactly as a `kill -9` there would. Not reachable from the configuration.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashPlan {
+    /// The commit (counting the writer's transactions from 1) during which the process dies.
+    pub at_commit: u64,
+    pub stage: CrashStage,
+}
+
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashStage {
+    /// Before any line of the commit is written.
+    BeforeWrite,
+    /// The lines are written, not yet synced.
+    AfterWrite,
+    /// The lines are synced, the checkpoint not yet stored.
+    AfterSync,
+    /// The checkpoint is stored, its confirmation not yet sent.
+    AfterCommit,
+}
+
 /// Most batches written under one flush and one transaction.
 const GROUP_MAX: usize = 64;
 const GROUP_MAX_BYTES: usize = 8 * 1024 * 1024;
@@ -177,6 +201,19 @@ pub fn spawn(
     on_closed: Option<tokio_util::sync::CancellationToken>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) -> (SinkHandle, std::thread::JoinHandle<State>) {
+    spawn_with(sink, state, capacity, on_closed, metrics, None)
+}
+
+/// [`spawn`], with a simulated crash (tests).
+#[doc(hidden)]
+pub fn spawn_with(
+    sink: Sink,
+    state: State,
+    capacity: usize,
+    on_closed: Option<tokio_util::sync::CancellationToken>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    crash: Option<CrashPlan>,
+) -> (SinkHandle, std::thread::JoinHandle<State>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let thread = std::thread::Builder::new()
         .name("sink-writer".into())
@@ -186,6 +223,9 @@ pub fn spawn(
                 state,
                 on_closed,
                 metrics,
+                crash,
+                commits: 0,
+                dead: false,
             }
             .run(rx)
         })
@@ -198,6 +238,10 @@ struct Writer {
     state: State,
     on_closed: Option<tokio_util::sync::CancellationToken>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    crash: Option<CrashPlan>,
+    commits: u64,
+    /// A simulated crash happened: nothing more is done, not even a final flush.
+    dead: bool,
 }
 
 impl Writer {
@@ -215,6 +259,9 @@ impl Writer {
                     other => {
                         // Keep order: finish the writes queued before a control message.
                         self.write_group(std::mem::take(&mut group));
+                        if self.dead {
+                            return self.state;
+                        }
                         self.control(other);
                     }
                 }
@@ -223,9 +270,27 @@ impl Writer {
                 }
             }
             self.write_group(group);
+            if self.dead {
+                return self.state;
+            }
         }
         let _ = self.sink.flush();
         self.state
+    }
+
+    /// Whether the simulated crash is due at this stage of the current commit; if so the
+    /// writer is dead from here on, and the daemon is told to stop.
+    fn crashes_at(&mut self, stage: CrashStage) -> bool {
+        let due = self
+            .crash
+            .is_some_and(|c| c.at_commit == self.commits && c.stage == stage);
+        if due {
+            self.dead = true;
+            if let Some(token) = &self.on_closed {
+                token.cancel();
+            }
+        }
+        due
     }
 
     fn control(&mut self, msg: Msg) {
@@ -273,6 +338,10 @@ impl Writer {
         }
         let before = self.sink.committed();
         let result = self.try_commit(group.iter().map(|(b, _)| b));
+        if self.dead {
+            // Nothing is undone and nobody is told: the confirmations are dropped unsent.
+            return;
+        }
         if let (Err(e), Some(token)) = (&result, &self.on_closed) {
             if e.kind == WriteErrorKind::StdoutClosed {
                 token.cancel();
@@ -314,6 +383,10 @@ impl Writer {
         &mut self,
         batches: impl Iterator<Item = &'b Batch> + Clone,
     ) -> Result<Vec<u64>, WriteError> {
+        self.commits += 1;
+        if self.crashes_at(CrashStage::BeforeWrite) {
+            return Err(WriteError::closed());
+        }
         let mut bytes = 0;
         for b in batches.clone() {
             self.sink
@@ -321,13 +394,22 @@ impl Writer {
                 .map_err(|e| WriteError::from(&e))?;
             bytes += b.lines.len();
         }
+        if self.crashes_at(CrashStage::AfterWrite) {
+            return Err(WriteError::closed());
+        }
         let position = self.sink.flush().map_err(|e| WriteError::from(&e))?;
+        if self.crashes_at(CrashStage::AfterSync) {
+            return Err(WriteError::closed());
+        }
         let commits: Vec<Commit> = batches.map(|b| b.commit.clone()).collect();
         let name = self.sink.name();
         let versions = self
             .state
             .commit(&commits, position.map(|p| (name, p)))
             .map_err(|e| WriteError::from(&e))?;
+        if self.crashes_at(CrashStage::AfterCommit) {
+            return Err(WriteError::closed());
+        }
         if let (Sink::File(f), Some(p)) = (&mut self.sink, position) {
             f.committed_to(p);
         }

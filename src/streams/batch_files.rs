@@ -16,6 +16,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub const PATH: &str = "/siem/v1/batch/events/cg";
+/// Keys of earlier listings kept as done beside the current listing's.
+pub const MAX_CARRIED: usize = 100;
 /// Decode failures of one file (across polls) before it is quarantined.
 pub const MAX_FILE_ATTEMPTS: u32 = 3;
 /// Batch data is kept about 7 days (§6.4, UNCONFIRMED): the first listing never asks for more.
@@ -47,7 +49,8 @@ pub struct BatchCursor {
     /// The listing to read next (or being read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<PageRequest>,
-    /// Keys of that listing's files written in full.
+    /// Keys of files written in full: this listing's, and up to [`MAX_CARRIED`] written before
+    /// it (a listing asked for again may have moved its boundary).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub done: Vec<String>,
     /// The file partly written.
@@ -116,6 +119,12 @@ struct Listed {
 /// than one).
 pub fn file_key(url: &url::Url) -> String {
     url.path().to_string()
+}
+
+/// How a done file is remembered in the cursor: 64 bits of its key (paths are long, and the
+/// cursor is written with every chunk).
+fn mark(key: &str) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
 }
 
 /// The files of a listing's `value`.
@@ -219,7 +228,7 @@ impl Source for BatchSource {
         // Cursors stored by index: the files before it are done, and the index is in progress.
         let mut c = c.clone();
         if let Some(FileMark::Index(i)) = c.file {
-            c.done = listed.iter().take(i).map(|f| f.key.clone()).collect();
+            c.done = listed.iter().take(i).map(|f| mark(&f.key)).collect();
             c.file = listed
                 .get(i)
                 .filter(|_| c.line > 0)
@@ -228,10 +237,12 @@ impl Source for BatchSource {
                 c.line = 0;
             }
         }
+        let marks: Vec<String> = listed.iter().map(|f| mark(&f.key)).collect();
         let todo: Vec<FileRef> = listed
             .iter()
-            .filter(|f| !c.done.contains(&f.key))
-            .cloned()
+            .zip(&marks)
+            .filter(|(_, m)| !c.done.contains(m))
+            .map(|(f, _)| f.clone())
             .collect();
         let next_token = listing
             .next_page
@@ -239,17 +250,35 @@ impl Source for BatchSource {
             .map(PageRequest::Token)
             .filter(|n| *n != page);
         let caught_up = listing.is_caught_up || listed.is_empty() || next_token.is_none();
+        // Every file of this listing is done once it is written, and files done before stay
+        // known (at most MAX_CARRIED of them): a listing asked for again may have moved its
+        // boundary, so a file written from this listing can come back at the top of the next.
+        let done: Vec<String> = {
+            let carried: Vec<String> = c
+                .done
+                .iter()
+                .filter(|m| !marks.contains(m))
+                .cloned()
+                .collect();
+            let keep = carried.len().saturating_sub(MAX_CARRIED);
+            marks
+                .iter()
+                .cloned()
+                .chain(carried.into_iter().skip(keep))
+                .collect()
+        };
         let next = match next_token {
             // Committed only once every file of this listing is written.
             Some(n) => BatchCursor {
                 page: Some(n),
+                done,
                 ..BatchCursor::default()
             },
             // No new @nextPage: stay on this listing, its files done, so the next poll asks
             // for it again and reads only files it did not list before.
             None => BatchCursor {
                 page: Some(page),
-                done: listed.iter().map(|f| f.key.clone()).collect(),
+                done,
                 file: None,
                 line: 0,
                 failing: None,
@@ -285,8 +314,9 @@ impl Source for BatchSource {
             next.file = None;
         }
         if finished {
-            if !next.done.contains(&file.key) {
-                next.done.push(file.key.clone());
+            let m = mark(&file.key);
+            if !next.done.contains(&m) {
+                next.done.push(m);
             }
             next.file = None;
             next.line = 0;
@@ -345,7 +375,7 @@ mod tests {
     fn cursor_round_trips_and_reads_index_cursors_of_older_versions() {
         let c = BatchCursor {
             page: Some(PageRequest::Token("NDY6bnVsbA==".into())),
-            done: vec!["h/a".into()],
+            done: vec![mark("/a")],
             file: Some(FileMark::Key("h/b".into())),
             line: 4000,
             failing: Some(("h/c".into(), 2)),
@@ -367,7 +397,7 @@ mod tests {
         assert_eq!(s.file_start(&mid, &f), 500);
         assert_eq!(s.file_start(&mid, &file("a/2.json.gz", "x")), 0);
         let done = s.file_progress(&mid, &f, 900, true);
-        assert_eq!(done.done, vec![f.key.clone()]);
+        assert_eq!(done.done, vec![mark(&f.key)]);
         assert_eq!(done.file, None);
         let mut cur = c;
         for attempt in 1..MAX_FILE_ATTEMPTS {
@@ -377,7 +407,7 @@ mod tests {
         }
         let last = s.file_failed(&cur, &f);
         assert!(last.quarantined);
-        assert!(last.cursor.done.contains(&f.key));
+        assert!(last.cursor.done.contains(&mark(&f.key)));
         assert_eq!(last.cursor.failing, None);
     }
 }

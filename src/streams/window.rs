@@ -19,9 +19,11 @@
 //!   page. Endpoints without an order (audit, Message Finder, archive) restart at the window's
 //!   start and keep every id of the open window, as their volumes are small.
 //!
-//! An ordered endpoint that broke its order would, only on a refused token, miss events older
-//! than the resume point that it had not sent yet: the same exposure as any event indexed later
-//! than `max_lag`.
+//! For ordered endpoints the resume point is also a floor within the window: a record older
+//! than the newest second written was written already, so a page that repeats the end of the
+//! one before (even the first page after a restart) writes nothing twice. An ordered endpoint
+//! that broke its order would have its late records dropped: the same exposure as any event
+//! indexed later than `max_lag`.
 
 use super::emit::Rendered;
 use super::{Dedup, Page, Records, Request, Response, StreamError, StreamKind};
@@ -361,7 +363,12 @@ impl super::Source for WindowSource {
             files: Vec::new(),
             dedup: Dedup {
                 remember_from: Some(w.from),
-                not_before: Some(w.from),
+                // Oldest first: anything older than the newest second written was written
+                // (a page that repeats the end of the one before, even across a restart).
+                not_before: Some(match (self.spec.ordered, w.resume_from) {
+                    (true, Some(r)) => r.max(w.from),
+                    _ => w.from,
+                }),
                 forget_before: forget,
             },
         })
