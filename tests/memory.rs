@@ -1,5 +1,6 @@
-//! A `siem_cg` batch file far larger than the collector's memory budget is streamed: the peak
-//! RSS of the real binary stays bounded while it writes every record.
+//! SIEM files far larger than the collector's memory budget are streamed (a `siem_cg` gzip batch
+//! file, a `siem_mta` zip): the peak RSS of the real binary stays bounded while it writes every
+//! record.
 
 use mimecast_sim::{SimConfig, SimTenant, Simulator};
 use std::process::{Command, Stdio};
@@ -15,40 +16,12 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_siem_file_larger_than_the_memory_budget_is_streamed() {
-    if !std::path::Path::new("/proc/self/status").exists() {
-        eprintln!("no /proc: peak RSS cannot be measured here");
-        return;
-    }
-    let acme = SimTenant::named("acme");
-    let config = SimConfig {
-        tenants: vec![acme.clone()],
-        records_per_stream: RECORDS,
-        siem_cg_records_per_file: RECORDS,
-        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
-        ..SimConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(config, listener).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
-    let v2 = acme.v2.as_ref().unwrap();
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
-            "[collector]\nstate_path = {:?}\n[http]\nrequest_timeout = \"10m\"\n[sink]\nkind = \"file\"\npath = {:?}\ninclude_raw = true\n[[tenant]]\nname = \"acme\"\nbase_url = {:?}\nclient_id = {:?}\nclient_secret = {:?}\nstreams = [\"siem_cg\"]\n[tenant.stream.siem_cg]\ntypes = [\"receipt\"]\n",
-            dir.path().join("state.db").display().to_string(),
-            out.display().to_string(),
-            sim.base_url(),
-            v2.client_id,
-            v2.client_secret
-        ),
-    )
-    .unwrap();
+/// Runs the real binary once over `config`, sampling its peak RSS; returns (peak KiB, output).
+async fn run_measured(config: String, dir: &std::path::Path) -> (u64, std::path::PathBuf) {
+    std::fs::write(dir.join("config.toml"), config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mimecast-collector"))
         .args(["--log-level", "warn", "run", "--once", "--config"])
-        .arg(dir.path().join("config.toml"))
+        .arg(dir.join("config.toml"))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -70,6 +43,94 @@ async fn a_siem_file_larger_than_the_memory_budget_is_streamed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success());
+    (peak, dir.join("events.jsonl"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_siem_log_zip_larger_than_the_memory_budget_is_streamed() {
+    if !std::path::Path::new("/proc/self/status").exists() {
+        eprintln!("no /proc: peak RSS cannot be measured here");
+        return;
+    }
+    let globex = SimTenant::named("globex");
+    let config = SimConfig {
+        tenants: vec![globex.clone()],
+        records_per_stream: RECORDS,
+        siem_mta_records_per_file: RECORDS,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(config, listener).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = globex.v1.as_ref().unwrap();
+    let started = Instant::now();
+    let (peak, out) = run_measured(
+        format!(
+            "[collector]\nstate_path = {:?}\n[http]\nrequest_timeout = \"10m\"\n[sink]\nkind = \"file\"\npath = {:?}\ninclude_raw = true\n[[tenant]]\nname = \"globex\"\napi = \"v1\"\nbase_url = {:?}\napp_id = {:?}\napp_key = {:?}\naccess_key = {:?}\nsecret_key = {:?}\nstreams = [\"siem_mta\"]\n",
+            dir.path().join("state.db").display().to_string(),
+            dir.path().join("events.jsonl").display().to_string(),
+            sim.base_url(),
+            v1.app_id,
+            v1.app_key,
+            v1.access_key,
+            v1.secret_key,
+        ),
+        dir.path(),
+    )
+    .await;
+    let size = std::fs::metadata(&out).unwrap().len();
+    let count = std::fs::read_to_string(&out).unwrap().lines().count() as u64;
+    assert_eq!(count, RECORDS, "every record of the zip was written");
+    assert!(
+        size > 100 * 1024 * 1024,
+        "the output ({size} bytes) is far larger than the budget"
+    );
+    eprintln!(
+        "siem_mta: {RECORDS} records, {} MiB written, peak RSS {} MiB, {:?}",
+        size >> 20,
+        peak >> 10,
+        started.elapsed()
+    );
+    assert!(peak > 0, "RSS was sampled");
+    assert!(
+        peak < BUDGET_KIB,
+        "peak RSS {peak} KiB exceeds the budget of {BUDGET_KIB} KiB"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_siem_file_larger_than_the_memory_budget_is_streamed() {
+    if !std::path::Path::new("/proc/self/status").exists() {
+        eprintln!("no /proc: peak RSS cannot be measured here");
+        return;
+    }
+    let acme = SimTenant::named("acme");
+    let config = SimConfig {
+        tenants: vec![acme.clone()],
+        records_per_stream: RECORDS,
+        siem_cg_records_per_file: RECORDS,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(config, listener).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = acme.v2.as_ref().unwrap();
+    let started = Instant::now();
+    let (peak, out) = run_measured(
+        format!(
+            "[collector]\nstate_path = {:?}\n[http]\nrequest_timeout = \"10m\"\n[sink]\nkind = \"file\"\npath = {:?}\ninclude_raw = true\n[[tenant]]\nname = \"acme\"\nbase_url = {:?}\nclient_id = {:?}\nclient_secret = {:?}\nstreams = [\"siem_cg\"]\n[tenant.stream.siem_cg]\ntypes = [\"receipt\"]\n",
+            dir.path().join("state.db").display().to_string(),
+            dir.path().join("events.jsonl").display().to_string(),
+            sim.base_url(),
+            v2.client_id,
+            v2.client_secret
+        ),
+        dir.path(),
+    )
+    .await;
     let size = std::fs::metadata(&out).unwrap().len();
     let text = std::fs::read_to_string(&out).unwrap();
     let count = text.lines().count() as u64;

@@ -124,6 +124,18 @@ pub enum Download {
     Envelope(Envelope),
 }
 
+/// What a file-returning function answered, the file unread.
+#[derive(Debug)]
+pub enum Streamed {
+    File(reqwest::Response),
+    /// A JSON body that is not an envelope: already read (small), kept with its headers.
+    Read {
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    Envelope(Envelope),
+}
+
 #[derive(Clone)]
 pub struct MimecastClient {
     inner: Arc<Inner>,
@@ -306,6 +318,40 @@ impl MimecastClient {
         .await
     }
 
+    /// Like [`MimecastClient::post_download`], but a file is handed back unread, to be streamed:
+    /// its size is then bounded by nothing the collector holds in memory.
+    pub async fn post_stream(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Streamed, ApiError> {
+        let body =
+            Bytes::from(serde_json::to_vec(body).map_err(|e| ApiError::Decode(e.to_string()))?);
+        self.retrying(path, || async {
+            let resp = self
+                .send(Method::POST, path, None, Some(body.clone()))
+                .await?;
+            let is_json = resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"));
+            if is_json {
+                let headers = resp.headers().clone();
+                let bytes = resp.bytes().await.map_err(ApiError::from_reqwest)?;
+                if looks_like_envelope(&bytes) {
+                    return Ok(Streamed::Envelope(Envelope::parse(&bytes)?));
+                }
+                return Ok(Streamed::Read {
+                    headers,
+                    body: bytes,
+                });
+            }
+            Ok(Streamed::File(resp))
+        })
+        .await
+    }
+
     /// GETs a 2.0 SIEM route (`/siem/v1/...`) with query parameters.
     pub async fn get_siem(&self, path: &str, query: &[(&str, &str)]) -> Result<SiemPage, ApiError> {
         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -398,6 +444,21 @@ impl MimecastClient {
         query: Option<&str>,
         body: Option<Bytes>,
     ) -> Result<RawResponse, ApiError> {
+        let resp = self.send(method, path, query, body).await?;
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(ApiError::from_reqwest)?;
+        Ok(RawResponse { headers, body })
+    }
+
+    /// One request whose 2xx answer is handed back unread (for streaming); any other status is
+    /// read and mapped to its error. At most one token refresh; nothing is retried.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: Option<Bytes>,
+    ) -> Result<reqwest::Response, ApiError> {
         let inner = &self.inner;
         let mut url = format!("{}{}", inner.base_url.as_str().trim_end_matches('/'), path);
         if let Some(q) = query.filter(|q| !q.is_empty()) {
@@ -439,15 +500,12 @@ impl MimecastClient {
             };
             let status = resp.status().as_u16();
             inner.stats.count_status(status);
+            if (200..300).contains(&status) {
+                self.measure_skew(resp.headers());
+                return Ok(resp);
+            }
             let headers = resp.headers().clone();
             let bytes = resp.bytes().await.map_err(ApiError::from_reqwest)?;
-            if (200..300).contains(&status) {
-                self.measure_skew(&headers);
-                return Ok(RawResponse {
-                    headers,
-                    body: bytes,
-                });
-            }
             if let (401, Some(generation), Auth::V2(tokens), false) =
                 (status, generation, &inner.auth, refreshed)
             {

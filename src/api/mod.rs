@@ -15,6 +15,6 @@ pub mod login;
 pub mod response;
 pub mod retry;
 
-pub use client::{ClientStats, Download, HttpSettings, MimecastClient};
+pub use client::{ClientStats, Download, HttpSettings, MimecastClient, Streamed};
 pub use envelope::{Envelope, SiemPage};
 pub use error::ApiError;

@@ -290,53 +290,48 @@ impl Source for BatchSource {
             next,
             more: !caught_up,
             files: todo,
+            body: None,
             dedup: Default::default(),
         })
     }
 
-    fn file_start(&self, c: &BatchCursor, file: &FileRef) -> u64 {
+    fn file_start(&self, c: &BatchCursor, key: &str) -> u64 {
         match &c.file {
-            Some(FileMark::Key(k)) if *k == file.key => c.line,
+            Some(FileMark::Key(k)) if k == key => c.line,
             _ => 0,
         }
     }
 
-    fn file_progress(
-        &self,
-        c: &BatchCursor,
-        file: &FileRef,
-        lines: u64,
-        finished: bool,
-    ) -> BatchCursor {
+    fn file_progress(&self, c: &BatchCursor, key: &str, lines: u64, finished: bool) -> BatchCursor {
         let mut next = c.clone();
         next.page = self.listing.clone().or(next.page);
         if let Some(FileMark::Index(_)) = next.file {
             next.file = None;
         }
         if finished {
-            let m = mark(&file.key);
+            let m = mark(key);
             if !next.done.contains(&m) {
                 next.done.push(m);
             }
             next.file = None;
             next.line = 0;
-            next.failing = next.failing.filter(|(k, _)| *k != file.key);
+            next.failing = next.failing.filter(|(k, _)| k != key);
         } else {
-            next.file = Some(FileMark::Key(file.key.clone()));
+            next.file = Some(FileMark::Key(key.to_string()));
             next.line = lines;
         }
         next
     }
 
-    fn file_failed(&self, c: &BatchCursor, file: &FileRef) -> FileFailure<BatchCursor> {
+    fn file_failed(&self, c: &BatchCursor, key: &str) -> FileFailure<BatchCursor> {
         let mut next = c.clone();
         next.page = self.listing.clone().or(next.page);
         let attempts = match &c.failing {
-            Some((k, n)) if *k == file.key => n + 1,
+            Some((k, n)) if k == key => n + 1,
             _ => 1,
         };
         if attempts >= MAX_FILE_ATTEMPTS {
-            let done = self.file_progress(&next, file, 0, true);
+            let done = self.file_progress(&next, key, 0, true);
             return FileFailure {
                 cursor: BatchCursor {
                     failing: None,
@@ -345,7 +340,7 @@ impl Source for BatchSource {
                 quarantined: true,
             };
         }
-        next.failing = Some((file.key.clone(), attempts));
+        next.failing = Some((key.to_string(), attempts));
         FileFailure {
             cursor: next,
             quarantined: false,
@@ -393,19 +388,19 @@ mod tests {
         let s = BatchSource::new(PATH, "receipt".into(), 10, Duration::from_secs(3600));
         let f = file("a/1.json.gz", "x");
         let c = BatchCursor::default();
-        let mid = s.file_progress(&c, &f, 500, false);
-        assert_eq!(s.file_start(&mid, &f), 500);
-        assert_eq!(s.file_start(&mid, &file("a/2.json.gz", "x")), 0);
-        let done = s.file_progress(&mid, &f, 900, true);
+        let mid = s.file_progress(&c, &f.key, 500, false);
+        assert_eq!(s.file_start(&mid, &f.key), 500);
+        assert_eq!(s.file_start(&mid, &file("a/2.json.gz", "x").key), 0);
+        let done = s.file_progress(&mid, &f.key, 900, true);
         assert_eq!(done.done, vec![mark(&f.key)]);
         assert_eq!(done.file, None);
         let mut cur = c;
         for attempt in 1..MAX_FILE_ATTEMPTS {
-            let failure = s.file_failed(&cur, &f);
+            let failure = s.file_failed(&cur, &f.key);
             assert!(!failure.quarantined, "attempt {attempt}");
             cur = failure.cursor;
         }
-        let last = s.file_failed(&cur, &f);
+        let last = s.file_failed(&cur, &f.key);
         assert!(last.quarantined);
         assert!(last.cursor.done.contains(&mark(&f.key)));
         assert_eq!(last.cursor.failing, None);

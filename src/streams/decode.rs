@@ -6,7 +6,9 @@
 
 use crate::api::ApiError;
 use futures_util::StreamExt;
-use std::io::Write;
+use serde_json::value::RawValue;
+use std::io::{BufRead, Read, Write};
+use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 
 /// Lines per chunk, and the byte bound that cuts a chunk earlier.
@@ -154,6 +156,128 @@ pub fn spawn_decoder(
     });
     (rx, AbortOnDropHandle::new(task))
 }
+
+/// Reads an API 1.0 SIEM log file as it streams in (`get-siem-logs`, MIMECAST.md §4.2): a zip of
+/// JSON-lines files, entry after entry (each entry's local header comes before its data, so the
+/// central directory at the end is never needed), or the JSON lines themselves when Mimecast did
+/// not compress them. Chunks of lines go out as for [`spawn_decoder`]. An entry that is one JSON
+/// array rather than lines is read whole (it cannot be split before its end).
+pub fn spawn_zip_decoder(
+    resp: reqwest::Response,
+) -> (
+    mpsc::Receiver<Result<Piece, ApiError>>,
+    AbortOnDropHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel(1);
+    let body = resp
+        .bytes_stream()
+        .map(|r| r.map_err(std::io::Error::other));
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
+    // Dropping the receiver ends the task at its next chunk (the send fails).
+    let task = tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+        if let Err(e) = decode_zip(&mut reader, &tx) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    (rx, AbortOnDropHandle::new(task))
+}
+
+/// Why a chunk could not be sent: the reader is gone, stop quietly.
+struct Gone;
+
+fn unreadable(e: std::io::Error) -> ApiError {
+    match e.into_inner() {
+        Some(inner) => match inner.downcast::<reqwest::Error>() {
+            Ok(r) => ApiError::from_reqwest(*r),
+            Err(other) => ApiError::Decode(format!("SIEM log file: {other}")),
+        },
+        None => ApiError::Decode("SIEM log file is truncated".into()),
+    }
+}
+
+fn send(
+    tx: &mpsc::Sender<Result<Piece, ApiError>>,
+    lines: &mut Lines,
+    finished: bool,
+) -> Result<(), Gone> {
+    let (buf, ends) = lines.take_complete();
+    let oversized = if finished { lines.oversized } else { 0 };
+    let piece = Piece {
+        buf,
+        ends,
+        finished,
+        oversized,
+    };
+    tx.blocking_send(Ok(piece)).map_err(|_| Gone)
+}
+
+/// Copies one entry's lines into `lines`, sending full chunks as they come.
+fn copy_lines(
+    entry: &mut impl Read,
+    lines: &mut Lines,
+    tx: &mpsc::Sender<Result<Piece, ApiError>>,
+) -> Result<Result<(), Gone>, ApiError> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut first = true;
+    loop {
+        let n = entry.read(&mut chunk).map_err(unreadable)?;
+        if n == 0 {
+            lines.finish();
+            return Ok(Ok(()));
+        }
+        if first && chunk[..n].trim_ascii_start().starts_with(b"[") {
+            // A JSON array: read whole, then one line per element.
+            let mut text = chunk[..n].to_vec();
+            entry
+                .take(MAX_ARRAY)
+                .read_to_end(&mut text)
+                .map_err(unreadable)?;
+            let list: Vec<&RawValue> = serde_json::from_slice(text.trim_ascii())
+                .map_err(|e| ApiError::Decode(format!("SIEM log file is not a JSON array: {e}")))?;
+            for r in list {
+                lines.buf.extend_from_slice(r.get().as_bytes());
+                lines.ends.push(lines.buf.len());
+            }
+            return Ok(Ok(()));
+        }
+        first = false;
+        let _ = lines.write_all(&chunk[..n]);
+        if lines.pending() >= CHUNK_LINES || lines.buf.len() >= CHUNK_BYTES {
+            if let Err(g) = send(tx, lines, false) {
+                return Ok(Err(g));
+            }
+        }
+    }
+}
+
+fn decode_zip(
+    reader: &mut std::io::BufReader<impl Read>,
+    tx: &mpsc::Sender<Result<Piece, ApiError>>,
+) -> Result<(), ApiError> {
+    let zipped = reader.fill_buf().map_err(unreadable)?.starts_with(b"PK");
+    let mut lines = Lines::new();
+    if zipped {
+        loop {
+            let entry = zip::read::read_zipfile_from_stream(reader)
+                .map_err(|e| ApiError::Decode(format!("SIEM log file is not a valid zip: {e}")))?;
+            let Some(mut entry) = entry else { break };
+            if entry.is_dir() {
+                continue;
+            }
+            if copy_lines(&mut entry, &mut lines, tx)?.is_err() {
+                return Ok(());
+            }
+        }
+    } else if copy_lines(reader, &mut lines, tx)?.is_err() {
+        return Ok(());
+    }
+    let _ = send(tx, &mut lines, true);
+    Ok(())
+}
+
+/// The largest JSON-array entry read whole.
+const MAX_ARRAY: u64 = 1024 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -18,10 +18,11 @@
 //!   sub-cursor, so a restart continues at the same line of the same file.
 //! - **Cancellation** lands between pages, after the page in flight is committed.
 
-use super::decode::{spawn_decoder, Piece};
+use super::decode::{spawn_decoder, spawn_zip_decoder, Piece};
 use super::emit::{Emitter, Item, Rendered};
 use super::{
-    Cursor, FileRef, Page, PollReport, Records, Request, Response, Source, StreamError, StreamKind,
+    Cursor, Dedup, FileRef, Page, PollReport, Records, Request, Response, Source, StreamError,
+    StreamKind,
 };
 use crate::api::{ApiError, MimecastClient};
 use crate::sink::writer::{Batch, SinkHandle, WriteError};
@@ -101,6 +102,9 @@ async fn execute(client: MimecastClient, request: Request) -> Result<Response, A
             .post_download(path, &body)
             .await
             .map(Response::Download),
+        Request::Stream { path, body } => {
+            client.post_stream(path, &body).await.map(Response::Stream)
+        }
         Request::Siem { path, query } => {
             let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
             client.get_siem(path, &pairs).await.map(Response::Siem)
@@ -331,9 +335,40 @@ impl<S: Source> Driver<S> {
                     "Mimecast sent {empty_run} empty pages in a row that each continue; stopping this poll"
                 )));
             }
+            let mut page = page;
+            let had_files = page.body.is_some() || !page.files.is_empty();
+            if let Some(body) = page.body.take() {
+                let (pieces, _decoder) = spawn_zip_decoder(body.response);
+                let dedup = page.dedup;
+                match self
+                    .read_file(
+                        &mut current,
+                        &body.key,
+                        pieces,
+                        dedup,
+                        cancel,
+                        report,
+                        pending,
+                    )
+                    .await?
+                {
+                    FilesOutcome::Done => {}
+                    FilesOutcome::Cancelled | FilesOutcome::Expired => {
+                        report.cancelled = true;
+                        return Ok(());
+                    }
+                }
+            }
             if !page.files.is_empty() {
                 match self
-                    .read_files(&mut current, &page.files, cancel, report, pending)
+                    .read_files(
+                        &mut current,
+                        &page.files,
+                        page.dedup,
+                        cancel,
+                        report,
+                        pending,
+                    )
                     .await?
                 {
                     FilesOutcome::Done => refetches = 0,
@@ -370,7 +405,11 @@ impl<S: Source> Driver<S> {
                 dedup,
                 ..
             } = page;
-            let mut next = next;
+            let mut next = if had_files {
+                self.source.after_files(&current, next)
+            } else {
+                next
+            };
             let mut rendered = self.render(&records, dedup)?;
             self.source.rendered(&mut next, &mut rendered);
             let moved = next != current;
@@ -424,6 +463,7 @@ impl<S: Source> Driver<S> {
         &mut self,
         current: &mut S::Cursor,
         files: &[FileRef],
+        dedup: Dedup,
         cancel: &CancellationToken,
         report: &mut PollReport,
         pending: &mut Option<Pending<S::Cursor>>,
@@ -437,110 +477,137 @@ impl<S: Source> Driver<S> {
                 Err(e) => return Err(e.into()),
             };
             report.requests += 1;
-            let mut skip = self.source.file_start(current, file);
-            let mut line_no = skip;
-            let (mut pieces, _decoder) = spawn_decoder(resp);
-            loop {
-                let piece = tokio::select! {
-                    _ = cancel.cancelled() => return Ok(FilesOutcome::Cancelled),
-                    p = pieces.recv() => p,
-                };
-                let piece = match piece {
-                    Some(Ok(p)) => p,
-                    Some(Err(ApiError::Decode(why))) => {
-                        let failure = self.source.file_failed(current, file);
-                        let next = failure.cursor;
-                        let quarantine = failure.quarantined.then(|| Quarantine {
-                            file: file.key.clone(),
-                            error: why.clone(),
-                        });
-                        if quarantine.is_some() {
-                            tracing::error!(file = %file.key, error = %why, "SIEM file cannot be decoded after repeated attempts; quarantined (listed by `status`) and skipped");
-                        }
-                        self.send(
-                            pending,
-                            report,
-                            next.clone(),
-                            Rendered::default(),
-                            None,
-                            false,
-                            quarantine.clone(),
-                        )
-                        .await?;
-                        *current = next;
-                        if quarantine.is_some() {
-                            break;
-                        }
-                        return Err(ApiError::Decode(why).into());
-                    }
-                    Some(Err(e)) => return Err(e.into()),
-                    None => return Err(StreamError::Shape("the SIEM file decoder stopped".into())),
-                };
-                let Piece {
-                    buf,
-                    ends,
-                    finished,
-                    oversized,
-                } = piece;
-                let mut start = 0;
-                let mut owned: Vec<Box<RawValue>> = Vec::new();
-                let mut records: Vec<&RawValue> = Vec::with_capacity(ends.len());
-                let (mut bad, mut damaged) = (0u64, 0u64);
-                let mut positions = Vec::new();
-                for end in &ends {
-                    let line = &buf[start..*end];
-                    start = *end;
-                    if skip > 0 {
-                        skip -= 1;
-                        continue;
-                    }
-                    line_no += 1;
-                    let text = match std::str::from_utf8(line) {
-                        Ok(t) => t.trim(),
-                        Err(_) => {
-                            damaged += 1;
-                            positions.push(line_no);
-                            let lossy = String::from_utf8_lossy(line).trim().to_string();
-                            match RawValue::from_string(lossy) {
-                                Ok(r) => owned.push(r),
-                                Err(_) => bad += 1,
-                            }
-                            continue;
-                        }
-                    };
-                    if text.is_empty() {
-                        continue;
-                    }
-                    match serde_json::from_str::<&RawValue>(text) {
-                        Ok(r) => records.push(r),
-                        Err(_) => {
-                            bad += 1;
-                            positions.push(line_no);
-                        }
-                    }
-                }
-                if bad > 0 || damaged > 0 {
-                    tracing::error!(file = %file.key, lines = ?positions, not_json = bad, invalid_utf8 = damaged, "SIEM file has damaged lines: invalid UTF-8 is replaced with U+FFFD and kept, lines that are not JSON are skipped");
-                }
-                records.extend(owned.iter().map(|b| b.as_ref()));
-                let rendered = self
-                    .emitter
-                    .render(records, OffsetDateTime::now_utc(), None, None);
-                if finished || rendered.emitted > 0 {
-                    let next = self.source.file_progress(current, file, line_no, finished);
-                    self.send(pending, report, next.clone(), rendered, None, false, None)
-                        .await?;
-                    *current = next;
-                }
-                if finished {
-                    if oversized > 0 {
-                        tracing::warn!(file = %file.key, lines = oversized, "SIEM file has lines over 16 MiB; skipped");
-                    }
-                    break;
-                }
+            let (pieces, _decoder) = spawn_decoder(resp);
+            let outcome = self
+                .read_file(current, &file.key, pieces, dedup, cancel, report, pending)
+                .await?;
+            if !matches!(outcome, FilesOutcome::Done) {
+                return Ok(outcome);
             }
         }
         Ok(FilesOutcome::Done)
+    }
+
+    /// Writes one file's lines in committed chunks, from the line the cursor says, each chunk
+    /// with the source's sub-cursor. A file that cannot be decoded is counted by the source,
+    /// and skipped once it says so (quarantine).
+    #[allow(clippy::too_many_arguments)]
+    async fn read_file(
+        &mut self,
+        current: &mut S::Cursor,
+        key: &str,
+        mut pieces: tokio::sync::mpsc::Receiver<Result<Piece, ApiError>>,
+        dedup: Dedup,
+        cancel: &CancellationToken,
+        report: &mut PollReport,
+        pending: &mut Option<Pending<S::Cursor>>,
+    ) -> Result<FilesOutcome, StreamError> {
+        let mut skip = self.source.file_start(current, key);
+        let mut line_no = skip;
+        loop {
+            let piece = tokio::select! {
+                _ = cancel.cancelled() => return Ok(FilesOutcome::Cancelled),
+                p = pieces.recv() => p,
+            };
+            let piece = match piece {
+                Some(Ok(p)) => p,
+                Some(Err(ApiError::Decode(why))) => {
+                    let failure = self.source.file_failed(current, key);
+                    let next = failure.cursor;
+                    let quarantine = failure.quarantined.then(|| Quarantine {
+                        file: key.to_string(),
+                        error: why.clone(),
+                    });
+                    if quarantine.is_some() {
+                        tracing::error!(file = %key, error = %why, "file cannot be decoded after repeated attempts; quarantined (listed by `status`) and skipped");
+                    }
+                    let quarantined = quarantine.is_some();
+                    self.send(
+                        pending,
+                        report,
+                        next.clone(),
+                        Rendered::default(),
+                        None,
+                        false,
+                        quarantine,
+                    )
+                    .await?;
+                    *current = next;
+                    if quarantined {
+                        return Ok(FilesOutcome::Done);
+                    }
+                    return Err(ApiError::Decode(why).into());
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(StreamError::Shape("the file decoder stopped".into())),
+            };
+            let Piece {
+                buf,
+                ends,
+                finished,
+                oversized,
+            } = piece;
+            let mut start = 0;
+            let mut owned: Vec<Box<RawValue>> = Vec::new();
+            let mut records: Vec<&RawValue> = Vec::with_capacity(ends.len());
+            let (mut bad, mut damaged) = (0u64, 0u64);
+            let mut positions = Vec::new();
+            for end in &ends {
+                let line = &buf[start..*end];
+                start = *end;
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                line_no += 1;
+                let text = match std::str::from_utf8(line) {
+                    Ok(t) => t.trim(),
+                    Err(_) => {
+                        damaged += 1;
+                        positions.push(line_no);
+                        let lossy = String::from_utf8_lossy(line).trim().to_string();
+                        match RawValue::from_string(lossy) {
+                            Ok(r) => owned.push(r),
+                            Err(_) => bad += 1,
+                        }
+                        continue;
+                    }
+                };
+                if text.is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<&RawValue>(text) {
+                    Ok(r) => records.push(r),
+                    Err(_) => {
+                        bad += 1;
+                        positions.push(line_no);
+                    }
+                }
+            }
+            if bad > 0 || damaged > 0 {
+                tracing::error!(file = %key, lines = ?positions, not_json = bad, invalid_utf8 = damaged, "file has damaged lines: invalid UTF-8 is replaced with U+FFFD and kept, lines that are not JSON are skipped");
+            }
+            records.extend(owned.iter().map(|b| b.as_ref()));
+            let mut rendered = self.emitter.render(
+                records,
+                OffsetDateTime::now_utc(),
+                dedup.remember_from,
+                dedup.not_before,
+            );
+            if finished || rendered.emitted > 0 {
+                let mut next = self.source.file_progress(current, key, line_no, finished);
+                self.source.rendered(&mut next, &mut rendered);
+                self.send(pending, report, next.clone(), rendered, None, false, None)
+                    .await?;
+                *current = next;
+            }
+            if finished {
+                if oversized > 0 {
+                    tracing::warn!(file = %key, lines = oversized, "file has lines over 16 MiB; skipped");
+                }
+                return Ok(FilesOutcome::Done);
+            }
+        }
     }
 }
 

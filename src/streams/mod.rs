@@ -25,7 +25,7 @@ pub mod window;
 
 pub use crate::catalog::{ApiVersion, StreamKind, SIEM_CG_TYPES, THREAT_FEED_TYPES};
 
-use crate::api::{ApiError, Download, Envelope, SiemPage};
+use crate::api::{ApiError, Download, Envelope, SiemPage, Streamed};
 use crate::sink::writer::{WriteError, WriteErrorKind};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -94,6 +94,8 @@ pub enum Request {
     Post { path: &'static str, body: Value },
     /// POST to a function answering a file, or an envelope when there is none.
     Download { path: &'static str, body: Value },
+    /// The same, with the file left unread, to be streamed ([`Page::body`]).
+    Stream { path: &'static str, body: Value },
     /// GET a 2.0 SIEM route.
     Siem {
         path: &'static str,
@@ -106,6 +108,7 @@ impl Request {
         match self {
             Request::Post { path, .. }
             | Request::Download { path, .. }
+            | Request::Stream { path, .. }
             | Request::Siem { path, .. } => path,
         }
     }
@@ -116,7 +119,16 @@ impl Request {
 pub enum Response {
     Envelope(Envelope),
     Download(Download),
+    Stream(Streamed),
     Siem(SiemPage),
+}
+
+/// A file answered in the response itself, read as it streams in (SIEM logs of API 1.0).
+#[derive(Debug)]
+pub struct Body {
+    /// What the cursor calls it while it is being read.
+    pub key: String,
+    pub response: reqwest::Response,
 }
 
 /// A record with what a source decided about it beyond the record itself.
@@ -184,6 +196,8 @@ pub struct Page<C> {
     pub more: bool,
     /// Files to read, in order, before `next` is committed.
     pub files: Vec<FileRef>,
+    /// A file in the answer itself, read before `next` is committed.
+    pub body: Option<Body>,
     pub dedup: Dedup,
 }
 
@@ -195,6 +209,7 @@ impl<C> Page<C> {
             next,
             more,
             files: Vec::new(),
+            body: None,
             dedup: Dedup::default(),
         }
     }
@@ -241,24 +256,31 @@ pub trait Source: Send + 'static {
         Vec::new()
     }
 
-    /// Lines of `file` already written, to skip.
-    fn file_start(&self, _cursor: &Self::Cursor, _file: &FileRef) -> u64 {
+    /// Lines of the file `key` already written, to skip.
+    fn file_start(&self, _cursor: &Self::Cursor, _key: &str) -> u64 {
         0
     }
 
-    /// The cursor once `lines` lines of `file` are written (`finished`: all of it).
+    /// The cursor once `lines` lines of the file `key` are written (`finished`: all of it).
     fn file_progress(
         &self,
         cursor: &Self::Cursor,
-        _file: &FileRef,
+        _key: &str,
         _lines: u64,
         _finished: bool,
     ) -> Self::Cursor {
         cursor.clone()
     }
 
-    /// `file` could not be decoded.
-    fn file_failed(&self, cursor: &Self::Cursor, _file: &FileRef) -> FileFailure<Self::Cursor> {
+    /// The cursor to commit once a page's files are written: `next` as the page said, and
+    /// `current` as the files' chunks left it (a source that keeps its own progress in the
+    /// cursor takes it from there).
+    fn after_files(&self, _current: &Self::Cursor, next: Self::Cursor) -> Self::Cursor {
+        next
+    }
+
+    /// The file `key` could not be decoded.
+    fn file_failed(&self, cursor: &Self::Cursor, _key: &str) -> FileFailure<Self::Cursor> {
         FileFailure {
             cursor: cursor.clone(),
             quarantined: false,

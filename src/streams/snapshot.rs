@@ -265,6 +265,7 @@ impl Source for SnapshotSource {
             next,
             more: false,
             files: Vec::new(),
+            body: None,
             dedup,
         })
     }

@@ -7,12 +7,15 @@
 //! restart asks for the file after the last one written. A JSON envelope instead of a file
 //! means "nothing more now" (SIEM: caught up; feed: `err_threat_intel_feed_no_result_found`).
 
+use super::batch_files::MAX_FILE_ATTEMPTS;
 use super::emit::Rendered;
 use super::{
-    Cursor, Dedup, Page, Record, Records, Request, Response, Source, StreamError, StreamKind,
+    Body, Cursor, Dedup, FileFailure, Page, Record, Records, Request, Response, Source,
+    StreamError, StreamKind,
 };
 use crate::api::client::Download;
 use crate::api::ApiError;
+use crate::api::Streamed;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -65,6 +68,16 @@ pub struct TokenCursor {
     /// after a refused token drops them too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub newest_ids: Vec<(i64, i64)>,
+    /// SIEM: lines written of the file answered to `token` (it is read in chunks).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub line: u64,
+    /// SIEM: a file that failed to decode, and how many times in a row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<(String, u32)>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
@@ -161,6 +174,8 @@ pub struct TokenFileSource {
     pub feed_type: String,
     pub initial_lookback: Duration,
     now: OffsetDateTime,
+    /// SIEM: the cursor once the file being read is written (where a quarantine moves to).
+    after_file: Option<TokenCursor>,
 }
 
 impl TokenFileSource {
@@ -170,6 +185,7 @@ impl TokenFileSource {
             feed_type,
             initial_lookback,
             now: OffsetDateTime::now_utc(),
+            after_file: None,
         }
     }
 
@@ -199,6 +215,60 @@ impl TokenFileSource {
     }
 }
 
+impl TokenFileSource {
+    /// A SIEM log file to read as it streams in: the cursor moves to the token that follows it
+    /// once every line is written; until then chunks are committed with the lines done.
+    fn streamed(
+        &mut self,
+        c: &TokenCursor,
+        response: reqwest::Response,
+    ) -> Result<Page<TokenCursor>, StreamError> {
+        let next_token = header(response.headers(), SIEM_TOKEN_HEADER);
+        let mut next = c.clone();
+        next.line = 0;
+        next.failing = None;
+        if let Some(t) = &next_token {
+            next.token = Some(t.clone());
+        }
+        self.after_file = Some(next.clone());
+        Ok(Page {
+            records: Records::None,
+            received: 1,
+            // A file without a following token leaves the token as it was (and the driver
+            // reports that as no progress).
+            more: next.token.is_some(),
+            next,
+            files: Vec::new(),
+            body: Some(Body {
+                key: file_key(c),
+                response,
+            }),
+            dedup: self.dedup(c),
+        })
+    }
+
+    fn dedup(&self, c: &TokenCursor) -> Dedup {
+        Dedup {
+            // SIEM: ids are collected for the cursor's newest second (see `rendered`); none
+            // goes to the dedup table.
+            remember_from: (!self.is_feed()).then_some(OffsetDateTime::UNIX_EPOCH),
+            not_before: c.restarted_at,
+            forget_before: None,
+        }
+    }
+}
+
+/// How logs and `status` name the SIEM log file answered to a cursor's token.
+fn file_key(c: &TokenCursor) -> String {
+    match &c.token {
+        Some(t) => format!(
+            "SIEM log file after token {}",
+            t.chars().take(24).collect::<String>()
+        ),
+        None => "first SIEM log file".into(),
+    }
+}
+
 impl Source for TokenFileSource {
     type Cursor = TokenCursor;
 
@@ -213,7 +283,8 @@ impl Source for TokenFileSource {
             if let Some(t) = &c.token {
                 item["token"] = Value::String(t.clone());
             }
-            return Some(Request::Download {
+            // The zip is read as it streams in: its size never sits in memory.
+            return Some(Request::Stream {
                 path,
                 body: json!({ "data": [item] }),
             });
@@ -240,8 +311,12 @@ impl Source for TokenFileSource {
         response: Response,
     ) -> Result<Page<TokenCursor>, StreamError> {
         let path = self.kind.spec().path;
-        let Response::Download(download) = response else {
-            return Err(StreamError::Shape("expected a file or an envelope".into()));
+        let download = match response {
+            Response::Download(d) => d,
+            Response::Stream(Streamed::Envelope(env)) => Download::Envelope(env),
+            Response::Stream(Streamed::Read { headers, body }) => Download::File { headers, body },
+            Response::Stream(Streamed::File(response)) => return self.streamed(c, response),
+            _ => return Err(StreamError::Shape("expected a file or an envelope".into())),
         };
         let mut opened = c.clone();
         if self.is_feed() && c.token.is_none() {
@@ -316,20 +391,14 @@ impl Source for TokenFileSource {
             next = self.closed(&next);
         }
         let more = next.token.is_some() && !(self.is_feed() && received == 0);
-        let floor = c.restarted_at;
         Ok(Page {
             records: Records::Owned(records),
             received,
             next,
             more,
             files: Vec::new(),
-            dedup: Dedup {
-                // SIEM: ids are collected for the cursor's newest second (see `rendered`);
-                // none goes to the dedup table.
-                remember_from: (!self.is_feed()).then_some(OffsetDateTime::UNIX_EPOCH),
-                not_before: floor,
-                forget_before: None,
-            },
+            body: None,
+            dedup: self.dedup(c),
         })
     }
 
@@ -358,12 +427,64 @@ impl Source for TokenFileSource {
         c.newest_ids.clone()
     }
 
+    /// The token that follows the file; what the file's chunks recorded (newest event, its ids,
+    /// the restart floor) is kept.
+    fn after_files(&self, current: &TokenCursor, next: TokenCursor) -> TokenCursor {
+        TokenCursor {
+            token: next.token,
+            line: 0,
+            failing: None,
+            ..current.clone()
+        }
+    }
+
+    fn file_start(&self, c: &TokenCursor, _key: &str) -> u64 {
+        c.line
+    }
+
+    fn file_progress(
+        &self,
+        c: &TokenCursor,
+        _key: &str,
+        lines: u64,
+        _finished: bool,
+    ) -> TokenCursor {
+        TokenCursor {
+            line: lines,
+            ..c.clone()
+        }
+    }
+
+    /// A file that cannot be decoded is asked for again at the next polls; after
+    /// [`MAX_FILE_ATTEMPTS`] it is quarantined and the stream moves to the token after it.
+    fn file_failed(&self, c: &TokenCursor, key: &str) -> FileFailure<TokenCursor> {
+        let attempts = match &c.failing {
+            Some((k, n)) if k == key => n + 1,
+            _ => 1,
+        };
+        match &self.after_file {
+            Some(after) if attempts >= MAX_FILE_ATTEMPTS => FileFailure {
+                cursor: after.clone(),
+                quarantined: true,
+            },
+            _ => FileFailure {
+                cursor: TokenCursor {
+                    failing: Some((key.to_string(), attempts)),
+                    ..c.clone()
+                },
+                quarantined: false,
+            },
+        }
+    }
+
     /// A refused token: SIEM starts again without one (Mimecast's oldest file), dropping what
     /// is older than the newest event written; the feed re-reads its window.
     fn restart(&mut self, c: &TokenCursor) -> Option<TokenCursor> {
         c.token.as_ref()?;
         let mut next = c.clone();
         next.token = None;
+        next.line = 0;
+        next.failing = None;
         if !self.is_feed() {
             next.restarted_at = c.written_until;
         }

@@ -361,6 +361,7 @@ impl super::Source for WindowSource {
             next,
             more,
             files: Vec::new(),
+            body: None,
             dedup: Dedup {
                 remember_from: Some(w.from),
                 // Oldest first: anything older than the newest second written was written
