@@ -200,12 +200,16 @@ fn replay() {
             }
         })
         .collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    block_on(case(seed, interruptions));
+}
+
+fn block_on(f: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(case(seed, interruptions));
+        .unwrap()
+        .block_on(f);
 }
 
 proptest! {
@@ -220,11 +224,6 @@ proptest! {
         seed in any::<u64>(),
         interruptions in proptest::collection::vec(interruption(), 1..6),
     ) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(case(seed, interruptions));
+        block_on(case(seed, interruptions));
     }
 }

@@ -46,48 +46,43 @@ async fn run_measured(config: String, dir: &std::path::Path) -> (u64, std::path:
     (peak, dir.join("events.jsonl"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_siem_log_zip_larger_than_the_memory_budget_is_streamed() {
+/// Drains one huge file of `stream` with the real binary and checks that every record was
+/// written within the memory budget. `tenant` is the `[[tenant]]` table for the simulator.
+async fn streams_within_budget(
+    stream: &str,
+    config: SimConfig,
+    tenant: impl FnOnce(&Simulator) -> String,
+) {
     if !std::path::Path::new("/proc/self/status").exists() {
         eprintln!("no /proc: peak RSS cannot be measured here");
         return;
     }
-    let globex = SimTenant::named("globex");
-    let config = SimConfig {
-        tenants: vec![globex.clone()],
-        records_per_stream: RECORDS,
-        siem_mta_records_per_file: RECORDS,
-        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
-        ..SimConfig::default()
-    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(config, listener).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let v1 = globex.v1.as_ref().unwrap();
     let started = Instant::now();
     let (peak, out) = run_measured(
         format!(
-            "[collector]\nstate_path = {:?}\n[http]\nrequest_timeout = \"10m\"\n[sink]\nkind = \"file\"\npath = {:?}\ninclude_raw = true\n[[tenant]]\nname = \"globex\"\napi = \"v1\"\nbase_url = {:?}\napp_id = {:?}\napp_key = {:?}\naccess_key = {:?}\nsecret_key = {:?}\nstreams = [\"siem_mta\"]\n",
+            "[collector]\nstate_path = {:?}\n[http]\nrequest_timeout = \"10m\"\n[sink]\nkind = \"file\"\npath = {:?}\ninclude_raw = true\n{}",
             dir.path().join("state.db").display().to_string(),
             dir.path().join("events.jsonl").display().to_string(),
-            sim.base_url(),
-            v1.app_id,
-            v1.app_key,
-            v1.access_key,
-            v1.secret_key,
+            tenant(&sim),
         ),
         dir.path(),
     )
     .await;
     let size = std::fs::metadata(&out).unwrap().len();
     let count = std::fs::read_to_string(&out).unwrap().lines().count() as u64;
-    assert_eq!(count, RECORDS, "every record of the zip was written");
+    assert_eq!(
+        count, RECORDS,
+        "{stream}: every record of the file was written"
+    );
     assert!(
         size > 100 * 1024 * 1024,
         "the output ({size} bytes) is far larger than the budget"
     );
     eprintln!(
-        "siem_mta: {RECORDS} records, {} MiB written, peak RSS {} MiB, {:?}",
+        "{stream}: {RECORDS} records, {} MiB written, peak RSS {} MiB, {:?}",
         size >> 20,
         peak >> 10,
         started.elapsed()
@@ -95,60 +90,57 @@ async fn a_siem_log_zip_larger_than_the_memory_budget_is_streamed() {
     assert!(peak > 0, "RSS was sampled");
     assert!(
         peak < BUDGET_KIB,
-        "peak RSS {peak} KiB exceeds the budget of {BUDGET_KIB} KiB"
+        "{stream}: peak RSS {peak} KiB exceeds the budget of {BUDGET_KIB} KiB"
     );
     sim.shutdown().await;
 }
 
+fn backlog() -> SimConfig {
+    SimConfig {
+        records_per_stream: RECORDS,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_siem_log_zip_larger_than_the_memory_budget_is_streamed() {
+    let globex = SimTenant::named("globex");
+    let config = SimConfig {
+        tenants: vec![globex.clone()],
+        siem_mta_records_per_file: RECORDS,
+        ..backlog()
+    };
+    let v1 = globex.v1.clone().unwrap();
+    streams_within_budget("siem_mta", config, |sim| {
+        format!(
+            "[[tenant]]\nname = \"globex\"\napi = \"v1\"\nbase_url = {:?}\napp_id = {:?}\napp_key = {:?}\naccess_key = {:?}\nsecret_key = {:?}\nstreams = [\"siem_mta\"]\n",
+            sim.base_url(),
+            v1.app_id,
+            v1.app_key,
+            v1.access_key,
+            v1.secret_key,
+        )
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_siem_file_larger_than_the_memory_budget_is_streamed() {
-    if !std::path::Path::new("/proc/self/status").exists() {
-        eprintln!("no /proc: peak RSS cannot be measured here");
-        return;
-    }
     let acme = SimTenant::named("acme");
     let config = SimConfig {
         tenants: vec![acme.clone()],
-        records_per_stream: RECORDS,
         siem_cg_records_per_file: RECORDS,
-        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
-        ..SimConfig::default()
+        ..backlog()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(config, listener).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let v2 = acme.v2.as_ref().unwrap();
-    let started = Instant::now();
-    let (peak, out) = run_measured(
+    let v2 = acme.v2.clone().unwrap();
+    streams_within_budget("siem_cg", config, |sim| {
         format!(
-            "[collector]\nstate_path = {:?}\n[http]\nrequest_timeout = \"10m\"\n[sink]\nkind = \"file\"\npath = {:?}\ninclude_raw = true\n[[tenant]]\nname = \"acme\"\nbase_url = {:?}\nclient_id = {:?}\nclient_secret = {:?}\nstreams = [\"siem_cg\"]\n[tenant.stream.siem_cg]\ntypes = [\"receipt\"]\n",
-            dir.path().join("state.db").display().to_string(),
-            dir.path().join("events.jsonl").display().to_string(),
+            "[[tenant]]\nname = \"acme\"\nbase_url = {:?}\nclient_id = {:?}\nclient_secret = {:?}\nstreams = [\"siem_cg\"]\n[tenant.stream.siem_cg]\ntypes = [\"receipt\"]\n",
             sim.base_url(),
             v2.client_id,
             v2.client_secret
-        ),
-        dir.path(),
-    )
+        )
+    })
     .await;
-    let size = std::fs::metadata(&out).unwrap().len();
-    let text = std::fs::read_to_string(&out).unwrap();
-    let count = text.lines().count() as u64;
-    assert_eq!(count, RECORDS, "every record of the file was written");
-    assert!(
-        size > 100 * 1024 * 1024,
-        "the output ({size} bytes) is far larger than the budget"
-    );
-    eprintln!(
-        "siem_cg: {RECORDS} records, {} MiB written, peak RSS {} MiB, {:?}",
-        size >> 20,
-        peak >> 10,
-        started.elapsed()
-    );
-    assert!(peak > 0, "RSS was sampled");
-    assert!(
-        peak < BUDGET_KIB,
-        "peak RSS {peak} KiB exceeds the budget of {BUDGET_KIB} KiB"
-    );
-    sim.shutdown().await;
 }

@@ -399,7 +399,7 @@ async fn a_siem_listing_that_reorders_or_grows_in_front_neither_repeats_nor_skip
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupt_siem_file_is_quarantined_after_three_attempts_and_the_rest_flows() {
+async fn a_corrupt_siem_file_is_quarantined_after_three_attempts_the_rest_flows_and_it_replays() {
     let d = Case::new(&["corrupt-gzipx3+1@/storage/"], CG)
         .for_(Duration::from_secs(4))
         .run()
@@ -425,6 +425,29 @@ async fn a_corrupt_siem_file_is_quarantined_after_three_attempts_and_the_rest_fl
         .filter(|r| r.fault.as_deref() == Some("corrupt-gzip"))
         .count();
     assert_eq!(attempts, 3, "three attempts, then it is given up on");
+    drop(state);
+    // The operator replays it (the fault has passed): the file is read again, once, and the
+    // stream goes on from its checkpoint.
+    let code = mimecast_collector::cli::reset::run(
+        &d.config,
+        "acme",
+        "siem_cg",
+        mimecast_collector::cli::reset::Action::ReplayQuarantined,
+        false,
+    );
+    assert_eq!(code, 0);
+    assert!(State::open(&d.state)
+        .unwrap()
+        .quarantined()
+        .unwrap()
+        .is_empty());
+    resume(&d, RECORDS as usize).await;
+    assert_exactly_once(
+        &d.sim,
+        &d.text(),
+        &[("acme", "siem_cg:receipt")],
+        "replayed",
+    );
     d.sim.shutdown().await;
 }
 
@@ -492,4 +515,114 @@ async fn a_rate_limit_reset_in_seconds_or_epoch_time_is_honoured() {
         assert_exactly_once(&d.sim, &d.text(), &[("acme", "ttp_url")], spec);
         d.sim.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_after_an_empty_page_reads_the_window_again() {
+    // The first page of the window that holds the records is empty but names a next page
+    // (the fourth request, as above), and that token is refused: the data behind it must
+    // still be read, not the window closed.
+    let d = Case::new(
+        &[
+            "empty-nextx1+3@/api/ttp/url/get-logs",
+            "bad-page-tokenx1@/api/ttp/url/get-logs",
+        ],
+        URL,
+    )
+    .once()
+    .run()
+    .await;
+    assert_exactly_once(
+        &d.sim,
+        &d.text(),
+        &[("acme", "ttp_url")],
+        "refused after empty",
+    );
+    assert!(d.sim.requests().iter().any(|r| r.status == 400));
+    d.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_threat_feed_token_fails_the_poll_and_writes_nothing_twice() {
+    let d = Case::new(
+        &["bad-page-tokenx1@/api/ttp/threat-intel/get-feed"],
+        &[StreamKind::ThreatIntel],
+    )
+    .collector(|c| c.tenants[0].streams[0].feed_types = vec!["malware_customer".into()])
+    .until(3 * RECORDS as usize)
+    .run()
+    .await;
+    assert_exactly_once(
+        &d.sim,
+        &d.text(),
+        &[("acme", "threat_intel:malware_customer")],
+        "refused feed token",
+    );
+    d.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_page_token_that_never_changes_reports_no_removed_users() {
+    // A first snapshot read whole; then the server repeats its page token forever.
+    let d = Case::new(&[], &[StreamKind::Directory])
+        .collector(|c| c.tenants[0].streams[0].page_size = 20)
+        .until(RECORDS as usize)
+        .run()
+        .await;
+    d.sim
+        .inject(rule("same-tokenx*@/api/user/get-internal-users"));
+    let daemon = spawn_daemon(d.config.clone(), Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    daemon.settle_and_stop().await;
+    let removed = d
+        .text()
+        .lines()
+        .filter(|l| l.contains("\"removed\""))
+        .count();
+    assert_eq!(
+        removed, 0,
+        "a snapshot read short must not report users as removed"
+    );
+    let error = d
+        .last_error("directory")
+        .expect("the stream reports the fault");
+    assert!(error.contains("no progress"), "{error}");
+    d.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_domain_configured_twice_is_read_once() {
+    let d = Case::new(&[], &[StreamKind::Directory])
+        .collector(|c| {
+            c.tenants[0].streams[0].domains = vec![
+                "acme.example".into(),
+                "ACME.example".into(),
+                "acme-corp.example".into(),
+            ]
+        })
+        .once()
+        .run()
+        .await;
+    assert_exactly_once(
+        &d.sim,
+        &d.text(),
+        &[("acme", "directory")],
+        "duplicate domain",
+    );
+    assert_eq!(d.last_error("directory"), None);
+    d.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_more_than_a_hundred_empty_windows_is_walked_in_one_poll() {
+    // 30 days back in 6-hour windows: 120 empty windows before the records. Empty pages that
+    // open a new window are not a server that keeps continuing an empty list.
+    let d = Case::new(&[], URL)
+        .collector(|c| c.collector.initial_lookback = Duration::from_secs(30 * 86_400))
+        .once()
+        .run()
+        .await;
+    assert_exactly_once(&d.sim, &d.text(), &[("acme", "ttp_url")], "long backlog");
+    assert_eq!(d.last_error("ttp_url"), None);
+    d.sim.shutdown().await;
 }

@@ -4,7 +4,7 @@
 
 mod check;
 mod login;
-mod reset;
+pub mod reset;
 mod run;
 mod signals;
 mod sim;
@@ -110,8 +110,12 @@ pub enum Command {
         #[arg(long)]
         stream: String,
         /// A time (2026-11-01T00:00:00Z) or a duration back from now (3d); omit to clear.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "replay_quarantined")]
         since: Option<String>,
+        /// Read the SIEM files quarantined for this stream again (listed by `status`), then go
+        /// on from the checkpoint.
+        #[arg(long)]
+        replay_quarantined: bool,
         /// Change the checkpoint even while a daemon is running.
         #[arg(long)]
         force: bool,
@@ -232,10 +236,18 @@ async fn dispatch(command: Command) -> u8 {
             tenant,
             stream,
             since,
+            replay_quarantined,
             force,
         } => match load_config(config.as_deref()) {
             Err(code) => code,
-            Ok(config) => reset::run(&config, &tenant, &stream, since.as_deref(), force),
+            Ok(config) => {
+                let action = match (&since, replay_quarantined) {
+                    (_, true) => reset::Action::ReplayQuarantined,
+                    (Some(text), false) => reset::Action::Since(text),
+                    (None, false) => reset::Action::Clear,
+                };
+                reset::run(&config, &tenant, &stream, action, force)
+            }
         },
         Command::Login {
             email,

@@ -24,7 +24,22 @@ pub fn parse_since(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, St
     Ok(now - d)
 }
 
-pub fn run(config: &Config, tenant: &str, stream: &str, since: Option<&str>, force: bool) -> u8 {
+/// What `reset` does to a stream's checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Start afresh (`initial_lookback`).
+    Clear,
+    /// Start at a time or a duration back.
+    Since(&'a str),
+    /// Read the quarantined files again, then go on from the checkpoint.
+    ReplayQuarantined,
+}
+
+pub fn run(config: &Config, tenant: &str, stream: &str, action: Action<'_>, force: bool) -> u8 {
+    let since = match action {
+        Action::Since(text) => Some(text),
+        _ => None,
+    };
     let Some(t) = config.tenants.iter().find(|t| t.name == tenant) else {
         let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
         eprintln!(
@@ -80,6 +95,35 @@ pub fn run(config: &Config, tenant: &str, stream: &str, since: Option<&str>, for
         StreamKind::ThreatIntel => s.feed_types.clone(),
         _ => vec![String::new()],
     };
+    if action == Action::ReplayQuarantined {
+        let mut replayed = 0;
+        for part in parts {
+            let key = StreamKey::new(tenant, stream, &part);
+            let result = state.replay_quarantined(&key, |replays, stored| {
+                crate::streams::replay_cursor(s.kind, replays, stored)
+            });
+            match result {
+                Ok(Ok(files)) => {
+                    for f in &files {
+                        println!("{key}: {f} will be read again at the next poll, then the stream goes on from its checkpoint");
+                    }
+                    replayed += files.len();
+                }
+                Ok(Err(e)) => {
+                    eprintln!("error: {key}: {e}");
+                    return EXIT_USAGE;
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_FAILURE;
+                }
+            }
+        }
+        if replayed == 0 {
+            println!("{tenant}/{stream}: no quarantined file");
+        }
+        return EXIT_OK;
+    }
     for part in parts {
         let key = StreamKey::new(tenant, stream, &part);
         if let Err(e) = state.reset(&key, cursor.as_ref().map(|(_, c)| c.as_str())) {

@@ -90,7 +90,7 @@ pub struct Resume {
 }
 
 enum Msg {
-    Write(Batch, oneshot::Sender<Result<u64, WriteError>>),
+    Write(Box<Batch>, oneshot::Sender<Result<u64, WriteError>>),
     Load(StreamKey, oneshot::Sender<Result<Resume, WriteError>>),
     Health(StreamKey, Option<String>),
     Reopen(oneshot::Sender<Result<(), WriteError>>),
@@ -135,7 +135,7 @@ impl SinkHandle {
     ) -> Result<oneshot::Receiver<Result<u64, WriteError>>, WriteError> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Msg::Write(batch, tx))
+            .send(Msg::Write(Box::new(batch), tx))
             .await
             .map_err(|_| closed())?;
         Ok(rx)
@@ -254,7 +254,7 @@ impl Writer {
                 match msg {
                     Msg::Write(batch, done) => {
                         bytes += batch.lines.len();
-                        group.push((batch, done));
+                        group.push((*batch, done));
                     }
                     other => {
                         // Keep order: finish the writes queued before a control message.

@@ -103,6 +103,8 @@ pub struct Quarantine {
     /// The file's stable key (its URL without the signed query).
     pub file: String,
     pub error: String,
+    /// The stream's cursor that reads the file again (`reset --replay-quarantined`).
+    pub replay: String,
 }
 
 /// One quarantined file, for `status`.
@@ -112,6 +114,7 @@ pub struct Quarantined {
     pub file: String,
     pub error: String,
     pub at: Option<OffsetDateTime>,
+    pub replay: String,
 }
 
 /// What one page (or group of pages) changes, committed atomically: a delta from the stored
@@ -363,8 +366,8 @@ impl State {
             }
             if let Some(q) = &c.quarantine {
                 tx.execute(
-                    "INSERT OR REPLACE INTO quarantine (stream_id, file, error, at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, q.file, q.error, now],
+                    "INSERT OR REPLACE INTO quarantine (stream_id, file, error, at, replay) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, q.file, q.error, now, q.replay],
                 )
                 .map_err(sql)?;
             }
@@ -503,7 +506,7 @@ impl State {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT t.tenant, t.stream, t.part, q.file, q.error, q.at FROM quarantine q
+                "SELECT t.tenant, t.stream, t.part, q.file, q.error, q.at, q.replay FROM quarantine q
                  JOIN streams t ON t.id = q.stream_id ORDER BY q.at",
             )
             .map_err(|e| self.err(e))?;
@@ -518,10 +521,59 @@ impl State {
                     file: r.get(3)?,
                     error: r.get(4)?,
                     at: parse_ts(r.get(5)?),
+                    replay: r.get(6)?,
                 })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Sets a stream's cursor to read its quarantined files again and forgets them (`reset
+    /// --replay-quarantined`), in one transaction; `chain` builds the cursor from the replay
+    /// cursors (oldest first) and the stored one. Returns the files.
+    pub fn replay_quarantined(
+        &mut self,
+        key: &StreamKey,
+        chain: impl FnOnce(&[String], Option<&str>) -> Result<String, String>,
+    ) -> Result<Result<Vec<String>, String>, StateError> {
+        let Some(id) = self.stream_id(key)? else {
+            return Ok(Ok(Vec::new()));
+        };
+        let path = self.path.clone();
+        let sql = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let rows: Vec<(String, String)> = tx
+            .prepare("SELECT file, replay FROM quarantine WHERE stream_id = ?1 ORDER BY at")
+            .and_then(|mut s| {
+                s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(sql)?;
+        if rows.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let stored: Option<String> = tx
+            .query_row("SELECT cursor FROM streams WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .map_err(sql)?;
+        let replays: Vec<String> = rows.iter().map(|(_, r)| r.clone()).collect();
+        let cursor = match chain(&replays, stored.as_deref()) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        tx.execute(
+            "UPDATE streams SET cursor = ?2, version = version + 1 WHERE id = ?1",
+            params![id, cursor],
+        )
+        .map_err(sql)?;
+        tx.execute("DELETE FROM quarantine WHERE stream_id = ?1", [id])
+            .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Ok(rows.into_iter().map(|(f, _)| f).collect()))
     }
 
     /// Whether a stream exists in the database (used by `reset` to catch typos).

@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
         file TEXT NOT NULL,
         error TEXT NOT NULL,
         at TEXT NOT NULL,
+        replay TEXT NOT NULL,
         PRIMARY KEY (stream_id, file)
     );",
 ];

@@ -274,3 +274,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_quarantined_file_is_stored_with_its_commit_and_replayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = State::open(&dir.path().join("q.db")).unwrap();
+    let k = key("receipt");
+    let mut c = commit(&k, 0, "c1", vec![]);
+    c.quarantine = Some(Quarantine {
+        file: "/storage/f1".into(),
+        error: "not gzip".into(),
+        replay: "r1".into(),
+    });
+    s.commit(&[c], None).unwrap();
+    let q = s.quarantined().unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        (q[0].file.as_str(), q[0].replay.as_str()),
+        ("/storage/f1", "r1")
+    );
+    let files = s
+        .replay_quarantined(&k, |replays, stored| {
+            Ok(format!("{}>{}", replays.join(","), stored.unwrap_or("-")))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(files, vec!["/storage/f1".to_string()]);
+    assert_eq!(s.checkpoint(&k).unwrap().cursor.as_deref(), Some("r1>c1"));
+    assert!(s.quarantined().unwrap().is_empty());
+    // Nothing left to replay: the checkpoint stays.
+    let none = s
+        .replay_quarantined(&k, |_, _| Ok("x".into()))
+        .unwrap()
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(s.checkpoint(&k).unwrap().cursor.as_deref(), Some("r1>c1"));
+}

@@ -62,6 +62,16 @@ pub struct BatchCursor {
     /// A file that failed to decode, and how many times in a row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing: Option<(String, u32)>,
+    /// Replaying a quarantined file: the cursor to go back to once this listing's files (the
+    /// one replayed) are written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<Box<BatchCursor>>,
+}
+
+impl super::Detour for BatchCursor {
+    fn set_then(&mut self, then: BatchCursor) {
+        self.then = Some(Box::new(then));
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -149,8 +159,9 @@ pub struct BatchSource {
     pub event_type: String,
     pub page_size: u32,
     pub initial_lookback: Duration,
-    /// The listing being read this poll (what sub-cursors name).
+    /// The listing being read this poll (what sub-cursors name), and its files' marks.
     listing: Option<PageRequest>,
+    listing_marks: Vec<String>,
     first: PageRequest,
 }
 
@@ -167,6 +178,7 @@ impl BatchSource {
             page_size,
             initial_lookback,
             listing: None,
+            listing_marks: Vec::new(),
             first: PageRequest::Token(String::new()),
         };
         s.first = s.first_page(OffsetDateTime::now_utc());
@@ -226,6 +238,7 @@ impl Source for BatchSource {
             None => Vec::new(),
         };
         // Cursors stored by index: the files before it are done, and the index is in progress.
+        let stored_by_index = matches!(c.file, Some(FileMark::Index(_)));
         let mut c = c.clone();
         if let Some(FileMark::Index(i)) = c.file {
             c.done = listed.iter().take(i).map(|f| mark(&f.key)).collect();
@@ -238,6 +251,7 @@ impl Source for BatchSource {
             }
         }
         let marks: Vec<String> = listed.iter().map(|f| mark(&f.key)).collect();
+        self.listing_marks = marks.clone();
         let todo: Vec<FileRef> = listed
             .iter()
             .zip(&marks)
@@ -260,13 +274,32 @@ impl Source for BatchSource {
                 .filter(|m| !marks.contains(m))
                 .cloned()
                 .collect();
-            let keep = carried.len().saturating_sub(MAX_CARRIED);
+            // Newest first: what goes is the oldest.
             marks
                 .iter()
                 .cloned()
-                .chain(carried.into_iter().skip(keep))
+                .chain(carried.into_iter().take(MAX_CARRIED))
                 .collect()
         };
+        // The driver reads the files from the translated cursor.
+        let resume = stored_by_index.then(|| c.clone());
+        if let Some(then) = &c.then {
+            // A replay: the file read again, then back to where the stream was.
+            if todo.is_empty() {
+                tracing::error!(listing = %c.describe(), "a quarantined file to replay is no longer listed by Mimecast; it cannot be read again");
+            }
+            return Ok(Page {
+                records: Records::None,
+                received: listed.len(),
+                next: (**then).clone(),
+                more: true,
+                continues: false,
+                resume,
+                files: todo,
+                body: None,
+                dedup: Default::default(),
+            });
+        }
         let next = match next_token {
             // Committed only once every file of this listing is written.
             Some(n) => BatchCursor {
@@ -279,9 +312,7 @@ impl Source for BatchSource {
             None => BatchCursor {
                 page: Some(page),
                 done,
-                file: None,
-                line: 0,
-                failing: None,
+                ..BatchCursor::default()
             },
         };
         Ok(Page {
@@ -289,6 +320,8 @@ impl Source for BatchSource {
             received: listed.len(),
             next,
             more: !caught_up,
+            continues: true,
+            resume,
             files: todo,
             body: None,
             dedup: Default::default(),
@@ -332,18 +365,32 @@ impl Source for BatchSource {
         };
         if attempts >= MAX_FILE_ATTEMPTS {
             let done = self.file_progress(&next, key, 0, true);
+            // Reads the listing again with every other file done, from the line reached.
+            let m = mark(key);
+            let replay = BatchCursor {
+                page: next.page.clone(),
+                done: self
+                    .listing_marks
+                    .iter()
+                    .filter(|x| **x != m)
+                    .cloned()
+                    .collect(),
+                file: Some(FileMark::Key(key.to_string())),
+                line: self.file_start(c, key),
+                ..BatchCursor::default()
+            };
             return FileFailure {
                 cursor: BatchCursor {
                     failing: None,
                     ..done
                 },
-                quarantined: true,
+                quarantined: Some(replay),
             };
         }
         next.failing = Some((key.to_string(), attempts));
         FileFailure {
             cursor: next,
-            quarantined: false,
+            quarantined: None,
         }
     }
 }
@@ -374,6 +421,7 @@ mod tests {
             file: Some(FileMark::Key("h/b".into())),
             line: 4000,
             failing: Some(("h/c".into(), 2)),
+            then: None,
         };
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<BatchCursor>(&text).unwrap(), c);
@@ -381,6 +429,50 @@ mod tests {
             serde_json::from_str(r#"{"page":{"token":"t"},"file":2,"line":40}"#).unwrap();
         assert_eq!(old.file, Some(FileMark::Index(2)));
         assert_eq!(old.line, 40);
+    }
+
+    fn listing(paths: &[&str], next: Option<&str>) -> Response {
+        let value: Vec<serde_json::Value> = paths
+            .iter()
+            .map(|p| serde_json::json!({"url": format!("https://files.example/{p}?sig=1")}))
+            .collect();
+        let body =
+            serde_json::json!({"value": value, "@nextPage": next, "isCaughtUp": next.is_none()});
+        Response::Siem(crate::api::SiemPage::parse(body.to_string().as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_cursor_stored_by_index_is_translated_for_the_driver() {
+        let mut s = BatchSource::new(PATH, "receipt".into(), 10, Duration::from_secs(3600));
+        let old: BatchCursor =
+            serde_json::from_str(r#"{"page":{"token":"t"},"file":2,"line":40}"#).unwrap();
+        let page = s
+            .page(&old, listing(&["a", "b", "c", "d"], Some("t2")))
+            .unwrap();
+        let resume = page.resume.expect("translated");
+        assert_eq!(resume.done, vec![mark("/a"), mark("/b")]);
+        assert_eq!(s.file_start(&resume, "/c"), 40);
+        let todo: Vec<&str> = page.files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(todo, vec!["/c", "/d"]);
+    }
+
+    #[test]
+    fn the_previous_listings_files_stay_done_and_the_oldest_go_first() {
+        let mut s = BatchSource::new(PATH, "receipt".into(), 10, Duration::from_secs(3600));
+        let mut c = BatchCursor::default();
+        for i in 0..40 {
+            let names: Vec<String> = (0..5).map(|j| format!("f{i}-{j}")).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            c = s
+                .page(&c, listing(&refs, Some(&format!("t{i}"))))
+                .unwrap()
+                .next;
+        }
+        // The listing before the last is still known as done; the very first is forgotten.
+        assert!(c.done.contains(&mark("/f38-0")));
+        assert!(c.done.contains(&mark("/f39-4")));
+        assert!(!c.done.contains(&mark("/f0-0")));
+        assert!(c.done.len() <= 5 + MAX_CARRIED);
     }
 
     #[test]
@@ -397,11 +489,12 @@ mod tests {
         let mut cur = c;
         for attempt in 1..MAX_FILE_ATTEMPTS {
             let failure = s.file_failed(&cur, &f.key);
-            assert!(!failure.quarantined, "attempt {attempt}");
+            assert!(failure.quarantined.is_none(), "attempt {attempt}");
             cur = failure.cursor;
         }
         let last = s.file_failed(&cur, &f.key);
-        assert!(last.quarantined);
+        let replay = last.quarantined.expect("quarantined");
+        assert_eq!(replay.file, Some(FileMark::Key(f.key.clone())));
         assert!(last.cursor.done.contains(&mark(&f.key)));
         assert_eq!(last.cursor.failing, None);
     }

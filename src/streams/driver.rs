@@ -224,7 +224,11 @@ impl<S: Source> Driver<S> {
         // Whatever ended the walk, the commit in flight is confirmed (or its failure reported)
         // before the poll returns.
         let settled = self.settle(&mut pending, &mut report).await;
-        result.and(settled).map(|()| report)
+        // A failed commit wins over whatever ended the walk: it is a write error, which makes
+        // the task rebuild the driver from the stored state (the ids this driver remembered
+        // for that page were never written).
+        settled?;
+        result.map(|()| report)
     }
 
     async fn walk(
@@ -297,7 +301,14 @@ impl<S: Source> Driver<S> {
                     current = restart;
                     match self.source.request(&current) {
                         Some(r) => request = r,
-                        None => return Ok(()),
+                        None => {
+                            // Nothing to read from there now: the restart point is kept, so
+                            // the refused continuation is not sent again.
+                            let at = current.clone();
+                            self.send(pending, report, at, Rendered::default(), None, false, None)
+                                .await?;
+                            return Ok(());
+                        }
                     }
                     continue;
                 }
@@ -325,7 +336,7 @@ impl<S: Source> Driver<S> {
                     what: format!("{} ({})", request.path(), current.describe()),
                 });
             }
-            empty_run = if page.received == 0 && next_request.is_some() {
+            empty_run = if page.received == 0 && page.continues {
                 empty_run + 1
             } else {
                 0
@@ -336,6 +347,9 @@ impl<S: Source> Driver<S> {
                 )));
             }
             let mut page = page;
+            if let Some(translated) = page.resume.take() {
+                current = translated;
+            }
             let had_files = page.body.is_some() || !page.files.is_empty();
             if let Some(body) = page.body.take() {
                 let (pieces, _decoder) = spawn_zip_decoder(body.response);
@@ -442,10 +456,15 @@ impl<S: Source> Driver<S> {
             Records::Envelope { env, field } => {
                 let recs = super::records::extract(env.data.as_deref(), *field)
                     .map_err(|e| StreamError::Shape(e.to_string()))?;
-                self.emitter
-                    .render(recs, at, dedup.remember_from, dedup.not_before)
+                self.emitter.render_capped(
+                    recs,
+                    at,
+                    dedup.remember_from,
+                    dedup.not_before,
+                    dedup.newest_before,
+                )
             }
-            Records::Owned(list) => self.emitter.render(
+            Records::Owned(list) => self.emitter.render_capped(
                 list.iter().map(|r| Item {
                     raw: &r.raw,
                     action: r.action,
@@ -454,6 +473,7 @@ impl<S: Source> Driver<S> {
                 at,
                 dedup.remember_from,
                 dedup.not_before,
+                dedup.newest_before,
             ),
         })
     }
@@ -514,12 +534,17 @@ impl<S: Source> Driver<S> {
                 Some(Err(ApiError::Decode(why))) => {
                     let failure = self.source.file_failed(current, key);
                     let next = failure.cursor;
-                    let quarantine = failure.quarantined.then(|| Quarantine {
-                        file: key.to_string(),
-                        error: why.clone(),
-                    });
+                    let quarantine = match &failure.quarantined {
+                        Some(replay) => Some(Quarantine {
+                            file: key.to_string(),
+                            error: why.clone(),
+                            replay: serde_json::to_string(replay)
+                                .map_err(|e| StreamError::Shape(e.to_string()))?,
+                        }),
+                        None => None,
+                    };
                     if quarantine.is_some() {
-                        tracing::error!(file = %key, error = %why, "file cannot be decoded after repeated attempts; quarantined (listed by `status`) and skipped");
+                        tracing::error!(file = %key, error = %why, "file cannot be decoded after repeated attempts; quarantined (listed by `status`; `reset --replay-quarantined` reads it again) and skipped");
                     }
                     let quarantined = quarantine.is_some();
                     self.send(
@@ -588,11 +613,12 @@ impl<S: Source> Driver<S> {
                 tracing::error!(file = %key, lines = ?positions, not_json = bad, invalid_utf8 = damaged, "file has damaged lines: invalid UTF-8 is replaced with U+FFFD and kept, lines that are not JSON are skipped");
             }
             records.extend(owned.iter().map(|b| b.as_ref()));
-            let mut rendered = self.emitter.render(
+            let mut rendered = self.emitter.render_capped(
                 records,
                 OffsetDateTime::now_utc(),
                 dedup.remember_from,
                 dedup.not_before,
+                dedup.newest_before,
             );
             if finished || rendered.emitted > 0 {
                 let mut next = self.source.file_progress(current, key, line_no, finished);

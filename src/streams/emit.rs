@@ -112,6 +112,20 @@ impl Emitter {
         remember_from: Option<OffsetDateTime>,
         not_before: Option<OffsetDateTime>,
     ) -> Rendered {
+        self.render_capped(records, collected_at, remember_from, not_before, None)
+    }
+
+    /// [`Emitter::render`], with `newest` taken only from events dated before `newest_before`:
+    /// a record without a usable time is dated when it was collected, and must not pass for
+    /// the newest event written (a restart point).
+    pub fn render_capped<'a, I: Into<Item<'a>>>(
+        &self,
+        records: impl IntoIterator<Item = I, IntoIter: Clone>,
+        collected_at: OffsetDateTime,
+        remember_from: Option<OffsetDateTime>,
+        not_before: Option<OffsetDateTime>,
+        newest_before: Option<OffsetDateTime>,
+    ) -> Rendered {
         let ctx = Context {
             tenant: &self.tenant,
             stream: self.kind.name(),
@@ -146,7 +160,9 @@ impl Emitter {
             if remember_from.is_some_and(|from| event.time >= from) {
                 out.seen.push((hash, event.time.unix_timestamp()));
             }
-            out.newest = out.newest.max(Some(event.time));
+            if newest_before.is_none_or(|cap| event.time < cap) {
+                out.newest = out.newest.max(Some(event.time));
+            }
             event.write_line(&mut out.lines);
             out.emitted += 1;
         }
@@ -180,5 +196,37 @@ impl Emitter {
 
     pub fn seen_len(&self) -> usize {
         self.seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_record_without_a_usable_time_is_not_the_newest_written() {
+        let e = Emitter::new("t", StreamKind::TtpUrl, false, Vec::new());
+        let dated: Box<RawValue> =
+            serde_json::from_str(r#"{"url":"u1","date":"2026-11-20T08:00:00+0000"}"#).unwrap();
+        let undated: Box<RawValue> = serde_json::from_str(r#"{"url":"u2"}"#).unwrap();
+        let at = datetime!(2026-11-23 10:00 UTC);
+        let cap = datetime!(2026-11-21 00:00 UTC);
+        let r = e.render_capped(
+            [&*dated, &*undated],
+            at,
+            Some(OffsetDateTime::UNIX_EPOCH),
+            None,
+            Some(cap),
+        );
+        assert_eq!(r.emitted, 2, "both are written");
+        assert_eq!(r.newest, Some(datetime!(2026-11-20 08:00 UTC)));
+        let uncapped = e.render(
+            [&*dated, &*undated],
+            at,
+            Some(OffsetDateTime::UNIX_EPOCH),
+            None,
+        );
+        assert_eq!(uncapped.newest, Some(at), "dated when collected");
     }
 }

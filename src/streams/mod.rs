@@ -174,6 +174,9 @@ pub struct Dedup {
     pub not_before: Option<OffsetDateTime>,
     /// Once this page is committed, forget remembered ids older than this (unix seconds).
     pub forget_before: Option<i64>,
+    /// Events dated at or after this do not count as the newest written (a record without a
+    /// usable time is dated when it was collected).
+    pub newest_before: Option<OffsetDateTime>,
 }
 
 /// A pre-signed file whose lines are records (SIEM batch).
@@ -194,6 +197,12 @@ pub struct Page<C> {
     pub next: C,
     /// Another request follows in this poll.
     pub more: bool,
+    /// The next request continues this same list (a page token, not a new window or step):
+    /// empty pages that keep continuing are bounded.
+    pub continues: bool,
+    /// The cursor the page was read from, as the source understands it, when that differs
+    /// from the stored one (a cursor of an older version, translated).
+    pub resume: Option<C>,
     /// Files to read, in order, before `next` is committed.
     pub files: Vec<FileRef>,
     /// A file in the answer itself, read before `next` is committed.
@@ -208,6 +217,8 @@ impl<C> Page<C> {
             received: 0,
             next,
             more,
+            continues: false,
+            resume: None,
             files: Vec::new(),
             body: None,
             dedup: Dedup::default(),
@@ -220,8 +231,9 @@ impl<C> Page<C> {
 pub struct FileFailure<C> {
     /// The cursor to commit (attempts counted, or the file marked done when quarantined).
     pub cursor: C,
-    /// The file is given up on: recorded in the state database and `status`.
-    pub quarantined: bool,
+    /// The file is given up on: recorded in the state database and `status`, with the cursor
+    /// that reads it again (`reset --replay-quarantined`).
+    pub quarantined: Option<C>,
 }
 
 /// The hooks of one kind of endpoint. No loop, no commit, no cancellation: the driver does those.
@@ -283,7 +295,7 @@ pub trait Source: Send + 'static {
     fn file_failed(&self, cursor: &Self::Cursor, _key: &str) -> FileFailure<Self::Cursor> {
         FileFailure {
             cursor: cursor.clone(),
-            quarantined: false,
+            quarantined: None,
         }
     }
 }
@@ -344,6 +356,37 @@ pub fn complete_until(kind: StreamKind, text: Option<&str>) -> Option<OffsetDate
     with_cursor!(kind, text, |c| c.complete_until())
         .ok()
         .flatten()
+}
+
+/// `reset --replay-quarantined`: the cursor that reads each quarantined file again (replay
+/// cursors oldest first), then returns to the stored cursor.
+pub fn replay_cursor(
+    kind: StreamKind,
+    replays: &[String],
+    stored: Option<&str>,
+) -> Result<String, String> {
+    fn chain<C: Cursor + Detour>(
+        replays: &[String],
+        stored: Option<&str>,
+    ) -> Result<String, String> {
+        let mut cursor: C = parse(stored)?;
+        for text in replays.iter().rev() {
+            let mut replay: C = parse(Some(text))?;
+            replay.set_then(cursor);
+            cursor = replay;
+        }
+        serde_json::to_string(&cursor).map_err(|e| e.to_string())
+    }
+    match family(kind) {
+        Family::BatchFiles => chain::<batch_files::BatchCursor>(replays, stored),
+        Family::TokenFiles => chain::<token_files::TokenCursor>(replays, stored),
+        _ => Err(format!("{kind} has no files to quarantine")),
+    }
+}
+
+/// A cursor that can take a detour: read something again, then go back to where it was.
+pub trait Detour: Sized {
+    fn set_then(&mut self, then: Self);
 }
 
 /// `reset --since`: the stored form of a cursor that starts reading at `since`.

@@ -154,10 +154,15 @@ impl SnapshotSource {
         Ok(match self.step.clone() {
             Step::Notifications => None,
             Step::Domains => {
-                self.domain_list = std::mem::take(&mut self.listed)
+                self.domain_list.clear();
+                for d in std::mem::take(&mut self.listed)
                     .iter()
                     .filter_map(|d| records::string_field(d, "domain"))
-                    .collect();
+                {
+                    if !self.domain_list.iter().any(|x| x.eq_ignore_ascii_case(&d)) {
+                        self.domain_list.push(d);
+                    }
+                }
                 (!self.domain_list.is_empty()).then_some(Step::Users(0))
             }
             Step::Users(i) => {
@@ -178,7 +183,14 @@ impl Source for SnapshotSource {
         self.listed.clear();
         self.users.clear();
         self.events.clear();
-        self.domain_list = self.domains.clone();
+        // A domain configured twice is read once (the same request twice would look like a
+        // server that makes no progress).
+        self.domain_list = Vec::new();
+        for d in &self.domains {
+            if !self.domain_list.iter().any(|x| x.eq_ignore_ascii_case(d)) {
+                self.domain_list.push(d.clone());
+            }
+        }
         self.step = match self.kind {
             StreamKind::Dashboard => Step::Notifications,
             _ if self.domains.is_empty() => Step::Domains,
@@ -222,14 +234,18 @@ impl Source for SnapshotSource {
             .map_err(|e| StreamError::Shape(e.to_string()))?;
         let received = recs.len();
         self.listed.extend(recs.into_iter().map(|r| r.to_owned()));
-        let next_token = env
-            .next_page_token(received)
-            .filter(|t| Some(*t) != self.token.as_deref())
-            .map(str::to_string);
+        let next_token = env.next_page_token(received).map(str::to_string);
         if let Some(t) = next_token {
+            // A snapshot read short would report users on unread pages as removed.
+            if Some(&t) == self.token.as_ref() {
+                return Err(StreamError::NoProgress {
+                    what: format!("{} (page token {})", self.kind.spec().path, t),
+                });
+            }
             self.token = Some(t);
             return Ok(Page {
                 received,
+                continues: true,
                 ..Page::empty(c.clone(), true)
             });
         }
@@ -255,6 +271,7 @@ impl Source for SnapshotSource {
                     remember_from: Some(OffsetDateTime::UNIX_EPOCH),
                     not_before: None,
                     forget_before: Some((self.now - NOTIFICATION_MEMORY).unix_timestamp()),
+                    newest_before: None,
                 },
             ),
             _ => (std::mem::take(&mut self.events), Dedup::default()),
@@ -264,6 +281,8 @@ impl Source for SnapshotSource {
             received,
             next,
             more: false,
+            continues: false,
+            resume: None,
             files: Vec::new(),
             body: None,
             dedup,

@@ -74,6 +74,15 @@ pub struct TokenCursor {
     /// SIEM: a file that failed to decode, and how many times in a row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing: Option<(String, u32)>,
+    /// SIEM: replaying a quarantined file: the cursor to go back to once it is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<Box<TokenCursor>>,
+}
+
+impl super::Detour for TokenCursor {
+    fn set_then(&mut self, then: TokenCursor) {
+        self.then = Some(Box::new(then));
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -230,6 +239,10 @@ impl TokenFileSource {
         if let Some(t) = &next_token {
             next.token = Some(t.clone());
         }
+        // A replay: the file read again, then back to where the stream was.
+        if let Some(then) = &c.then {
+            next = (**then).clone();
+        }
         self.after_file = Some(next.clone());
         Ok(Page {
             records: Records::None,
@@ -237,6 +250,8 @@ impl TokenFileSource {
             // A file without a following token leaves the token as it was (and the driver
             // reports that as no progress).
             more: next.token.is_some(),
+            continues: true,
+            resume: None,
             next,
             files: Vec::new(),
             body: Some(Body {
@@ -254,6 +269,9 @@ impl TokenFileSource {
             remember_from: (!self.is_feed()).then_some(OffsetDateTime::UNIX_EPOCH),
             not_before: c.restarted_at,
             forget_before: None,
+            // Logs are written well after their events: one dated within the last minute is a
+            // record without a usable time, dated when it was collected.
+            newest_before: Some(self.now - time::Duration::minutes(1)),
         }
     }
 }
@@ -396,6 +414,8 @@ impl Source for TokenFileSource {
             received,
             next,
             more,
+            continues: more,
+            resume: None,
             files: Vec::new(),
             body: None,
             dedup: self.dedup(c),
@@ -430,6 +450,9 @@ impl Source for TokenFileSource {
     /// The token that follows the file; what the file's chunks recorded (newest event, its ids,
     /// the restart floor) is kept.
     fn after_files(&self, current: &TokenCursor, next: TokenCursor) -> TokenCursor {
+        if current.then.is_some() {
+            return next;
+        }
         TokenCursor {
             token: next.token,
             line: 0,
@@ -464,15 +487,20 @@ impl Source for TokenFileSource {
         };
         match &self.after_file {
             Some(after) if attempts >= MAX_FILE_ATTEMPTS => FileFailure {
-                cursor: after.clone(),
-                quarantined: true,
+                cursor: self.after_files(c, after.clone()),
+                // Asks for the same file again, from the line reached.
+                quarantined: Some(TokenCursor {
+                    token: c.token.clone(),
+                    line: c.line,
+                    ..TokenCursor::default()
+                }),
             },
             _ => FileFailure {
                 cursor: TokenCursor {
                     failing: Some((key.to_string(), attempts)),
                     ..c.clone()
                 },
-                quarantined: false,
+                quarantined: None,
             },
         }
     }
@@ -481,6 +509,12 @@ impl Source for TokenFileSource {
     /// is older than the newest event written; the feed re-reads its window.
     fn restart(&mut self, c: &TokenCursor) -> Option<TokenCursor> {
         c.token.as_ref()?;
+        // The feed keeps no ids: a re-read window would be written again. SIEM needs the
+        // newest event written (cursors of older versions have none): without it, a re-read
+        // from the oldest file would write days again. Both fail the poll instead.
+        if self.is_feed() || c.written_until.is_none() {
+            return None;
+        }
         let mut next = c.clone();
         next.token = None;
         next.line = 0;

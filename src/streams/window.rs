@@ -176,10 +176,13 @@ pub struct OpenWindow {
     /// The window was first asked for at least `max_lag` after its end (see `WindowCursor`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settled: bool,
-    /// `next` came with a page that had no records: if Mimecast refuses it, it was a
-    /// placeholder and the window is complete.
+    /// `next` came with a page that had no records (a placeholder, if Mimecast refuses it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub after_empty: bool,
+    /// Such a token was refused once already and the window read again: refused again, the
+    /// window is complete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub placeholder_seen: bool,
 }
 
 impl super::Cursor for WindowCursor {
@@ -271,6 +274,7 @@ impl WindowSource {
             resume_ids: Vec::new(),
             settled: to + self.max_lag <= self.now,
             after_empty: false,
+            placeholder_seen: false,
         })
     }
 
@@ -352,6 +356,7 @@ impl super::Source for WindowSource {
         };
         // After a closed window, the next one follows in the same poll if there is one.
         let more = next.window.is_some() || self.next_window(&next).is_some();
+        let continues = next.window.is_some();
         Ok(Page {
             records: Records::Envelope {
                 env,
@@ -360,6 +365,8 @@ impl super::Source for WindowSource {
             received,
             next,
             more,
+            continues,
+            resume: None,
             files: Vec::new(),
             body: None,
             dedup: Dedup {
@@ -371,6 +378,7 @@ impl super::Source for WindowSource {
                     _ => w.from,
                 }),
                 forget_before: forget,
+                newest_before: Some(w.to),
             },
         })
     }
@@ -418,7 +426,10 @@ impl super::Source for WindowSource {
     /// placeholder: the window is complete.
     fn restart(&mut self, c: &WindowCursor) -> Option<WindowCursor> {
         let w = c.window.as_ref().filter(|w| !w.next.is_empty())?;
-        if w.after_empty {
+        // A token that came with an empty page and is refused: read the window again (the
+        // data may be behind it); refused again at the same place after that re-read, it was
+        // a placeholder and the window is complete.
+        if w.after_empty && w.placeholder_seen {
             return Some(WindowCursor {
                 covered_until: Some(w.to),
                 window: None,
@@ -441,6 +452,7 @@ impl super::Source for WindowSource {
                 resume_ids: w.resume_ids.clone(),
                 settled: w.settled && to == w.to,
                 after_empty: false,
+                placeholder_seen: w.placeholder_seen || w.after_empty,
             }),
             settled: c.settled,
         })
@@ -472,6 +484,7 @@ mod tests {
                 resume_ids: vec![(-5, 1_795_000_000)],
                 settled: true,
                 after_empty: false,
+                placeholder_seen: false,
             }),
             settled: false,
         };
