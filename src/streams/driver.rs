@@ -336,16 +336,6 @@ impl<S: Source> Driver<S> {
                     what: format!("{} ({})", request.path(), current.describe()),
                 });
             }
-            empty_run = if page.received == 0 && page.continues {
-                empty_run + 1
-            } else {
-                0
-            };
-            if empty_run > MAX_EMPTY_PAGES {
-                return Err(StreamError::Shape(format!(
-                    "Mimecast sent {empty_run} empty pages in a row that each continue; stopping this poll"
-                )));
-            }
             let mut page = page;
             if let Some(translated) = page.resume.take() {
                 current = translated;
@@ -417,6 +407,8 @@ impl<S: Source> Driver<S> {
                 records,
                 next,
                 dedup,
+                received,
+                continues,
                 ..
             } = page;
             let mut next = if had_files {
@@ -425,6 +417,21 @@ impl<S: Source> Driver<S> {
                 next
             };
             let mut rendered = self.render(&records, dedup)?;
+            // Envelope pages are counted as they are rendered (one pass over the page).
+            let received = match &records {
+                Records::Envelope { .. } => (rendered.emitted + rendered.duplicates) as usize,
+                _ => received,
+            };
+            empty_run = if received == 0 && continues {
+                empty_run + 1
+            } else {
+                0
+            };
+            if empty_run > MAX_EMPTY_PAGES {
+                return Err(StreamError::Shape(format!(
+                    "Mimecast sent {empty_run} empty pages in a row that each continue; stopping this poll"
+                )));
+            }
             self.source.rendered(&mut next, &mut rendered);
             let moved = next != current;
             if moved || rendered.emitted > 0 || !rendered.seen.is_empty() {

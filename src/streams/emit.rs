@@ -33,6 +33,9 @@ impl Hasher for IdHasher {
 }
 
 type IdBuild = BuildHasherDefault<IdHasher>;
+
+/// A set of id hashes (already hashes: not hashed again).
+pub type IdSet = HashSet<i64, IdBuild>;
 use time::OffsetDateTime;
 
 /// The dedup key of an event id: 64 bits of xxh3, stored as SQLite's signed integer.
@@ -48,7 +51,7 @@ pub struct Emitter {
     seen: HashMap<i64, i64, IdBuild>,
     /// Every id of the last page handed over, remembered or not: a server whose consecutive
     /// pages share records must not have them written twice, whatever the dedup window keeps.
-    recent: HashSet<i64, IdBuild>,
+    recent: IdSet,
 }
 
 /// The lines of one page and what to commit with them.
@@ -61,7 +64,7 @@ pub struct Rendered {
     pub seen: Vec<(i64, i64)>,
     pub newest: Option<OffsetDateTime>,
     /// Every id emitted (pages whose ids are checked), for the next page's check.
-    pub ids: Vec<i64>,
+    pub ids: IdSet,
 }
 
 /// A record to render, with what its source decided beyond the record itself.
@@ -138,7 +141,7 @@ impl Emitter {
         // sized once, the buffer is neither copied as it grows nor twice as large as needed.
         let expected: usize = records.clone().map(|r| r.raw.get().len() + 768).sum();
         out.lines.reserve(expected);
-        let mut page_ids: HashSet<i64, IdBuild> = HashSet::default();
+        let mut page_ids = IdSet::default();
         for item in records {
             let mut event = normalize(self.kind, &ctx, item.raw);
             if let Some(action) = item.action {
@@ -167,14 +170,14 @@ impl Emitter {
             out.emitted += 1;
         }
         if remember_from.is_some() {
-            out.ids = page_ids.into_iter().collect();
+            out.ids = page_ids;
         }
         out
     }
 
     /// The ids of the page just handed over, checked by the next page.
-    pub fn set_recent(&mut self, ids: Vec<i64>) {
-        self.recent = ids.into_iter().collect();
+    pub fn set_recent(&mut self, ids: IdSet) {
+        self.recent = ids;
     }
 
     /// The page's ids count as emitted from the moment the page is handed to the writer, so the

@@ -321,9 +321,6 @@ impl super::Source for WindowSource {
         let w = self
             .window(c)
             .ok_or_else(|| StreamError::Shape("a page arrived with no window open".into()))?;
-        let received = super::records::extract(env.data.as_deref(), self.spec.field)
-            .map_err(|e| StreamError::Shape(e.to_string()))?
-            .len();
         // An empty page that still names a next page is followed: the data may be behind it.
         let next_token = env
             .meta
@@ -336,9 +333,10 @@ impl super::Source for WindowSource {
             Some(n) => (
                 WindowCursor {
                     covered_until: c.covered_until,
+                    // `after_empty` is set once the page's records are counted (`rendered`).
                     window: Some(OpenWindow {
                         next: n,
-                        after_empty: received == 0,
+                        after_empty: false,
                         ..w.clone()
                     }),
                     settled: c.settled,
@@ -362,7 +360,8 @@ impl super::Source for WindowSource {
                 env,
                 field: self.spec.field,
             },
-            received,
+            // Counted by the driver as it renders them (one pass over the page).
+            received: 0,
             next,
             more,
             continues,
@@ -384,8 +383,12 @@ impl super::Source for WindowSource {
     }
 
     /// Ordered endpoints remember only what the next window's overlap re-reads, plus (in the
-    /// cursor) the ids of the newest second, where a refused token restarts.
+    /// cursor) the ids of the newest second, where a refused token restarts. Every window
+    /// notes whether its next token came with an empty page.
     fn rendered(&mut self, next: &mut WindowCursor, rendered: &mut Rendered) {
+        if let Some(w) = next.window.as_mut() {
+            w.after_empty = rendered.emitted + rendered.duplicates == 0;
+        }
         if !self.spec.ordered {
             return;
         }
