@@ -88,10 +88,11 @@ pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         let n: i128 = s.parse().ok()?;
         // Ten or fewer digits are seconds; more are milliseconds.
+        // Checked: a number of 35 digits is valid JSON, not a time.
         let nanos = if s.len() <= 10 {
-            n * 1_000_000_000
+            n.checked_mul(1_000_000_000)?
         } else {
-            n * 1_000_000
+            n.checked_mul(1_000_000)?
         };
         return OffsetDateTime::from_unix_timestamp_nanos(nanos).ok();
     }
@@ -248,6 +249,9 @@ mod tests {
             "2021-11-17T12:04:24+00",
             "2021-11-17T12:04:24.Z",
             "2021-11-17T25:00:00Z",
+            // Digits only, but no time: 35 digits overflowed the nanosecond arithmetic.
+            "48775533829143500000000000000000000",
+            "99999999999999999999999999999999999999",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
