@@ -40,6 +40,12 @@ impl Drain {
             .collect()
     }
 
+    /// Every record of `streams` exactly once in the output; then the simulator stops.
+    async fn exactly_once_then_stop(self, streams: &[(&str, &str)], context: &str) {
+        assert_exactly_once(&self.sim, &self.text(), streams, context);
+        self.sim.shutdown().await;
+    }
+
     fn last_error(&self, stream: &str) -> Option<String> {
         State::open(&self.state)
             .unwrap()
@@ -244,8 +250,7 @@ async fn consecutive_pages_that_share_records_are_written_once() {
         .until(2 * RECORDS as usize)
         .run()
         .await;
-    assert_exactly_once(&d.sim, &d.text(), BOTH, "overlapping pages");
-    d.sim.shutdown().await;
+    d.exactly_once_then_stop(BOTH, "overlapping pages").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,21 +360,15 @@ async fn page_tokens_that_expire_during_rate_limit_pauses_do_not_livelock() {
         .for_(Duration::from_secs(60))
         .run()
         .await;
-    assert_exactly_once(&d.sim, &d.text(), BOTH, "expiring tokens");
-    d.sim.shutdown().await;
+    d.exactly_once_then_stop(BOTH, "expiring tokens").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200_siem_listing_that_is_not_a_page_is_retried_not_taken_as_caught_up() {
     // One poll (`run --once`): the answer that is not a page must be retried within it.
     let d = Case::new(&["not-a-pagex2@/siem/"], CG).once().run().await;
-    assert_exactly_once(
-        &d.sim,
-        &d.text(),
-        &[("acme", "siem_cg:receipt")],
-        "not a page",
-    );
-    d.sim.shutdown().await;
+    d.exactly_once_then_stop(&[("acme", "siem_cg:receipt")], "not a page")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,13 +388,8 @@ async fn a_siem_listing_that_reorders_or_grows_in_front_neither_repeats_nor_skip
     .until(RECORDS as usize)
     .run()
     .await;
-    assert_exactly_once(
-        &d.sim,
-        &d.text(),
-        &[("acme", "siem_cg:receipt")],
-        "unstable listings",
-    );
-    d.sim.shutdown().await;
+    d.exactly_once_then_stop(&[("acme", "siem_cg:receipt")], "unstable listings")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,13 +436,8 @@ async fn a_corrupt_siem_file_is_quarantined_after_three_attempts_the_rest_flows_
         .unwrap()
         .is_empty());
     resume(&d, RECORDS as usize).await;
-    assert_exactly_once(
-        &d.sim,
-        &d.text(),
-        &[("acme", "siem_cg:receipt")],
-        "replayed",
-    );
-    d.sim.shutdown().await;
+    d.exactly_once_then_stop(&[("acme", "siem_cg:receipt")], "replayed")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,8 +465,8 @@ async fn windows_are_cut_on_the_servers_clock() {
         covered <= server_now,
         "covered until {covered}, but the server's clock says {server_now}"
     );
-    assert_exactly_once(&d.sim, &d.text(), &[("acme", "ttp_url")], "skewed clock");
-    d.sim.shutdown().await;
+    d.exactly_once_then_stop(&[("acme", "ttp_url")], "skewed clock")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,8 +501,7 @@ async fn a_rate_limit_reset_in_seconds_or_epoch_time_is_honoured() {
         let gap = requests[i + 1].at - requests[i].at;
         assert!(gap >= at_least, "{spec}: retried after {gap:?}");
         assert!(gap < Duration::from_secs(5), "{spec}: waited {gap:?}");
-        assert_exactly_once(&d.sim, &d.text(), &[("acme", "ttp_url")], spec);
-        d.sim.shutdown().await;
+        d.exactly_once_then_stop(&[("acme", "ttp_url")], spec).await;
     }
 }
 
@@ -552,13 +540,11 @@ async fn a_refused_threat_feed_token_fails_the_poll_and_writes_nothing_twice() {
     .until(3 * RECORDS as usize)
     .run()
     .await;
-    assert_exactly_once(
-        &d.sim,
-        &d.text(),
+    d.exactly_once_then_stop(
         &[("acme", "threat_intel:malware_customer")],
         "refused feed token",
-    );
-    d.sim.shutdown().await;
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
