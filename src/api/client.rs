@@ -328,8 +328,16 @@ impl MimecastClient {
         let body =
             Bytes::from(serde_json::to_vec(body).map_err(|e| ApiError::Decode(e.to_string()))?);
         self.retrying(path, || async {
+            // A file may take longer than any API call to stream; the client's idle read
+            // timeout still ends a stalled transfer.
             let resp = self
-                .send(Method::POST, path, None, Some(body.clone()))
+                .send(
+                    Method::POST,
+                    path,
+                    None,
+                    Some(body.clone()),
+                    Some(FILE_DOWNLOAD_TIMEOUT),
+                )
                 .await?;
             let is_json = resp
                 .headers()
@@ -444,7 +452,7 @@ impl MimecastClient {
         query: Option<&str>,
         body: Option<Bytes>,
     ) -> Result<RawResponse, ApiError> {
-        let resp = self.send(method, path, query, body).await?;
+        let resp = self.send(method, path, query, body, None).await?;
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(ApiError::from_reqwest)?;
         Ok(RawResponse { headers, body })
@@ -458,6 +466,7 @@ impl MimecastClient {
         path: &str,
         query: Option<&str>,
         body: Option<Bytes>,
+        timeout: Option<Duration>,
     ) -> Result<reqwest::Response, ApiError> {
         let inner = &self.inner;
         let mut url = format!("{}{}", inner.base_url.as_str().trim_end_matches('/'), path);
@@ -474,6 +483,9 @@ impl MimecastClient {
                 .header(ACCEPT, "application/json");
             if let Some(b) = &body {
                 req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
+            }
+            if let Some(t) = timeout {
+                req = req.timeout(t);
             }
             let generation = match &inner.auth {
                 Auth::V1(signer) => {

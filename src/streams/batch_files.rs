@@ -284,15 +284,20 @@ impl Source for BatchSource {
         // The driver reads the files from the translated cursor.
         let resume = stored_by_index.then(|| c.clone());
         if let Some(then) = &c.then {
-            // A replay: the file read again, then back to where the stream was.
-            if todo.is_empty() {
+            // A replay: the quarantined file alone read again (nothing else the listing may now
+            // hold), then back to where the stream was, at the next poll.
+            let todo: Vec<FileRef> = match &c.file {
+                Some(FileMark::Key(k)) => todo.into_iter().filter(|f| f.key == *k).collect(),
+                _ => Vec::new(),
+            };
+            if todo.is_empty() && c.file.is_some() {
                 tracing::error!(listing = %c.describe(), "a quarantined file to replay is no longer listed by Mimecast; it cannot be read again");
             }
             return Ok(Page {
                 records: Records::None,
                 received: listed.len(),
                 next: (**then).clone(),
-                more: true,
+                more: false,
                 continues: false,
                 resume,
                 files: todo,

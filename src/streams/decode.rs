@@ -83,6 +83,12 @@ impl Lines {
         if self.buf.len() > start && !self.skip_line {
             self.ends.push(self.buf.len());
         }
+        if self.skip_line {
+            // An oversized last line ends here: the next entry starts clean.
+            self.oversized += 1;
+            self.skip_line = false;
+            self.buf.truncate(start);
+        }
     }
 
     fn pending(&self) -> usize {
@@ -157,11 +163,13 @@ pub fn spawn_decoder(
     (rx, AbortOnDropHandle::new(task))
 }
 
-/// Reads an API 1.0 SIEM log file as it streams in (`get-siem-logs`, MIMECAST.md §4.2): a zip of
-/// JSON-lines files, entry after entry (each entry's local header comes before its data, so the
-/// central directory at the end is never needed), or the JSON lines themselves when Mimecast did
-/// not compress them. Chunks of lines go out as for [`spawn_decoder`]. An entry that is one JSON
-/// array rather than lines is read whole (it cannot be split before its end).
+/// Reads an API 1.0 SIEM log file (`get-siem-logs`, MIMECAST.md §4.2): a zip of JSON-lines
+/// files, or the JSON lines themselves when Mimecast did not compress them. A zip is spooled to
+/// an unnamed temporary file as it arrives and then read entry by entry through its central
+/// directory: entries written with data descriptors (sizes after the data, as streaming zip
+/// writers do) and empty zips read as they should, and memory holds a chunk, never the file.
+/// Chunks of lines go out as for [`spawn_decoder`]. An entry that is one JSON array rather than
+/// lines is read whole (it cannot be split before its end).
 pub fn spawn_zip_decoder(
     resp: reqwest::Response,
 ) -> (
@@ -258,10 +266,18 @@ fn decode_zip(
     let zipped = reader.fill_buf().map_err(unreadable)?.starts_with(b"PK");
     let mut lines = Lines::new();
     if zipped {
-        loop {
-            let entry = zip::read::read_zipfile_from_stream(reader)
-                .map_err(|e| ApiError::Decode(format!("SIEM log file is not a valid zip: {e}")))?;
-            let Some(mut entry) = entry else { break };
+        let mut spool = tempfile::tempfile().map_err(|e| {
+            ApiError::Decode(format!(
+                "no temporary file for the SIEM log zip ({e}); check TMPDIR"
+            ))
+        })?;
+        std::io::copy(reader, &mut spool).map_err(unreadable)?;
+        let mut archive = zip::ZipArchive::new(spool)
+            .map_err(|e| ApiError::Decode(format!("SIEM log file is not a valid zip: {e}")))?;
+        for i in 0..archive.len() {
+            let mut entry = archive
+                .by_index(i)
+                .map_err(|e| ApiError::Decode(format!("SIEM log zip entry {i}: {e}")))?;
             if entry.is_dir() {
                 continue;
             }
@@ -295,5 +311,114 @@ mod tests {
         l.finish();
         let (buf, ends) = l.take_complete();
         assert_eq!(&buf[..ends[0]], b"{\"c\":3}");
+    }
+}
+
+#[cfg(test)]
+mod zip_tests {
+    use super::*;
+
+    /// A zip as a streaming writer makes it: stored entries, flag bit 3, sizes and CRC in a
+    /// data descriptor after each entry's data (APPNOTE 4.3.9), then the central directory.
+    fn streamed_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        for (name, data) in entries {
+            let mut crc = flate2::Crc::new();
+            crc.update(data);
+            let (crc, len, offset) = (crc.sum(), data.len() as u32, out.len() as u32);
+            let header = |sig: u32, central: bool| {
+                let mut h = sig.to_le_bytes().to_vec();
+                if central {
+                    h.extend(20u16.to_le_bytes()); // made by
+                }
+                h.extend(20u16.to_le_bytes()); // version needed
+                h.extend(8u16.to_le_bytes()); // flags: data descriptor
+                h.extend([0u8; 6]); // stored, time, date
+                let (c, n) = if central { (crc, len) } else { (0, 0) };
+                h.extend(c.to_le_bytes());
+                h.extend(n.to_le_bytes());
+                h.extend(n.to_le_bytes());
+                h.extend((name.len() as u16).to_le_bytes());
+                h.extend(0u16.to_le_bytes()); // extra
+                if central {
+                    h.extend([0u8; 6]); // comment, disk, internal attributes
+                    h.extend(0u32.to_le_bytes()); // external attributes
+                    h.extend(offset.to_le_bytes());
+                }
+                h.extend(name.as_bytes());
+                h
+            };
+            out.extend(header(0x0403_4b50, false));
+            out.extend_from_slice(data);
+            out.extend(0x0807_4b50u32.to_le_bytes());
+            out.extend(crc.to_le_bytes());
+            out.extend(len.to_le_bytes());
+            out.extend(len.to_le_bytes());
+            central.extend(header(0x0201_4b50, true));
+        }
+        let (at, size) = (out.len() as u32, central.len() as u32);
+        out.extend(central);
+        out.extend(0x0605_4b50u32.to_le_bytes());
+        out.extend([0u8; 4]);
+        out.extend((entries.len() as u16).to_le_bytes());
+        out.extend((entries.len() as u16).to_le_bytes());
+        out.extend(size.to_le_bytes());
+        out.extend(at.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out
+    }
+
+    /// Runs the zip reader over `body` and collects the lines it sends.
+    fn lines_of(body: Vec<u8>) -> Result<Vec<String>, ApiError> {
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut reader = std::io::BufReader::new(std::io::Cursor::new(body));
+        let reading = std::thread::spawn(move || decode_zip(&mut reader, &tx));
+        let mut out = Vec::new();
+        while let Some(piece) = rx.blocking_recv() {
+            let piece = piece?;
+            let mut start = 0;
+            for end in piece.ends {
+                out.push(String::from_utf8_lossy(&piece.buf[start..end]).into_owned());
+                start = end;
+            }
+        }
+        reading.join().unwrap()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn zips_written_as_a_stream_with_data_descriptors_are_read() {
+        // A writer that cannot seek puts each entry's sizes after its data (flag bit 3), and
+        // leaves zeros in the local header.
+        let body = streamed_zip(&[
+            ("a.json", b"{\"a\":1}\n{\"a\":2}\n"),
+            ("b.json", b"{\"b\":1}"),
+        ]);
+        assert_eq!(
+            lines_of(body).unwrap(),
+            vec![r#"{"a":1}"#, r#"{"a":2}"#, r#"{"b":1}"#]
+        );
+    }
+
+    #[test]
+    fn an_empty_zip_plain_lines_and_arrays_are_read() {
+        let empty = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()))
+            .finish()
+            .unwrap()
+            .into_inner();
+        assert!(lines_of(empty).unwrap().is_empty());
+        assert_eq!(
+            lines_of(b"{\"x\":1}\n{\"x\":2}".to_vec()).unwrap(),
+            vec![r#"{"x":1}"#, r#"{"x":2}"#]
+        );
+        assert_eq!(
+            lines_of(b" [{\"y\":1},{\"y\":2}]".to_vec()).unwrap(),
+            vec![r#"{"y":1}"#, r#"{"y":2}"#]
+        );
+        assert!(matches!(
+            lines_of(b"PK\x03\x04 not a zip".to_vec()),
+            Err(ApiError::Decode(_))
+        ));
     }
 }

@@ -379,7 +379,9 @@ pub fn replay_cursor(
     }
     match family(kind) {
         Family::BatchFiles => chain::<batch_files::BatchCursor>(replays, stored),
-        Family::TokenFiles => chain::<token_files::TokenCursor>(replays, stored),
+        Family::TokenFiles => Err(format!(
+            "{kind} files are named by the Mimecast token that answered them, and tokens expire: a quarantined {kind} file cannot be asked for again (status lists it)"
+        )),
         _ => Err(format!("{kind} has no files to quarantine")),
     }
 }
@@ -427,5 +429,27 @@ mod tests {
         }
         assert!(describe_cursor(StreamKind::TtpUrl, Some("not json")).contains("unreadable"));
         assert_eq!(describe_cursor(StreamKind::TtpUrl, None), "none");
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+
+    #[test]
+    fn quarantined_siem_log_files_cannot_be_replayed_and_say_why() {
+        let e = replay_cursor(StreamKind::SiemMta, &["{}".into()], None).unwrap_err();
+        assert!(e.contains("tokens expire"), "{e}");
+        let chained = replay_cursor(
+            StreamKind::SiemCg,
+            &[r#"{"page":{"token":"p1"},"file":"/f1"}"#.into()],
+            Some(r#"{"page":{"token":"p9"}}"#),
+        )
+        .unwrap();
+        let c: batch_files::BatchCursor = serde_json::from_str(&chained).unwrap();
+        assert_eq!(
+            c.then.and_then(|t| t.page),
+            Some(batch_files::PageRequest::Token("p9".into()))
+        );
     }
 }

@@ -74,15 +74,6 @@ pub struct TokenCursor {
     /// SIEM: a file that failed to decode, and how many times in a row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing: Option<(String, u32)>,
-    /// SIEM: replaying a quarantined file: the cursor to go back to once it is written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub then: Option<Box<TokenCursor>>,
-}
-
-impl super::Detour for TokenCursor {
-    fn set_then(&mut self, then: TokenCursor) {
-        self.then = Some(Box::new(then));
-    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -239,10 +230,6 @@ impl TokenFileSource {
         if let Some(t) = &next_token {
             next.token = Some(t.clone());
         }
-        // A replay: the file read again, then back to where the stream was.
-        if let Some(then) = &c.then {
-            next = (**then).clone();
-        }
         self.after_file = Some(next.clone());
         Ok(Page {
             records: Records::None,
@@ -279,9 +266,11 @@ impl TokenFileSource {
 /// How logs and `status` name the SIEM log file answered to a cursor's token.
 fn file_key(c: &TokenCursor) -> String {
     match &c.token {
+        // The whole token is what tells two files apart; its hash keeps the name short.
         Some(t) => format!(
-            "SIEM log file after token {}",
-            t.chars().take(24).collect::<String>()
+            "SIEM log file after token {}… ({:016x})",
+            t.chars().take(16).collect::<String>(),
+            xxhash_rust::xxh3::xxh3_64(t.as_bytes())
         ),
         None => "first SIEM log file".into(),
     }
@@ -429,7 +418,9 @@ impl Source for TokenFileSource {
         let Some(newest) = rendered.newest else {
             return;
         };
-        if next.restarted_at.is_some_and(|f| newest > f) {
+        // The floor is lifted for a file only once all of it is written (`after_files`): a
+        // later entry of the same file may be older again.
+        if next.line == 0 && next.restarted_at.is_some_and(|f| newest > f) {
             next.restarted_at = None;
         }
         let second = newest.unix_timestamp();
@@ -450,13 +441,14 @@ impl Source for TokenFileSource {
     /// The token that follows the file; what the file's chunks recorded (newest event, its ids,
     /// the restart floor) is kept.
     fn after_files(&self, current: &TokenCursor, next: TokenCursor) -> TokenCursor {
-        if current.then.is_some() {
-            return next;
-        }
+        let restarted_at = current
+            .restarted_at
+            .filter(|f| current.written_until.is_none_or(|w| w <= *f));
         TokenCursor {
             token: next.token,
             line: 0,
             failing: None,
+            restarted_at,
             ..current.clone()
         }
     }
@@ -486,14 +478,12 @@ impl Source for TokenFileSource {
             _ => 1,
         };
         match &self.after_file {
+            // A SIEM log file is named only by the token it answered, and tokens expire: the
+            // quarantine records it, but it cannot be asked for again later (`reset
+            // --replay-quarantined` says so).
             Some(after) if attempts >= MAX_FILE_ATTEMPTS => FileFailure {
                 cursor: self.after_files(c, after.clone()),
-                // Asks for the same file again, from the line reached.
-                quarantined: Some(TokenCursor {
-                    token: c.token.clone(),
-                    line: c.line,
-                    ..TokenCursor::default()
-                }),
+                quarantined: Some(TokenCursor::default()),
             },
             _ => FileFailure {
                 cursor: TokenCursor {
