@@ -46,6 +46,17 @@ impl Drain {
         self.sim.shutdown().await;
     }
 
+    /// The stream wrote nothing twice and reports `no progress`; its records, for more checks.
+    fn no_progress_reported(&self, stream: &str) -> Vec<String> {
+        let raws = self.raws(stream);
+        no_repeats(&raws, stream);
+        let error = self
+            .last_error(stream)
+            .expect("the stream reports the fault");
+        assert!(error.contains("no progress"), "{error}");
+        raws
+    }
+
     fn last_error(&self, stream: &str) -> Option<String> {
         State::open(&self.state)
             .unwrap()
@@ -217,13 +228,8 @@ async fn a_page_token_that_never_changes_writes_nothing_twice_and_says_so() {
         .for_(Duration::from_secs(2))
         .run()
         .await;
-    let raws = d.raws("ttp_url");
-    no_repeats(&raws, "ttp_url");
+    let raws = d.no_progress_reported("ttp_url");
     assert!(!raws.is_empty() && raws.len() < RECORDS as usize);
-    let error = d
-        .last_error("ttp_url")
-        .expect("the stream reports the fault");
-    assert!(error.contains("no progress"), "{error}");
     d.sim.shutdown().await;
 }
 
@@ -234,13 +240,8 @@ async fn a_siem_token_that_never_changes_writes_nothing_twice_and_says_so() {
         .for_(Duration::from_secs(2))
         .run()
         .await;
-    let raws = d.raws("siem_mta");
-    no_repeats(&raws, "siem_mta");
+    let raws = d.no_progress_reported("siem_mta");
     assert!(!raws.is_empty(), "the first file is written");
-    let error = d
-        .last_error("siem_mta")
-        .expect("the stream reports the fault");
-    assert!(error.contains("no progress"), "{error}");
     d.sim.shutdown().await;
 }
 

@@ -91,6 +91,17 @@ impl Lines {
         }
     }
 
+    /// The complete lines so far, as a chunk to send (the oversized count with the last).
+    fn piece(&mut self, finished: bool) -> Piece {
+        let (buf, ends) = self.take_complete();
+        Piece {
+            buf,
+            ends,
+            finished,
+            oversized: if finished { self.oversized } else { 0 },
+        }
+    }
+
     fn pending(&self) -> usize {
         self.ends.len()
     }
@@ -146,14 +157,7 @@ pub fn spawn_decoder(
             };
             let lines = decoder.get_mut();
             if finished || lines.pending() >= CHUNK_LINES || lines.buf.len() >= CHUNK_BYTES {
-                let (buf, ends) = lines.take_complete();
-                let oversized = if finished { lines.oversized } else { 0 };
-                let piece = Piece {
-                    buf,
-                    ends,
-                    finished,
-                    oversized,
-                };
+                let piece = lines.piece(finished);
                 if tx.send(Ok(piece)).await.is_err() || finished {
                     return;
                 }
@@ -209,15 +213,8 @@ fn send(
     lines: &mut Lines,
     finished: bool,
 ) -> Result<(), Gone> {
-    let (buf, ends) = lines.take_complete();
-    let oversized = if finished { lines.oversized } else { 0 };
-    let piece = Piece {
-        buf,
-        ends,
-        finished,
-        oversized,
-    };
-    tx.blocking_send(Ok(piece)).map_err(|_| Gone)
+    tx.blocking_send(Ok(lines.piece(finished)))
+        .map_err(|_| Gone)
 }
 
 /// Copies one entry's lines into `lines`, sending full chunks as they come.
