@@ -61,6 +61,90 @@ pub struct SimConfig {
     /// API 1.0 `x-mc-date` checks, and which records exist yet: a record is served only once its
     /// time is <= the server's now (see the crate docs).
     pub clock_offset_secs: i64,
+    /// Body shape of the REST threat routes (`/threats/v1/events` and its `/details`); the
+    /// default is the documented-style `{"value":[…],"@nextPage":"<token>"}`. The other
+    /// variants are what a client must also accept (MIMECAST.md §9.3: the shape is UNCONFIRMED),
+    /// plus one it must refuse loudly ([`RestShape::Unrecognisable`]).
+    pub rest_shape: RestShape,
+}
+
+/// Body shape of `GET /threats/v1/events` and `GET /threats/v1/events/{id}/details`
+/// ([`SimConfig::rest_shape`]).
+///
+/// | variant | list body | details body |
+/// |---|---|---|
+/// | `Documented` (default) | `{"value":[…],"@nextPage":"<token>"}` | `{"value":[detail]}` |
+/// | `Shaped{items, next, next_as_uri, bare_detail}` | records under `value`/`data`/`events`; next page at `@nextPage`, `meta.nextPage` or `meta.pagination.next`, as the bare token or (`next_as_uri`) a full URI `http://<Host>/threats/v1/events?<query>&pageToken=<token>` | `{"<items>":[detail]}`, or the bare detail object with `bare_detail` |
+/// | `Unrecognisable` | `{"items":[…],"continuation":"<token>"}` | `{"items":[detail]}` |
+///
+/// The next page is absent on the last page in every variant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RestShape {
+    #[default]
+    Documented,
+    Shaped {
+        items: RestItems,
+        next: RestNext,
+        next_as_uri: bool,
+        bare_detail: bool,
+    },
+    Unrecognisable,
+}
+
+impl RestShape {
+    /// Key of the records array.
+    pub fn items_key(self) -> &'static str {
+        match self {
+            RestShape::Documented => "value",
+            RestShape::Shaped { items, .. } => items.key(),
+            RestShape::Unrecognisable => "items",
+        }
+    }
+
+    /// Whether the next page is a full URI rather than a bare token.
+    pub fn next_is_uri(self) -> bool {
+        matches!(
+            self,
+            RestShape::Shaped {
+                next_as_uri: true,
+                ..
+            }
+        )
+    }
+}
+
+/// Where [`RestShape::Shaped`] puts the records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RestItems {
+    /// `value`
+    #[default]
+    Value,
+    /// `data`
+    Data,
+    /// `events`
+    Events,
+}
+
+impl RestItems {
+    pub fn key(self) -> &'static str {
+        match self {
+            RestItems::Value => "value",
+            RestItems::Data => "data",
+            RestItems::Events => "events",
+        }
+    }
+}
+
+/// Where [`RestShape::Shaped`] puts the next page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RestNext {
+    /// `@nextPage`
+    #[default]
+    AtNextPage,
+    /// `meta.nextPage`
+    MetaNextPage,
+    /// `meta.pagination.next`
+    MetaPaginationNext,
 }
 
 impl Default for SimConfig {
@@ -84,6 +168,7 @@ impl Default for SimConfig {
             cache_bodies: false,
             page_token_ttl: None,
             clock_offset_secs: 0,
+            rest_shape: RestShape::Documented,
         }
     }
 }
@@ -148,6 +233,15 @@ pub struct SimTenant {
     /// Mimecast permission strings this tenant's user/app LACKS, e.g.
     /// `"Archive | Search | Read"` (see [`crate::permissions::PERMISSIONS`]); such endpoints answer 403.
     pub denied: Vec<String>,
+    /// When `Some`, the tenant holds ONLY these permissions (same spelling rules as `denied`):
+    /// every other permission-guarded endpoint answers the 403 of `denied`. `None`: all
+    /// permissions except `denied`.
+    pub granted: Option<Vec<String>>,
+    /// API 2.0 products the tenant's application is subscribed to (MIMECAST.md §9.1), e.g.
+    /// `"Threats, Security Events and Data for CG"` (see [`crate::permissions::PRODUCTS`]).
+    /// `None`: every product. When `Some`, a bearer request to a path of another product answers
+    /// 403 `err_product_not_subscribed` naming the product. API 1.0 requests are not affected.
+    pub products: Option<Vec<String>>,
 }
 
 impl SimTenant {
@@ -172,6 +266,8 @@ impl SimTenant {
                 password: "demo-password".into(),
             }),
             denied: Vec::new(),
+            granted: None,
+            products: None,
         }
     }
 
@@ -217,6 +313,8 @@ impl SimTenant {
                 password: format!("pw-{}", hex(&h("password")[..8])),
             }),
             denied: Vec::new(),
+            granted: None,
+            products: None,
         }
     }
 }

@@ -153,6 +153,32 @@ pub fn parse_mc_date(s: &str) -> Result<OffsetDateTime, String> {
     Ok(PrimitiveDateTime::new(date, t).assume_offset(offset))
 }
 
+/// Parses an API 2.0 REST timestamp (`timestampRangeStartsAt`, `dateRangeStartsAt`, …):
+/// "Extended ISO-8601 format with mandatory time zone" (MIMECAST.md §9.3), e.g.
+/// `2023-04-17T00:00:00.000+05:30[Asia/Kolkata]`. Accepts `Z`, `+00:00` and `+0000`, optional
+/// fractional seconds and an optional trailing `[Region/City]`, which is ignored (the offset
+/// rules). A space where the offset's `+` should be (an unencoded `+` in a query string) is
+/// refused with a hint.
+pub fn parse_iso_zoned(s: &str) -> Result<OffsetDateTime, String> {
+    let t = s.trim();
+    let core = match (t.find('['), t.ends_with(']')) {
+        (Some(i), true) => &t[..i],
+        _ => t,
+    };
+    if core.contains(' ') {
+        return Err(format!(
+            "invalid timestamp {s:?}: expected e.g. 2026-11-23T10:15:30.000Z; a '+' in a query \
+             string must be sent as %2B"
+        ));
+    }
+    parse_mc_date(core).map_err(|_| {
+        format!(
+            "invalid timestamp {s:?}: expected extended ISO-8601 with a mandatory time zone, \
+             e.g. 2026-11-23T10:15:30.000Z or 2026-11-23T10:15:30+00:00"
+        )
+    })
+}
+
 /// Formats a body date the Mimecast way: `2026-11-23T10:15:30+0000` (UTC, whole seconds).
 pub fn format_mc_date(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
@@ -258,6 +284,28 @@ mod tests {
             "2026-11-23T10:15:3é+0000",
         ] {
             assert!(parse_mc_date(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn iso_zoned_variants() {
+        let t = datetime!(2026-11-23 10:15:30 UTC);
+        for ok in [
+            "2026-11-23T10:15:30Z",
+            "2026-11-23T10:15:30+00:00",
+            "2026-11-23T10:15:30+0000",
+            "2026-11-23T10:15:30.000Z",
+            "2026-11-23T15:45:30.000+05:30[Asia/Kolkata]",
+        ] {
+            assert_eq!(parse_iso_zoned(ok), Ok(t), "{ok}");
+        }
+        for bad in [
+            "2026-11-23T10:15:30",
+            "2026-11-23T10:15:30 0000",
+            "2026-11-23",
+            "[Europe/London]",
+        ] {
+            assert!(parse_iso_zoned(bad).is_err(), "{bad}");
         }
     }
 

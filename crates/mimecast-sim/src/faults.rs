@@ -38,6 +38,7 @@
 //! | `corrupt-gzip` | [`FaultKind::CorruptGzip`] |
 //! | `reorder` | [`FaultKind::Reorder`] |
 //! | `new-file` | [`FaultKind::NewFile`] |
+//! | `foreign-next-page` | [`FaultKind::ForeignNextPage`] |
 //!
 //! Examples: `500x3`, `reset@/api/ttp/url/get-logs`, `429:reset=2000x2+5#acme`,
 //! `fail=err_x:retryable`, `same-tokenx*@/siem`, `overlap=5x*`, `corrupt-gzipx*`.
@@ -52,8 +53,10 @@
 //! matches (path, tenant) and applies. "Paged endpoints" are the POST
 //! endpoints paged by `meta.pagination` (the log endpoints, `/api/archive/search` and
 //! `/api/user/get-internal-users`); "a page token" is `meta.pagination.pageToken` there,
-//! `data[0].token` on `/api/audit/get-siem-logs` and `/api/ttp/threat-intel/get-feed`, and
-//! `nextPage` on `/siem/v1/batch/events/cg`.
+//! `data[0].token` on `/api/audit/get-siem-logs` and `/api/ttp/threat-intel/get-feed`,
+//! `nextPage` on `/siem/v1/batch/events/{cg,ci}` ("SIEM batch"), and `pageToken` on
+//! `GET /threats/v1/events` ("threats", whose next page is `@nextPage` or where
+//! [`crate::SimConfig::rest_shape`] puts it).
 //!
 //! | kind | applies to | the client sees |
 //! |---|---|---|
@@ -62,13 +65,14 @@
 //! | `429:reset-epoch-ms=N` | any | 429 with `X-RateLimit-Reset` = the server's clock in epoch **milliseconds** + N s |
 //! | `not-a-page[=CODE]` | `/siem/...` | HTTP **200** whose body is an envelope with one retryable `fail[]` entry (default code `err_service_unavailable`) and none of `value`, `@nextPage`, `isCaughtUp`. (`fail=CODE:retryable` on `/siem` paths is different: HTTP 503 with `{"error":{…}}`.) |
 //! | `bad-page-token` | requests with a page token | HTTP 400 `err_validation_invalid_page_token`: envelope `{"meta":{"status":400},"data":[],"fail":[{…,"errors":[{"code":"err_validation_invalid_page_token",…,"retryable":false}]}]}` on `/api`, `{"error":{"code":"err_validation_invalid_page_token",…}}` on `/siem` |
-//! | `same-token` | paged endpoints, get-siem-logs, threat feed and SIEM batch, with a page token | the page the token names, whose continuation token is **the request's token**: `meta.pagination.next` = `pageToken` (added even on the last page); `mc-siem-token` = `token` (so the next request gets the same file); `x-mc-threat-feed-next-token` = `token`; `@nextPage` = `nextPage` with `isCaughtUp: false`. With `x*` the walk never advances. |
-//! | `overlap=N` | paged endpoints, with a page token | the page starts N records before the token's position, so it repeats the previous page's last N records; its `next` continues from there (no record is lost). With `x*` and N ≥ page size the walk stops advancing. |
-//! | `empty-next` | paged endpoints | a page with **no records** (`data[0].<records>: []`, `data: []` for audit) that still has a `meta.pagination.next`; that token (never equal to the request's) yields the page that was due. |
+//! | `same-token` | paged endpoints, get-siem-logs, threat feed, SIEM batch and threats, with a page token | the page the token names, whose continuation token is **the request's token**: `meta.pagination.next` = `pageToken` (added even on the last page); `mc-siem-token` = `token` (so the next request gets the same file); `x-mc-threat-feed-next-token` = `token`; `@nextPage` = `nextPage` with `isCaughtUp: false`; threats: next page = `pageToken` (as a URI carrying it, if the shape gives URIs; present even on the last page). With `x*` the walk never advances. |
+//! | `overlap=N` | paged endpoints and threats, with a page token | the page starts N records before the token's position, so it repeats the previous page's last N records; its `next` continues from there (no record is lost). With `x*` and N ≥ page size the walk stops advancing. |
+//! | `empty-next` | paged endpoints, threats | a page with **no records** (`data[0].<records>: []`, `data: []` for audit; threats: an empty records array) that still has a next page; that token (never equal to the request's) yields the page that was due. |
 //! | `bad-utf8` | paged endpoints; `/storage/...` files | JSON page: the middle record of the page has a raw `0xFF` byte inside its first string field (in key order), the rest of the body is intact. SIEM file: valid gzip, and the middle NDJSON line has a raw `0xFF` inside its first string field. |
 //! | `corrupt-gzip` | `/storage/...` files | 200, `application/gzip`, a gzip header and the first half of the real stream intact, the second half garbled: decompression fails (bad data or CRC). Every request while the rule lasts (`x*`: forever). |
 //! | `reorder` | SIEM batch listings | the page's files listed in reverse order (newest first). |
 //! | `new-file` | SIEM batch listings | the first file the next page would have listed appears first on this page, before the usual ones; `@nextPage` moves past it. Nothing is inserted on the last page. |
+//! | `foreign-next-page` | `GET /threat-reporting/v1/reported-emails`; threats when `rest_shape` gives the next page as a URI | the page is correct, but its next-page URI points to another host: `https://attacker.example/<same path>?<same query>` (a client must not send its bearer token there). Nothing changes on the last page (there is no next page). |
 //!
 //! File URLs keep one path per file (tenant, type, record range) across listings; only the
 //! signed query (`expires`, `signature`) changes, as with pre-signed object-store URLs. So a
@@ -124,6 +128,8 @@ pub enum FaultKind {
     Reorder,
     /// A SIEM batch listing with the next page's first file inserted before its own files.
     NewFile,
+    /// A next-page URI on another host (`https://attacker.example/...`).
+    ForeignNextPage,
 }
 
 /// What a [`FaultKind::RateLimitReset`] puts in `X-RateLimit-Reset` (N = the spec's number).
@@ -146,8 +152,12 @@ pub enum Endpoint {
     SiemMta,
     /// `/api/ttp/threat-intel/get-feed`.
     ThreatFeed,
-    /// `/siem/v1/batch/events/cg`.
+    /// `/siem/v1/batch/events/cg` and `/siem/v1/batch/events/ci`.
     SiemBatch,
+    /// `GET /threats/v1/events` (page token: the `pageToken` query parameter).
+    Threats,
+    /// `GET /threat-reporting/v1/reported-emails` (paged by `offset`, no token).
+    ReportedEmails,
     /// Any other `/siem/...` path.
     SiemOther,
     /// `/storage/...` file downloads.
@@ -162,6 +172,9 @@ pub struct Target {
     pub endpoint: Endpoint,
     /// The page token the request carries (trimmed, non-empty), if any.
     pub token: Option<String>,
+    /// The answer's next page is a full URI (reported emails; threats with such a
+    /// [`crate::SimConfig::rest_shape`]).
+    pub next_is_uri: bool,
 }
 
 impl FaultKind {
@@ -181,6 +194,7 @@ impl FaultKind {
                 | FaultKind::CorruptGzip
                 | FaultKind::Reorder
                 | FaultKind::NewFile
+                | FaultKind::ForeignNextPage
         )
     }
 
@@ -193,10 +207,17 @@ impl FaultKind {
             FaultKind::NotAPage { .. } => matches!(t.endpoint, SiemBatch | SiemOther),
             FaultKind::BadPageToken => has_token,
             FaultKind::SameToken => {
-                has_token && matches!(t.endpoint, Paged | SiemMta | ThreatFeed | SiemBatch)
+                has_token
+                    && matches!(
+                        t.endpoint,
+                        Paged | SiemMta | ThreatFeed | SiemBatch | Threats
+                    )
             }
-            FaultKind::Overlap(_) => has_token && t.endpoint == Paged,
-            FaultKind::EmptyNext => t.endpoint == Paged,
+            FaultKind::Overlap(_) => has_token && matches!(t.endpoint, Paged | Threats),
+            FaultKind::EmptyNext => matches!(t.endpoint, Paged | Threats),
+            FaultKind::ForeignNextPage => {
+                t.next_is_uri && matches!(t.endpoint, Threats | ReportedEmails)
+            }
             FaultKind::BadUtf8 => matches!(t.endpoint, Paged | Storage),
             FaultKind::CorruptGzip => t.endpoint == Storage,
             FaultKind::Reorder | FaultKind::NewFile => t.endpoint == SiemBatch,
@@ -241,6 +262,7 @@ impl FaultKind {
             FaultKind::CorruptGzip => "corrupt-gzip".into(),
             FaultKind::Reorder => "reorder".into(),
             FaultKind::NewFile => "new-file".into(),
+            FaultKind::ForeignNextPage => "foreign-next-page".into(),
         }
     }
 }
@@ -431,6 +453,7 @@ impl FromStr for FaultRule {
             "corrupt-gzip" => no_arg(FaultKind::CorruptGzip)?,
             "reorder" => no_arg(FaultKind::Reorder)?,
             "new-file" => no_arg(FaultKind::NewFile)?,
+            "foreign-next-page" => no_arg(FaultKind::ForeignNextPage)?,
             "403" | "forbidden" => no_arg(FaultKind::Forbidden)?,
             "418" | "expired-keys" | "keys-expired" => no_arg(FaultKind::KeysExpired)?,
             "401" | "expired-token" | "token-expired" => no_arg(FaultKind::TokenExpired)?,
@@ -472,7 +495,8 @@ impl FromStr for FaultRule {
                     "fault spec {orig:?}: unknown fault kind {kind_s:?}; expected one of 429, 5xx, status=N, \
                      html502, delay=5s, reset, truncated, malformed, fail=CODE[:retryable], 403, \
                      expired-keys, expired-token, not-a-page, bad-page-token, same-token, \
-                     overlap=N, empty-next, bad-utf8, corrupt-gzip, reorder, new-file"
+                     overlap=N, empty-next, bad-utf8, corrupt-gzip, reorder, new-file, \
+                     foreign-next-page"
                 ))
             }
         };
@@ -620,6 +644,7 @@ mod tests {
             ("corrupt-gzip", FaultKind::CorruptGzip),
             ("reorder", FaultKind::Reorder),
             ("new-file", FaultKind::NewFile),
+            ("foreign-next-page", FaultKind::ForeignNextPage),
         ] {
             assert_eq!(p(spec).kind, kind, "{spec}");
             assert_eq!(p(&kind.label()).kind, kind, "label of {spec}");
@@ -662,10 +687,12 @@ mod tests {
         let first_page = Target {
             endpoint: Endpoint::Paged,
             token: None,
+            next_is_uri: false,
         };
         let next_page = Target {
             endpoint: Endpoint::Paged,
             token: Some("tok".into()),
+            next_is_uri: false,
         };
         let mut plan = FaultPlan::new(vec![p("bad-page-token+1")]);
         assert_eq!(plan.pick("/api/a", None, false, &first_page), None);
@@ -679,6 +706,7 @@ mod tests {
         let storage = Target {
             endpoint: Endpoint::Storage,
             token: None,
+            next_is_uri: false,
         };
         assert!(FaultKind::CorruptGzip.applies(&storage));
         assert!(!FaultKind::CorruptGzip.applies(&next_page));
@@ -686,6 +714,19 @@ mod tests {
         assert!(!FaultKind::SameToken.applies(&first_page));
         assert!(FaultKind::EmptyNext.applies(&first_page));
         assert!(FaultKind::Status(500).applies(&Target::default()));
+        let reported = Target {
+            endpoint: Endpoint::ReportedEmails,
+            token: None,
+            next_is_uri: true,
+        };
+        assert!(FaultKind::ForeignNextPage.applies(&reported));
+        let threats_token = Target {
+            endpoint: Endpoint::Threats,
+            token: None,
+            next_is_uri: false,
+        };
+        assert!(!FaultKind::ForeignNextPage.applies(&threats_token));
+        assert!(FaultKind::EmptyNext.applies(&threats_token));
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! | `POST /api/ttp/url/get-logs` (`clickLogs`) | v1 or v2 | `ttp_url` |
 //! | `POST /api/ttp/attachment/get-logs` (`attachmentLogs`) | v1 or v2 | `ttp_attachment` |
 //! | `POST /api/ttp/impersonation/get-logs` (`impersonationLogs`) | v1 or v2 | `ttp_impersonation` |
+//! | `POST /api/dlp/get-logs` (`dlpLogs`; `from`/`to` default today, `oldestFirst`; no `id`) | v1 or v2 | `dlp` |
+//! | `POST /api/gateway/get-held-release-logs` (`heldReleaseLogs`; optional `start`/`end`, Mimecast or RFC 3339 dates; newest first) | v1 or v2 | `message_release` |
 //! | `POST /api/ttp/threat-intel/get-feed` (STIX/CSV + `x-mc-threat-feed-next-token`) | v1 or v2 | `threat_intel` |
 //! | `POST /api/archive/search` (`items`) | v1 or v2 | `archive_search` |
 //! | `POST /api/archive/get-archive-search-logs`, `get-search-logs` (`logs`) | v1 or v2 | `archive_search_logs` |
@@ -24,13 +26,32 @@
 //! | `POST /api/domain/get-internal-domain`, `/api/user/get-internal-users` (`users`) | v1 or v2 | `directory` |
 //! | `POST /api/audit/get-siem-logs` (zip + `mc-siem-token`) | v1 only | `siem_mta` |
 //! | `GET /siem/v1/batch/events/cg` | v2 only | `siem_cg` |
-//! | `GET /storage/<file-id>/file.json.gz?expires=…&signature=…` (gzip NDJSON) | none (expires) | `siem_cg` |
+//! | `GET /siem/v1/batch/events/ci` (types `entities`, `mailflow`, `urlclick`; same parameters and paging as cg) | v2 only | `siem_ci` |
+//! | `GET /storage/<file-id>/file.json.gz?expires=…&signature=…` (gzip NDJSON) | none (expires) | `siem_cg`, `siem_ci` |
+//! | `GET /threats/v1/events` (`timestampRangeStartsAt` required, `timestampRangeEndsAt`, `pageSize` 1–100, `pageToken`, `orderBy=timestamp:asc\|desc`) | v2 only | `threats` |
+//! | `GET /threats/v1/events/{id}/details` (`source=EMAIL`, `pageSize` 1–100, both required) | v2 only | `threats` |
+//! | `GET /threat-reporting/v1/reported-emails` (`dateRangeStartsAt`/`EndsAt`, `pageSize` ∈ {25,50,100,250,500}, `offset`; `meta.nextPage` is a full URI) | v2 only | `reported_emails` |
+//!
+//! Every tenant is served every route (unless its `products`, `granted` or `denied` say
+//! otherwise, see below).
 //!
 //! # Pipeline
 //!
 //! Every request is recorded ([`Simulator::requests`]), attributed to a tenant by its
 //! credentials, then: auth-kind faults → authentication → per-tenant quota (429) → other faults →
-//! permission check (403) → handler → body faults. See `server.rs`.
+//! product check (API 2.0 only, 403) → permission check (403) → handler → body faults. See
+//! `server.rs`.
+//!
+//! # Permissions and products ([`SimTenant`])
+//!
+//! - `denied`: permissions the tenant lacks; `granted: Some(list)`: the ONLY permissions it holds.
+//!   Either way a guarded path answers 403 `err_xdk_permission_denied`, "The application or user
+//!   lacks the permission '`<perm>`'" (table: [`permissions::PERMISSIONS`]; `{id}` segments match
+//!   any one segment).
+//! - `products: Some(list)`: the API 2.0 products the app is subscribed to (MIMECAST.md §9.1).
+//!   A bearer request to a path of another product answers 403 `err_product_not_subscribed`,
+//!   "The application is not subscribed to the product '`<product>`'" (table:
+//!   [`permissions::PRODUCTS`]). API 1.0 requests are not affected. `None` = every product.
 //!
 //! # Data
 //!
@@ -45,11 +66,34 @@
 //!   times (SIEM batch and STIX: milliseconds). Log endpoints answer newest first unless
 //!   `oldestFirst: true`; `next` is absent on the last page; a page token alone (no `data`) or
 //!   with `data` resent both work; `pageSize` may be a number or a string (clamped to 500).
-//! - The quota counts authenticated `/api/...` and `/siem/...` requests per tenant (not
+//! - The quota counts authenticated `/api/...`, `/siem/...`, `/threats/...` and
+//!   `/threat-reporting/...` requests per tenant (details calls included; not
 //!   `/oauth/token`, login or storage downloads); a refused request is not executed.
 //! - `siem_cg`: `dateRangeEndsAt` is inclusive (the whole day); `pageSize` counts files;
 //!   `size` is approximate (files are compressed while streaming); URLs need no auth and answer
 //!   403 (S3-style XML) once `file_url_ttl` has passed.
+//! - `siem_ci`: as `siem_cg` (same parameters, `pageSize` in files, `isCaughtUp`, storage URLs);
+//!   records have MIMECAST.md §9.2's field names (`recipients` is an array, plus `_offset` and
+//!   `_partition`); `urlclick` records are invented (no public sample). Cursors and files of one
+//!   route are refused by the other.
+//! - API 2.0 REST routes (`/threats`, `/threat-reporting`) answer errors as
+//!   `{"error":{"code","message"}}` with HTTP 400 (bad or missing parameter: `invalid_page_size`,
+//!   `missing_timestamp_range_starts_at`, `invalid_date`, `invalid_order_by`, `missing_source`,
+//!   `invalid_source`, `missing_page_size`, `invalid_offset`, `invalid_date_range`,
+//!   `err_validation_invalid_page_token`) or 404 (`not_found`: unknown threat id). Dates are
+//!   ISO-8601 with a mandatory zone (`Z`, `+00:00`, `+0000`, optional fraction, optional
+//!   trailing `[Region/City]`, ignored); a `+` must be sent as `%2B`. Window ends are exclusive.
+//! - `threats`: `{"value":[…],"@nextPage":"<token>"}`, `@nextPage` absent on the last page; the
+//!   token alone continues the walk (window, order and page size included). Default order
+//!   `timestamp:desc`. `rest_shape` ([`SimConfig`], [`RestShape`]) changes the list and details
+//!   bodies: records under `data`/`events`, next page under `meta.nextPage` or
+//!   `meta.pagination.next`, next page as a full URI on the request's `Host`, a bare detail object,
+//!   or an unrecognisable `{"items":[…]}`. Details: `{"value":[detail]}`, sub-collections
+//!   (`recipients`, `threats`, `files`, `urls`) cut to `pageSize`, totals in `*Count`.
+//! - `reported_emails`: newest `lastReportedDate` first; the window filters on it;
+//!   `{"value":[…],"meta":{"nextPage":"http://<Host>/threat-reporting/v1/reported-emails?…&offset=N+1"}}`
+//!   (the default window bounds are written into the URI, so a walk keeps its window);
+//!   `meta` is `{}` on the last page.
 //! - `siem_mta`: `compress` defaults to true (zip); the caught-up answer is a JSON envelope with
 //!   the unchanged `mc-siem-token`.
 //! - `threat_intel`: every file carries `x-mc-threat-feed-next-token`; a token with nothing left
@@ -70,12 +114,13 @@
 //!   stamped with the server's now reaches a client 600 s "late" by the client's clock, so a
 //!   client that ends its windows at its own now and never looks back loses those records.
 //! - `page_token_ttl` ([`SimConfig`]): every token issued (`meta.pagination.next`/`previous`,
-//!   `mc-siem-token`, `x-mc-threat-feed-next-token`, `@nextPage`) carries its issue time; a
+//!   `mc-siem-token`, `x-mc-threat-feed-next-token`, `@nextPage`, threats' `pageToken`) carries its issue time; a
 //!   request whose token is older than the TTL gets HTTP 400 `err_validation_invalid_page_token`
 //!   (envelope on `/api`, `{"error":{…}}` on `/siem`), as a token kept through a long rate-limit
 //!   pause would. A request without a token starts a new walk as usual. The `bad-page-token`
 //!   fault gives the same refusal on demand; the other server misbehaviours are faults too (see
-//!   [`faults`]).
+//!   [`faults`]), among them `foreign-next-page` (a next-page URI on `https://attacker.example`,
+//!   for reported emails and URI-shaped threats pages).
 //!
 //! # Demo tenant ([`SimTenant::demo`])
 //!
@@ -125,7 +170,9 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{LoginUser, SimConfig, SimTenant, V1Creds, V2Creds};
+pub use config::{
+    LoginUser, RestItems, RestNext, RestShape, SimConfig, SimTenant, V1Creds, V2Creds,
+};
 pub use faults::{parse_fault_specs, FaultKind, FaultRule, ResetForm};
 pub use record::RecordedRequest;
 
@@ -299,7 +346,9 @@ impl Simulator {
     /// records whose time the server's clock has not reached yet).
     ///
     /// Stream names as in DESIGN.md. `siem_cg` concatenates all event types (in
-    /// [`data::siem_cg::TYPES`] order; `siem_cg:<type>` selects one); `threat_intel` yields the
+    /// [`data::siem_cg::TYPES`] order; `siem_cg:<type>` selects one), `siem_ci` likewise
+    /// ([`data::siem_ci::TYPES`]); `threats` yields the list records; `reported_emails` the
+    /// items (with `threatReports` on the base URL); `threat_intel` yields the
     /// STIX objects of both feeds (`threat_intel:<feed>` selects one); `dashboard` yields the
     /// notifications; `directory` the users (domain by domain). Unknown tenant or stream: empty.
     pub fn expected_records(&self, tenant: &str, stream: &str) -> Vec<Value> {
@@ -315,12 +364,17 @@ impl Simulator {
                 .iter()
                 .map(|t| format!("siem_cg:{t}"))
                 .collect(),
+            "siem_ci" => data::siem_ci::TYPES
+                .iter()
+                .map(|t| format!("siem_ci:{t}"))
+                .collect(),
             "threat_intel" => data::threat_intel::FEEDS
                 .iter()
                 .map(|f| format!("threat_intel:{f}"))
                 .collect(),
             s if data::STREAMS.contains(&s)
                 || s.starts_with("siem_cg:")
+                || s.starts_with("siem_ci:")
                 || s.starts_with("threat_intel:") =>
             {
                 vec![s.to_string()]
@@ -334,6 +388,9 @@ impl Simulator {
                 match self.inner.record(t, &key, i) {
                     Value::Array(objs) => out.extend(objs),
                     Value::Null => return Vec::new(),
+                    v if key == "reported_emails" => {
+                        out.push(routes::reported::absolutise(v, &self.inner.base_url))
+                    }
                     v => out.push(v),
                 }
             }

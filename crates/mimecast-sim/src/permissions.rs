@@ -2,7 +2,12 @@
 //!
 //! WHY: `check` tells users which permission to grant on a 403, so the simulator must refuse with
 //! the same strings the documentation names (MIMECAST.md §4.x "Permission:" lines, §6.4). A tenant
-//! lists what it lacks in [`crate::SimTenant::denied`].
+//! lists what it lacks in [`crate::SimTenant::denied`], or all it holds in
+//! [`crate::SimTenant::granted`]. API 2.0 applications also subscribe to *products* (§9.1):
+//! [`PRODUCTS`] maps paths to them, checked against [`crate::SimTenant::products`].
+//!
+//! Paths may contain `{name}` segments, which match any one non-empty segment
+//! (`/threats/v1/events/{id}/details`).
 
 /// (path, permission). Sources per row in MIMECAST.md.
 pub const PERMISSIONS: &[(&str, &str)] = &[
@@ -63,14 +68,115 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
         "/siem/v1/batch/events/cg",
         "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
     ),
+    // §9.2: same permission as CG (UNCONFIRMED for CI).
+    (
+        "/siem/v1/batch/events/ci",
+        "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
+    ),
+    // §4.6
+    ("/api/dlp/get-logs", "Monitoring | DLP | Read"),
+    // §4.14: UNCONFIRMED (no source names it).
+    (
+        "/api/gateway/get-held-release-logs",
+        "Monitoring | Held | Read",
+    ),
+    // §9.4: the Synqly guide's "Security Events and Data Retrieval - Threat and security
+    // statistics - Read", "to retrieve threats and threat details", with `|` as separator.
+    (
+        "/threats/v1/events",
+        "Security Events and Data Retrieval | Threat and security statistics | Read",
+    ),
+    (
+        "/threats/v1/events/{id}/details",
+        "Security Events and Data Retrieval | Threat and security statistics | Read",
+    ),
+    // §9.3: UNCONFIRMED (same product as threats; the permission is a guess).
+    (
+        "/threat-reporting/v1/reported-emails",
+        "Security Events and Data Retrieval | Threat and security statistics | Read",
+    ),
 ];
+
+pub const PRODUCT_CG: &str = "Threats, Security Events and Data for CG";
+pub const PRODUCT_CI: &str = "Threats, Security Events and Data for CI";
+
+/// (path pattern, API 2.0 product), MIMECAST.md §9.1's stream → product map (itself marked
+/// \[P\], a proposal). A pattern ending in `*` is a prefix; otherwise as in [`PERMISSIONS`]. First match wins.
+pub const PRODUCTS: &[(&str, &str)] = &[
+    ("/siem/v1/batch/events/cg", PRODUCT_CG),
+    ("/siem/v1/events/cg", PRODUCT_CG),
+    ("/threats/*", PRODUCT_CG),
+    ("/threat-reporting/*", PRODUCT_CG),
+    ("/siem/v1/batch/events/ci", PRODUCT_CI),
+    ("/siem/v1/events/ci", PRODUCT_CI),
+    ("/api/ttp/threat-intel/get-feed", "Threat Management"),
+    ("/api/ttp/*", "Security Events"),
+    ("/api/dlp/get-logs", "Security Events"),
+    ("/api/audit/get-audit-events", "Audit Events"),
+    ("/api/archive/get-archive-search-logs", "Audit Events"),
+    ("/api/archive/get-search-logs", "Audit Events"),
+    ("/api/archive/get-view-logs", "Audit Events"),
+    ("/api/gateway/get-held-release-logs", "Audit Events"),
+    ("/api/gateway/get-rejections", "Audit Events"),
+    ("/api/archive/search", "Archive Data Access"),
+    ("/api/archive/get-message-list", "Archive Data Access"),
+    ("/api/message-finder/search", "Cloud Gateway"),
+    ("/api/gateway/get-hold-message-list", "Cloud Gateway"),
+    ("/api/account/*", "Account Management"),
+    ("/api/user/get-internal-users", "User and Group Management"),
+    (
+        "/api/domain/get-internal-domain",
+        "User and Group Management",
+    ),
+];
+
+/// Whether `path` matches `pattern` (`{x}` = one non-empty segment; trailing `*` = prefix).
+fn path_matches(pattern: &str, path: &str) -> bool {
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        return path.starts_with(prefix);
+    }
+    if !pattern.contains('{') {
+        return pattern == path;
+    }
+    let (mut a, mut b) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') => {
+                if s.is_empty() {
+                    return false;
+                }
+            }
+            (Some(p), Some(s)) if p == s => {}
+            _ => return false,
+        }
+    }
+}
 
 /// The permission an endpoint needs, if any.
 pub fn required(path: &str) -> Option<&'static str> {
     PERMISSIONS
         .iter()
-        .find(|(p, _)| *p == path)
+        .find(|(p, _)| path_matches(p, path))
         .map(|(_, perm)| *perm)
+}
+
+/// The API 2.0 product a path belongs to, if known.
+pub fn product(path: &str) -> Option<&'static str> {
+    PRODUCTS
+        .iter()
+        .find(|(p, _)| path_matches(p, path))
+        .map(|(_, prod)| *prod)
+}
+
+/// Whether a tenant with these `denied` and `granted` lists lacks `perm`.
+pub fn lacks(denied: &[String], granted: Option<&[String]>, perm: &str) -> bool {
+    is_denied(denied, perm) || granted.is_some_and(|g| !is_denied(g, perm))
+}
+
+/// Whether a product subscription list (`None` = all) lacks `product` (case-insensitive).
+pub fn lacks_product(products: Option<&[String]>, product: &str) -> bool {
+    products.is_some_and(|ps| !ps.iter().any(|p| p.trim().eq_ignore_ascii_case(product)))
 }
 
 /// Whether `denied` (a tenant's missing permissions) contains `perm` (case/space-insensitive).
@@ -103,5 +209,32 @@ mod tests {
             &["Archive | Search Logs | Read".into()],
             "Archive | Search | Read"
         ));
+    }
+
+    #[test]
+    fn templated_paths_products_and_grants() {
+        let stats = "Security Events and Data Retrieval | Threat and security statistics | Read";
+        assert_eq!(required("/threats/v1/events/abc-_1/details"), Some(stats));
+        assert_eq!(required("/threats/v1/events//details"), None);
+        assert_eq!(required("/threats/v1/events/a/b/details"), None);
+        assert_eq!(product("/threats/v1/events/x/details"), Some(PRODUCT_CG));
+        assert_eq!(product("/siem/v1/batch/events/ci"), Some(PRODUCT_CI));
+        assert_eq!(
+            product("/api/ttp/threat-intel/get-feed"),
+            Some("Threat Management")
+        );
+        assert_eq!(product("/api/ttp/url/get-logs"), Some("Security Events"));
+        assert_eq!(
+            product("/api/account/get-account"),
+            Some("Account Management")
+        );
+        assert_eq!(product("/oauth/token"), None);
+        let granted = vec![stats.to_string()];
+        assert!(!lacks(&[], Some(&granted), stats));
+        assert!(lacks(&[], Some(&granted), "Archive | Search | Read"));
+        assert!(lacks(&granted, None, stats));
+        assert!(!lacks(&[], None, stats));
+        assert!(lacks_product(Some(&[PRODUCT_CG.to_string()]), PRODUCT_CI));
+        assert!(!lacks_product(None, PRODUCT_CI));
     }
 }

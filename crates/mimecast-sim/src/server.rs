@@ -71,6 +71,9 @@ pub(crate) enum Family {
     Login,
     Api,
     Siem,
+    /// API 2.0 REST routes outside `/siem` (`/threats/...`, `/threat-reporting/...`): bearer
+    /// only, SIEM-style errors.
+    Rest,
     Storage,
     Unknown,
 }
@@ -85,6 +88,8 @@ impl Family {
             Family::Api
         } else if path.starts_with("/siem/") {
             Family::Siem
+        } else if path.starts_with("/threats/") || path.starts_with("/threat-reporting/") {
+            Family::Rest
         } else if path.starts_with("/storage/") {
             Family::Storage
         } else {
@@ -95,7 +100,7 @@ impl Family {
     pub fn style(self) -> Style {
         match self {
             Family::OAuth => Style::OAuth,
-            Family::Siem => Style::Siem,
+            Family::Siem | Family::Rest => Style::Siem,
             Family::Storage => Style::Storage,
             _ => Style::Envelope,
         }
@@ -285,7 +290,7 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
     };
     let hint_name = tenant_name(hint);
     rec.note(hint, None);
-    let target = routes::target(family, req);
+    let target = routes::target(inner, family, req);
 
     // Auth-kind faults replace authentication.
     let auth_fault = lock(&inner.faults).pick(&req.path, hint_name.as_deref(), true, &target);
@@ -311,7 +316,7 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
 
     // Quota (MIMECAST.md §5): refused requests are not executed.
     let mut quota = None;
-    if matches!(family, Family::Api | Family::Siem) {
+    if matches!(family, Family::Api | Family::Siem | Family::Rest) {
         if let Some(n) = &name {
             let q = lock(&inner.limiter).admit(n, inner.cfg.quota_per_minute, Instant::now());
             if !q.allowed {
@@ -348,13 +353,21 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
         None => {}
     }
 
-    // Permissions (one table, permissions.rs).
-    if let (Some(t), Some(perm)) = (tenant, permissions::required(&req.path)) {
-        if inner
-            .tenants
-            .get(t)
-            .is_some_and(|t| permissions::is_denied(&t.cfg.denied, perm))
-        {
+    // API 2.0 products (MIMECAST.md §9.1), then permissions (one table each, permissions.rs).
+    let tenant_cfg = tenant.and_then(|t| inner.tenants.get(t)).map(|t| &t.cfg);
+    if let (Some(cfg), AuthVia::V2, Some(product)) =
+        (tenant_cfg, via, permissions::product(&req.path))
+    {
+        if permissions::lacks_product(cfg.products.as_deref(), product) {
+            return Outcome {
+                response: error_response(style, &not_subscribed(product)),
+                tenant,
+                fault: label,
+            };
+        }
+    }
+    if let (Some(cfg), Some(perm)) = (tenant_cfg, permissions::required(&req.path)) {
+        if permissions::lacks(&cfg.denied, cfg.granted.as_deref(), perm) {
             return Outcome {
                 response: error_response(style, &forbidden(perm)),
                 tenant,
@@ -410,6 +423,16 @@ pub(crate) fn forbidden(perm: &str) -> ApiError {
     )
 }
 
+/// 403 naming the API 2.0 product the application is not subscribed to (MIMECAST.md §9.1:
+/// products are fixed when the app is created).
+pub(crate) fn not_subscribed(product: &str) -> ApiError {
+    ApiError::new(
+        403,
+        "err_product_not_subscribed",
+        format!("The application is not subscribed to the product '{product}'"),
+    )
+}
+
 fn add_rate_headers(r: &mut Response<Body>, q: &Quota) {
     set_rate_headers(r, q.limit, q.remaining, q.reset_ms.to_string());
 }
@@ -441,7 +464,7 @@ impl Inner {
     /// journal). Never trusts the result for access.
     fn identify(&self, family: Family, req: &Req) -> Option<usize> {
         match family {
-            Family::Api | Family::Siem => {
+            Family::Api | Family::Siem | Family::Rest => {
                 if let Some(tok) = req.bearer() {
                     return lock(&self.tokens).owner(tok);
                 }
@@ -529,7 +552,7 @@ impl Inner {
                 }
                 Ok((Some(t), AuthVia::V1))
             }
-            Family::Siem => {
+            Family::Siem | Family::Rest => {
                 let Some(tok) = req.bearer() else {
                     return Err(ApiError::new(
                         401,
@@ -711,7 +734,8 @@ impl Inner {
             | FaultKind::BadUtf8
             | FaultKind::CorruptGzip
             | FaultKind::Reorder
-            | FaultKind::NewFile => error_response(
+            | FaultKind::NewFile
+            | FaultKind::ForeignNextPage => error_response(
                 style,
                 &ApiError::new(500, "err_internal_server_error", "fault misrouted"),
             ),

@@ -1,5 +1,10 @@
-//! API 2.0 SIEM batch (`GET /siem/v1/batch/events/cg`) and the pre-signed file storage it
-//! points to (MIMECAST.md §6.4 (b)).
+//! API 2.0 SIEM batch (`GET /siem/v1/batch/events/cg`, MIMECAST.md §6.4 (b), and its Cloud
+//! Integrated twin `GET /siem/v1/batch/events/ci`, §9.2) and the pre-signed file storage they
+//! point to.
+//!
+//! The two routes differ only in their event types and record generator ([`BatchKind`]);
+//! parameters, paging, `isCaughtUp`, file URLs, gzip, expiry and faults are the same code. A
+//! cursor or file of one route is not valid on the other.
 //!
 //! WHY: batch pages list files; each file URL works without auth until it expires (403 after,
 //! like S3) and serves gzip NDJSON. Files can be far larger than memory in tests, so a file is
@@ -26,7 +31,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::corrupt;
-use crate::data::{self, siem_cg::TYPES, TenantInfo, Timeline};
+use crate::data::{self, TenantInfo, Timeline};
 use crate::dates;
 use crate::envelope::{self, ApiError};
 use crate::faults::FaultKind;
@@ -35,6 +40,49 @@ use crate::pagination::MAX_PAGE_SIZE;
 use crate::server::{Ctx, Inner};
 
 pub(crate) const BATCH_PATH: &str = "/siem/v1/batch/events/cg";
+pub(crate) const CI_BATCH_PATH: &str = "/siem/v1/batch/events/ci";
+
+/// One SIEM batch route: its path, stream name and event types.
+#[derive(Debug)]
+pub(crate) struct BatchKind {
+    pub path: &'static str,
+    /// Stream name; record keys are `<stream>:<type>`.
+    pub stream: &'static str,
+    pub types: &'static [&'static str],
+}
+
+/// Index 0 is CG (its cursors and file ids carry no kind field, so they are unchanged).
+pub(crate) const KINDS: &[BatchKind] = &[
+    BatchKind {
+        path: BATCH_PATH,
+        stream: "siem_cg",
+        types: data::siem_cg::TYPES,
+    },
+    BatchKind {
+        path: CI_BATCH_PATH,
+        stream: "siem_ci",
+        types: data::siem_ci::TYPES,
+    },
+];
+
+/// Index in [`KINDS`] of a batch route path.
+pub(crate) fn kind_of(path: &str) -> Option<usize> {
+    KINDS.iter().position(|k| k.path == path)
+}
+
+impl BatchKind {
+    fn record(&self, seed: u64, t: &TenantInfo, ty: &str, i: u64, t_ms: i64) -> Value {
+        if self.stream == "siem_ci" {
+            data::siem_ci::record(seed, t, ty, i, t_ms)
+        } else {
+            data::siem_cg::record(seed, t, ty, i, t_ms)
+        }
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 /// Records generated per compressed chunk of a file stream.
 const CHUNK_RECORDS: u64 = 256;
 /// Approximate compressed bytes per record, for the `size` field (files are not pre-compressed).
@@ -43,6 +91,9 @@ const APPROX_GZ_BYTES_PER_RECORD: u64 = 180;
 /// `@nextPage` state: event types, index window, position in the global file list.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct BatchCursor {
+    /// Route ([`KINDS`] index; absent = CG).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    k: usize,
     t: Vec<usize>,
     lo: u64,
     hi: u64,
@@ -57,6 +108,9 @@ struct BatchCursor {
 struct FileId {
     /// Tenant name.
     n: String,
+    /// Route ([`KINDS`] index; absent = CG).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    k: usize,
     /// Event type index.
     y: usize,
     /// Record index range `[a, b)`.
@@ -124,13 +178,18 @@ fn range_bound(s: &str, is_end: bool) -> Option<i64> {
 }
 
 pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    if ctx.req.path != BATCH_PATH {
+    let Some(kind_idx) = kind_of(&ctx.req.path) else {
         return Err(siem_err(
             404,
             "not_found",
-            format!("{} is not simulated; use {BATCH_PATH}", ctx.req.path),
+            format!(
+                "{} is not simulated; use {BATCH_PATH} or {CI_BATCH_PATH}",
+                ctx.req.path
+            ),
         ));
-    }
+    };
+    let kind = &KINDS[kind_idx];
+    let types = kind.types;
     if ctx.req.method != Method::GET {
         return Err(siem_err(405, "method_not_allowed", "Use GET"));
     }
@@ -162,14 +221,19 @@ pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             .decode(tok.trim())
             .ok()
             .and_then(|b| serde_json::from_slice::<BatchCursor>(&b).ok())
-            .filter(|c| c.lo <= c.hi && !c.t.is_empty() && c.t.iter().all(|t| *t < TYPES.len()))
+            .filter(|c| {
+                c.k == kind_idx
+                    && c.lo <= c.hi
+                    && !c.t.is_empty()
+                    && c.t.iter().all(|t| *t < types.len())
+            })
             .ok_or_else(|| siem_err(400, "invalid_next_page", "nextPage is not a valid cursor"))?,
         None => {
             let types_raw = get("type").or_else(|| get("types")).ok_or_else(|| {
                 siem_err(
                     400,
                     "missing_type",
-                    format!("type is required, one of {TYPES:?}"),
+                    format!("type is required, one of {types:?}"),
                 )
             })?;
             let mut t = Vec::new();
@@ -178,14 +242,14 @@ pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
             {
-                let idx = TYPES
+                let idx = types
                     .iter()
                     .position(|x| x.eq_ignore_ascii_case(name))
                     .ok_or_else(|| {
                         siem_err(
                             400,
                             "invalid_type",
-                            format!("unknown type {name:?}; expected one of {TYPES:?}"),
+                            format!("unknown type {name:?}; expected one of {types:?}"),
                         )
                     })?;
                 if !t.contains(&idx) {
@@ -224,9 +288,10 @@ pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
                     "dateRangeStartsAt is after dateRangeEndsAt",
                 ));
             }
-            let tl = inner.timeline("siem_cg:receipt");
+            let tl = inner.timeline(&format!("{}:{}", kind.stream, types[0]));
             let (lo, hi) = inner.visible_window(&tl, start, end);
             BatchCursor {
+                k: kind_idx,
                 t,
                 lo,
                 hi,
@@ -253,6 +318,7 @@ pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         let b = a.saturating_add(per_file).min(cursor.hi);
         let f = FileId {
             n: tenant.cfg.name.clone(),
+            k: kind_idx,
             y: ty,
             a,
             b,
@@ -316,10 +382,14 @@ pub(crate) fn storage(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .tenant_by_name(&f.n)
         .and_then(|t| ctx.inner.tenants.get(t))
         .ok_or_else(|| siem_err(404, "NoSuchKey", "The specified key does not exist."))?;
-    let ty = TYPES
+    let kind = KINDS
+        .get(f.k)
+        .ok_or_else(|| siem_err(404, "NoSuchKey", "The specified key does not exist."))?;
+    let ty = kind
+        .types
         .get(f.y)
         .ok_or_else(|| siem_err(404, "NoSuchKey", "The specified key does not exist."))?;
-    let stream_key = format!("siem_cg:{ty}");
+    let stream_key = format!("{}:{ty}", kind.stream);
     let corrupt_gzip = matches!(ctx.fault, Some(FaultKind::CorruptGzip));
     let end = f.b.min(ctx.inner.cfg.records_per_stream);
     // `bad-utf8`: the middle line of the file.
@@ -329,13 +399,14 @@ pub(crate) fn storage(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     // Damaged answers are neither read from nor kept in the cache.
     let cache = ctx.inner.cfg.cache_bodies && !corrupt_gzip && poison.is_none();
     // The file's identity, not its URL (which carries an expiry).
-    let cache_key = format!("{}:{}:{}:{}", f.n, f.y, f.a, f.b);
+    let cache_key = format!("{}:{}:{}:{}:{}", f.n, f.k, f.y, f.a, f.b);
     if cache {
         if let Some(b) = crate::server::lock(&ctx.inner.file_cache).get(&cache_key) {
             return Ok(gzip_response(Body::from(b.clone())));
         }
     }
     let mut gen = FileGen {
+        kind,
         seed: ctx.inner.cfg.seed,
         tenant: t.info.clone(),
         ty,
@@ -379,6 +450,7 @@ fn gzip_response(body: Body) -> Response<Body> {
 
 /// Streaming gzip NDJSON generator for one file.
 struct FileGen {
+    kind: &'static BatchKind,
     seed: u64,
     tenant: TenantInfo,
     ty: &'static str,
@@ -404,7 +476,8 @@ impl FileGen {
             for i in self.next..stop {
                 line.clear();
                 let mut v: Value =
-                    data::siem_cg::record(self.seed, &self.tenant, self.ty, i, self.tl.time_ms(i));
+                    self.kind
+                        .record(self.seed, &self.tenant, self.ty, i, self.tl.time_ms(i));
                 let poisoned = self.poison == Some(i) && corrupt::mark_value(&mut v);
                 if serde_json::to_writer(&mut line, &v).is_err() {
                     continue;

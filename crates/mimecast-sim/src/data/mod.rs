@@ -9,11 +9,16 @@ pub mod archive;
 pub mod audit;
 pub mod dashboard;
 pub mod directory;
+pub mod dlp;
+pub mod message_release;
 pub mod message_tracking;
+pub mod reported_emails;
 pub mod rng;
 pub mod siem_cg;
+pub mod siem_ci;
 pub mod siem_mta;
 pub mod threat_intel;
+pub mod threats;
 pub mod ttp_attachment;
 pub mod ttp_impersonation;
 pub mod ttp_url;
@@ -179,6 +184,11 @@ pub const STREAMS: &[&str] = &[
     "message_tracking",
     "dashboard",
     "directory",
+    "dlp",
+    "message_release",
+    "siem_ci",
+    "threats",
+    "reported_emails",
 ];
 
 /// What a generator needs besides the record index.
@@ -193,7 +203,7 @@ pub struct GenCtx<'a> {
 }
 
 /// Generates record `i` (time `t_ms`) of a stream. `stream` is a key such as `ttp_url`,
-/// `siem_cg:receipt` or `threat_intel:malware_grid` (threat intel yields an array of the three
+/// `siem_cg:receipt`, `siem_ci:mailflow` or `threat_intel:malware_grid` (threat intel yields an array of the three
 /// STIX objects of entry `i`). Returns `None` for unknown keys.
 pub fn record(stream: &str, ctx: &GenCtx<'_>, i: u64, t_ms: i64) -> Option<Value> {
     let (seed, t) = (ctx.seed, ctx.tenant);
@@ -212,9 +222,15 @@ pub fn record(stream: &str, ctx: &GenCtx<'_>, i: u64, t_ms: i64) -> Option<Value
             directory::user_in(seed, t, i, &t.domains[d])
         }
         "siem_mta" => siem_mta::record(seed, t, i, time, siem_mta::type_of(i, ctx.mta_per_file)),
+        "dlp" => dlp::record(seed, t, i, time),
+        "message_release" => message_release::record(seed, t, i, time),
+        "threats" => threats::record(seed, t, i, t_ms),
+        "reported_emails" => reported_emails::record(seed, t, i, t_ms),
         s => {
             if let Some(ty) = s.strip_prefix("siem_cg:") {
                 siem_cg::record(seed, t, siem_cg::TYPES.iter().find(|x| **x == ty)?, i, t_ms)
+            } else if let Some(ty) = s.strip_prefix("siem_ci:") {
+                siem_ci::record(seed, t, siem_ci::TYPES.iter().find(|x| **x == ty)?, i, t_ms)
             } else if let Some(feed) = s.strip_prefix("threat_intel:") {
                 Value::Array(threat_intel::objects(
                     seed,
@@ -231,9 +247,13 @@ pub fn record(stream: &str, ctx: &GenCtx<'_>, i: u64, t_ms: i64) -> Option<Value
 }
 
 /// Time resolution of a stream's records: Mimecast body dates have whole seconds; SIEM batch
-/// `timestamp` and STIX `created` have milliseconds.
+/// `timestamp`, STIX `created` and threat detections' `timestamp` have milliseconds.
 pub fn resolution_ms(stream: &str) -> i64 {
-    if stream.starts_with("siem_cg") || stream.starts_with("threat_intel") {
+    if stream.starts_with("siem_cg")
+        || stream.starts_with("siem_ci")
+        || stream.starts_with("threat_intel")
+        || stream == "threats"
+    {
         1
     } else {
         1000
@@ -276,6 +296,7 @@ mod tests {
         for s in STREAMS {
             let key = match *s {
                 "siem_cg" => "siem_cg:receipt",
+                "siem_ci" => "siem_ci:entities",
                 "threat_intel" => "threat_intel:malware_grid",
                 k => k,
             };

@@ -1,5 +1,5 @@
-//! Windowed, paginated log endpoints (audit, TTP URL/attachment/impersonation, message finder,
-//! archive search logs, dashboard notifications) described by one table.
+//! Windowed, paginated log endpoints (audit, TTP URL/attachment/impersonation, DLP, held/release,
+//! message finder, archive search logs, dashboard notifications) described by one table.
 //!
 //! WHY a table: these endpoints differ only in window field names (MIMECAST.md §4: `from`/`to`,
 //! `startDateTime`/`endDateTime`, `start`/`end`), in the nesting key of the records
@@ -99,6 +99,24 @@ pub(crate) const SEARCH_LOGS: LogSpec = LogSpec {
     window: Window::DefaultToday("start", "end"),
     ..ARCHIVE_SEARCH_LOGS
 };
+/// DLP logs: `from`/`to` default to the current day, `oldestFirst` (MIMECAST.md §4.6).
+pub(crate) const DLP: LogSpec = LogSpec {
+    stream: "dlp",
+    nest: Some("dlpLogs"),
+    ..TTP_URL
+};
+/// Held/release logs: `start`/`end` optional (whole backlog when absent), newest first, no order
+/// parameter (MIMECAST.md §4.14, §9.6). Dates are parsed by [`super::date_field`], which takes
+/// Mimecast's `+0000` form and RFC 3339 (`Z`, `+00:00`) alike, as Elastic sends RFC 3339 here.
+pub(crate) const HELD_RELEASE: LogSpec = LogSpec {
+    stream: "message_release",
+    window: Window::Optional("start", "end"),
+    nest: Some("heldReleaseLogs"),
+    oldest_first_param: None,
+    ascending: false,
+    result_count: false,
+    record_start: false,
+};
 pub(crate) const DASHBOARD: LogSpec = LogSpec {
     stream: "dashboard",
     window: Window::None,
@@ -120,6 +138,8 @@ pub(crate) fn spec_for(path: &str) -> Option<&'static LogSpec> {
         "/api/archive/get-archive-search-logs" => &ARCHIVE_SEARCH_LOGS,
         "/api/archive/get-search-logs" => &SEARCH_LOGS,
         "/api/account/get-dashboard-notifications" => &DASHBOARD,
+        "/api/dlp/get-logs" => &DLP,
+        "/api/gateway/get-held-release-logs" => &HELD_RELEASE,
         _ => return None,
     })
 }

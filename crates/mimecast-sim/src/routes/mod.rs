@@ -8,8 +8,10 @@ pub(crate) mod archive;
 pub(crate) mod directory;
 pub(crate) mod login;
 pub(crate) mod logs;
+pub(crate) mod reported;
 pub(crate) mod siem_mta;
 pub(crate) mod threat_intel;
+pub(crate) mod threats;
 
 use axum::body::Body;
 use axum::http::{Method, Response};
@@ -26,12 +28,15 @@ const THREAT_FEED: &str = "/api/ttp/threat-intel/get-feed";
 const INTERNAL_USERS: &str = "/api/user/get-internal-users";
 const SIEM_LOGS: &str = "/api/audit/get-siem-logs";
 
-/// What fault rules need to know about a request: its endpoint and the page token it carries
-/// (`meta.pagination.pageToken`, `data[0].token` or the `nextPage` query parameter).
-pub(crate) fn target(family: Family, req: &Req) -> Target {
+/// What fault rules need to know about a request: its endpoint, the page token it carries
+/// (`meta.pagination.pageToken`, `data[0].token`, or the `nextPage` / `pageToken` query
+/// parameter) and whether its answer's next page is a URI.
+pub(crate) fn target(inner: &Inner, family: Family, req: &Req) -> Target {
     let endpoint = match family {
-        Family::Siem if req.path == crate::siem::BATCH_PATH => Endpoint::SiemBatch,
+        Family::Siem if crate::siem::kind_of(&req.path).is_some() => Endpoint::SiemBatch,
         Family::Siem => Endpoint::SiemOther,
+        Family::Rest if req.path == threats::EVENTS_PATH => Endpoint::Threats,
+        Family::Rest if req.path == reported::PATH => Endpoint::ReportedEmails,
         Family::Storage => Endpoint::Storage,
         Family::Api => match req.path.as_str() {
             SIEM_LOGS => Endpoint::SiemMta,
@@ -53,13 +58,29 @@ pub(crate) fn target(family: Family, req: &Req) -> Target {
         Endpoint::SiemMta | Endpoint::ThreatFeed => json_body(req)
             .ok()
             .and_then(|b| b["data"][0]["token"].as_str().and_then(nonempty)),
-        Endpoint::SiemBatch => crate::oauth::parse_form(req.query.as_deref().unwrap_or(""))
-            .into_iter()
-            .find(|(k, _)| k == "nextPage")
-            .and_then(|(_, v)| nonempty(&v)),
+        Endpoint::SiemBatch | Endpoint::Threats => {
+            let name = if endpoint == Endpoint::Threats {
+                "pageToken"
+            } else {
+                "nextPage"
+            };
+            crate::oauth::parse_form(req.query.as_deref().unwrap_or(""))
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| nonempty(&v))
+        }
         _ => None,
     };
-    Target { endpoint, token }
+    let next_is_uri = match endpoint {
+        Endpoint::ReportedEmails => true,
+        Endpoint::Threats => inner.cfg.rest_shape.next_is_uri(),
+        _ => false,
+    };
+    Target {
+        endpoint,
+        token,
+        next_is_uri,
+    }
 }
 
 /// Issue time (epoch ms) of the page token of a request to `endpoint`, if it carries one.
@@ -76,6 +97,7 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         Family::OAuth => return oauth_token(ctx),
         Family::Login => return login::handle(ctx),
         Family::Siem => return crate::siem::batch(ctx),
+        Family::Rest => return threats::dispatch(ctx),
         Family::Storage => return crate::siem::storage(ctx),
         Family::Unknown => {
             return Err(ApiError::new(
