@@ -39,6 +39,11 @@ pub enum StreamKind {
     MessageTracking,
     Dashboard,
     Directory,
+    SiemCi,
+    Threats,
+    Dlp,
+    MessageRelease,
+    ReportedEmails,
 }
 
 /// What a stream needs from Mimecast.
@@ -49,14 +54,20 @@ pub struct StreamSpec {
     pub path: &'static str,
     pub v1: bool,
     pub v2: bool,
-    /// The role permission the service user (1.0) or application (2.0) must hold.
+    /// The role permission the service user (1.0) or application (2.0) must hold, as the
+    /// endpoint's documentation names it (and a 403 hint repeats it).
     pub permission: &'static str,
+    /// The same permission as the Administration Console lists it under Account | Admin Roles |
+    /// Application Permissions (the 1.0 menus carry "Menu": "Account Menu | Dashboard | Read").
+    pub console: &'static str,
+    /// What a setup guide commonly grants beyond `console` that the collector does not need.
+    pub not_needed: Option<&'static str>,
     /// The API 2.0 product the application must be granted in the Admin Console (§6.3).
     pub v2_product: &'static str,
 }
 
 impl StreamKind {
-    pub const ALL: [StreamKind; 12] = [
+    pub const ALL: [StreamKind; 17] = [
         StreamKind::SiemCg,
         StreamKind::SiemMta,
         StreamKind::TtpUrl,
@@ -69,10 +80,23 @@ impl StreamKind {
         StreamKind::MessageTracking,
         StreamKind::Dashboard,
         StreamKind::Directory,
+        StreamKind::SiemCi,
+        StreamKind::Threats,
+        StreamKind::Dlp,
+        StreamKind::MessageRelease,
+        StreamKind::ReportedEmails,
     ];
 
     pub fn spec(self) -> &'static StreamSpec {
         use StreamKind::*;
+        const SIEM_READ: &str =
+            "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read";
+        // The Synqly setup guide's one permission ("Security Events and Data Retrieval - Threat
+        // and security statistics - Read"; its markdown table cannot hold `|`), which covers the
+        // Threats routes: https://docs.synqly.com/guides/provider-configuration/mimecast-cloud-gateway-emailsecurity-setup.md
+        const THREATS_READ: &str =
+            "Security Events and Data Retrieval | Threat and security statistics | Read";
+        const CG_PRODUCT: &str = "Threats, Security Events and Data for CG";
         match self {
             // §6.4: batch SIEM files, API 2.0 only.
             SiemCg => &StreamSpec {
@@ -80,9 +104,10 @@ impl StreamKind {
                 path: "/siem/v1/batch/events/cg",
                 v1: false,
                 v2: true,
-                permission:
-                    "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
-                v2_product: "Threats, Security Events and Data for CG",
+                permission: SIEM_READ,
+                console: SIEM_READ,
+                not_needed: None,
+                v2_product: CG_PRODUCT,
             },
             // §4.2: not served on the 2.0 gateway (§6.3).
             SiemMta => &StreamSpec {
@@ -92,6 +117,8 @@ impl StreamKind {
                 v2: false,
                 permission:
                     "Gateway | Tracking | Read (and Enhanced Logging enabled in Account Settings)",
+                console: "Gateway Menu | Tracking | Read (with Enhanced Logging enabled)",
+                not_needed: None,
                 v2_product: "(not available on API 2.0)",
             },
             TtpUrl => &StreamSpec {
@@ -100,6 +127,8 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Monitoring | URL Protection | Read",
+                console: "Monitoring Menu | URL Protection | Read",
+                not_needed: None,
                 v2_product: "Security Events",
             },
             TtpAttachment => &StreamSpec {
@@ -108,6 +137,8 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Monitoring | Attachment Protection | Read",
+                console: "Monitoring Menu | Attachment Protection | Read",
+                not_needed: None,
                 v2_product: "Security Events",
             },
             TtpImpersonation => &StreamSpec {
@@ -116,6 +147,8 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Monitoring | Impersonation Protection | Read",
+                console: "Monitoring Menu | Impersonation Protection | Read",
+                not_needed: None,
                 v2_product: "Security Events",
             },
             ThreatIntel => &StreamSpec {
@@ -124,6 +157,8 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Services | Gateway | Tracking | Read",
+                console: "Services Menu | Gateway | Tracking | Read",
+                not_needed: None,
                 v2_product: "Threat Management",
             },
             Audit => &StreamSpec {
@@ -132,6 +167,8 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Account | Logs | Read",
+                console: "Account Menu | Logs | Read",
+                not_needed: None,
                 v2_product: "Audit Events",
             },
             ArchiveSearch => &StreamSpec {
@@ -140,6 +177,12 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Archive | Search | Read",
+                console: "Archive Menu | Search | Read",
+                // The timetoreply guide grants "Read, Search Content View"; the collector asks
+                // for message metadata only (§4.8 return fields), never content.
+                not_needed: Some(
+                    "Search Content View (the collector reads message metadata, never content)",
+                ),
                 v2_product: "Archive Data Access",
             },
             ArchiveSearchLogs => &StreamSpec {
@@ -148,6 +191,8 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Archive | Search Logs | Read",
+                console: "Archive Menu | Search Logs | Read",
+                not_needed: None,
                 v2_product: "Audit Events",
             },
             MessageTracking => &StreamSpec {
@@ -156,6 +201,8 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Gateway | Tracking | Read",
+                console: "Gateway Menu | Tracking | Read",
+                not_needed: None,
                 v2_product: "Cloud Gateway",
             },
             Dashboard => &StreamSpec {
@@ -164,6 +211,9 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Account | Dashboard | Read",
+                console: "Account Menu | Dashboard | Read",
+                // The timetoreply guide grants "Read, Edit"; the collector only reads.
+                not_needed: Some("Edit (the collector only reads)"),
                 v2_product: "Account Management",
             },
             Directory => &StreamSpec {
@@ -172,8 +222,76 @@ impl StreamKind {
                 v1: true,
                 v2: true,
                 permission: "Directories | Internal | Read",
+                console: "Directories Menu | Internal | Read",
+                not_needed: None,
                 v2_product: "User and Group Management",
             },
+            // §9.2: Cloud Integrated tenants; a product of its own (elastic/integrations#13888).
+            SiemCi => &StreamSpec {
+                name: "siem_ci",
+                path: "/siem/v1/batch/events/ci",
+                v1: false,
+                v2: true,
+                permission: SIEM_READ,
+                console: SIEM_READ,
+                not_needed: None,
+                v2_product: "Threats, Security Events and Data for CI",
+            },
+            // §9.3-9.4: the Threats routes of the CG product.
+            Threats => &StreamSpec {
+                name: "threats",
+                path: "/threats/v1/events",
+                v1: false,
+                v2: true,
+                permission: THREATS_READ,
+                console: THREATS_READ,
+                not_needed: None,
+                v2_product: CG_PRODUCT,
+            },
+            // §4.6; the console wording is a vendor guide's ("Monitoring Menu > DLP > Read",
+            // https://www.livingsecurity.com/migration/support/data-integration-guide-mimecast-v2).
+            Dlp => &StreamSpec {
+                name: "dlp",
+                path: "/api/dlp/get-logs",
+                v1: true,
+                v2: true,
+                permission: "Monitoring | DLP | Read",
+                console: "Monitoring Menu | DLP | Read",
+                not_needed: None,
+                v2_product: "Security Events",
+            },
+            // §4.14, §9.6. The permission is UNCONFIRMED: no source names it.
+            MessageRelease => &StreamSpec {
+                name: "message_release",
+                path: "/api/gateway/get-held-release-logs",
+                v1: true,
+                v2: true,
+                permission: "Monitoring | Held | Read",
+                console: "Monitoring Menu | Held | Read",
+                not_needed: None,
+                v2_product: "Audit Events",
+            },
+            // §9.3: a route of the CG product. The permission is UNCONFIRMED: no source names
+            // it; the Threats permission is the likeliest.
+            ReportedEmails => &StreamSpec {
+                name: "reported_emails",
+                path: "/threat-reporting/v1/reported-emails",
+                v1: false,
+                v2: true,
+                permission: THREATS_READ,
+                console: THREATS_READ,
+                not_needed: None,
+                v2_product: CG_PRODUCT,
+            },
+        }
+    }
+
+    /// The SIEM event types a stream is split into (`types`), or `None` for other streams.
+    pub fn siem_types(self) -> Option<&'static [&'static str]> {
+        match self {
+            StreamKind::SiemCg => Some(&SIEM_CG_TYPES),
+            StreamKind::SiemCi => Some(&SIEM_CI_TYPES),
+            _ => None,
         }
     }
 
@@ -201,7 +319,7 @@ impl StreamKind {
                 spec.permission
             ),
             ApiVersion::V2 => format!(
-                "grant the API 2.0 application the product \"{}\" with the permission \"{}\"",
+                "the API 2.0 application needs the product \"{}\" and its role the permission \"{}\" (an application's products cannot be changed once saved: create a new application with that product if it lacks it)",
                 spec.v2_product, spec.permission
             ),
         }
@@ -227,6 +345,10 @@ pub const SIEM_CG_TYPES: [&str; 10] = [
     "attachment protect",
     "journal",
 ];
+
+/// Cloud Integrated SIEM event types (§9.2: the Elastic manifest's default and Sentinel's
+/// `CI_TYPES`).
+pub const SIEM_CI_TYPES: [&str; 3] = ["entities", "mailflow", "urlclick"];
 
 /// Threat-intel feed types (§4.7).
 pub const THREAT_FEED_TYPES: [&str; 2] = ["malware_customer", "malware_grid"];

@@ -11,6 +11,7 @@ use super::envelope::{Envelope, SiemPage};
 use super::error::ApiError;
 use super::limiter::TenantLimiter;
 use super::response::status_error;
+use super::rest::RestPage;
 use super::retry::FullJitter;
 use crate::catalog::ApiVersion;
 use crate::config::{Credentials, HttpConfig, RetryConfig, TenantConfig};
@@ -370,6 +371,75 @@ impl MimecastClient {
             SiemPage::parse(&valid_utf8(raw.body, self.tenant(), path))
         })
         .await
+    }
+
+    /// GETs a 2.0 REST route (`/threats/...`, `/threat-reporting/...`) and reads its page in any
+    /// of the shapes [`super::rest`] accepts.
+    pub async fn get_rest(&self, path: &str, query: &[(&str, &str)]) -> Result<RestPage, ApiError> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        self.retrying(path, || async {
+            let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
+            RestPage::parse(&valid_utf8(raw.body, self.tenant(), path))
+        })
+        .await
+    }
+
+    /// Follows a next-page URI a REST route answered with. It carries the tenant's credentials,
+    /// so it is followed only on the tenant's own API host (scheme, host and port).
+    pub async fn get_rest_url(&self, url: &url::Url) -> Result<RestPage, ApiError> {
+        let (path, query) = self.own_link(url)?;
+        self.retrying(&path, || async {
+            let raw = self
+                .attempt(Method::GET, &path, query.as_deref(), None)
+                .await?;
+            RestPage::parse(&valid_utf8(raw.body, self.tenant(), &path))
+        })
+        .await
+    }
+
+    /// GETs a 2.0 REST route that answers one object (a threat's details).
+    pub async fn get_rest_one(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Box<serde_json::value::RawValue>, ApiError> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        self.retrying(path, || async {
+            let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
+            super::rest::parse_one(&valid_utf8(raw.body, self.tenant(), path))
+        })
+        .await
+    }
+
+    /// The path and query of a link on the tenant's own API host, or why it is not one.
+    fn own_link(&self, url: &url::Url) -> Result<(String, Option<String>), ApiError> {
+        let base = &self.inner.base_url;
+        let same = url.scheme() == base.scheme()
+            && url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default();
+        if !same {
+            return Err(ApiError::ForeignLink {
+                host: format!(
+                    "{}://{}",
+                    url.scheme(),
+                    url.host_str().unwrap_or("(no host)")
+                ),
+                expected: format!("{}://{}", base.scheme(), base.host_str().unwrap_or("")),
+            });
+        }
+        // Requests are sent to the base URL plus a path: a base with a path prefix (a proxy)
+        // has it removed from the link's path, or it would be sent twice.
+        let prefix = base.path().trim_end_matches('/');
+        let path = url.path();
+        let path = path
+            .strip_prefix(prefix)
+            .filter(|p| p.starts_with('/'))
+            .unwrap_or(path);
+        Ok((path.to_string(), url.query().map(str::to_string)))
     }
 
     /// GETs a pre-signed file URL (no Authorization header, §6.4) and returns the response for

@@ -48,6 +48,14 @@ pub enum ApiError {
         code: String,
         message: String,
     },
+    /// A 200 answer in a shape the collector does not know: nothing of it is written, and
+    /// retrying at once would only get the same answer.
+    #[error("Mimecast answered in a shape this collector does not recognise: {0}; nothing of it was written (report it with this message)")]
+    Shape(String),
+    /// A continuation URI that points away from the tenant's API host: following it would send
+    /// the tenant's credentials there.
+    #[error("Mimecast's next-page link points to {host}, not to the tenant's API host {expected}; it was not followed, so no credentials were sent there")]
+    ForeignLink { host: String, expected: String },
     #[error("HTTP {status} from {path}: {detail}")]
     Request {
         status: u16,
@@ -117,6 +125,8 @@ impl ApiError {
             ApiError::KeysExpired => "keys_expired",
             ApiError::Fail { .. } => "fail",
             ApiError::Request { .. } => "request",
+            ApiError::Shape(_) => "shape",
+            ApiError::ForeignLink { .. } => "foreign_link",
         }
     }
 

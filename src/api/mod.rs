@@ -13,8 +13,10 @@ pub mod hosts;
 pub mod limiter;
 pub mod login;
 pub mod response;
+pub mod rest;
 pub mod retry;
 
 pub use client::{ClientStats, Download, HttpSettings, MimecastClient, Streamed};
 pub use envelope::{Envelope, SiemPage};
 pub use error::ApiError;
+pub use rest::{Next, RestPage};

@@ -4,6 +4,7 @@
 
 mod check;
 mod login;
+pub mod permissions;
 pub mod reset;
 mod run;
 mod signals;
@@ -120,6 +121,13 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print what to grant in Mimecast for the configured streams (or for every stream): the
+    /// role permissions, and for API 2.0 the application's products.
+    Permissions {
+        /// Without a config file, print the full table of streams.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Run the built-in Mimecast simulator (API 1.0 and 2.0) for tests, demos and benchmarks.
     Sim(sim::SimArgs),
     /// Start the simulator and the collector against it, printing events to stdout.
@@ -165,9 +173,17 @@ fn process_env() -> HashMap<String, String> {
 
 /// Loads the config or prints why not; `Err` carries the exit code.
 pub fn load_config(cli_path: Option<&std::path::Path>) -> Result<config::Config, u8> {
+    load_config_with(cli_path, config::Secrets::Resolve)
+}
+
+/// [`load_config`] for commands that never contact Mimecast: secrets are not read.
+pub fn load_config_with(
+    cli_path: Option<&std::path::Path>,
+    secrets: config::Secrets,
+) -> Result<config::Config, u8> {
     let env = process_env();
     let path = config::resolve_path(cli_path, &env);
-    config::load(&path, &env).map_err(|e| {
+    config::load_with(&path, &env, secrets).map_err(|e| {
         eprintln!("error: {e}");
         match e {
             ConfigError::Invalid { .. } => EXIT_CONFIG,
@@ -226,7 +242,7 @@ async fn dispatch(command: Command) -> u8 {
                     return EXIT_USAGE;
                 }
             };
-            match load_config(config.as_deref()) {
+            match load_config_with(config.as_deref(), config::Secrets::Skip) {
                 Err(code) => code,
                 Ok(config) => status::run(&config, json, max_lag),
             }
@@ -238,7 +254,7 @@ async fn dispatch(command: Command) -> u8 {
             since,
             replay_quarantined,
             force,
-        } => match load_config(config.as_deref()) {
+        } => match load_config_with(config.as_deref(), config::Secrets::Skip) {
             Err(code) => code,
             Ok(config) => {
                 let action = match (&since, replay_quarantined) {
@@ -271,6 +287,19 @@ async fn dispatch(command: Command) -> u8 {
             })
             .await
         }
+        Command::Permissions { config } => match config {
+            None => {
+                print!("{}", permissions::table());
+                EXIT_OK
+            }
+            Some(path) => match load_config_with(Some(&path), config::Secrets::Skip) {
+                Err(code) => code,
+                Ok(config) => {
+                    print!("{}", permissions::for_config(&config));
+                    EXIT_OK
+                }
+            },
+        },
         Command::Demo { events } => run::demo(events).await,
         Command::Sim(args) => sim::run(args).await,
     }

@@ -4,7 +4,7 @@
 //! running daemon notices at its next commit (the checkpoint version moved) and reloads.
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
-use crate::config::{duration::parse_duration, Config, StreamKind};
+use crate::config::{duration::parse_duration, Config};
 use crate::state::lock::{LockError, StateLock};
 use crate::state::{State, StreamKey};
 use crate::streams::cursor_since;
@@ -90,11 +90,7 @@ pub fn run(config: &Config, tenant: &str, stream: &str, action: Action<'_>, forc
             return EXIT_FAILURE;
         }
     };
-    let parts = match s.kind {
-        StreamKind::SiemCg => s.types.clone(),
-        StreamKind::ThreatIntel => s.feed_types.clone(),
-        _ => vec![String::new()],
-    };
+    let parts = s.parts();
     if action == Action::ReplayQuarantined {
         let mut replayed = 0;
         for part in parts {
@@ -147,6 +143,7 @@ pub fn run(config: &Config, tenant: &str, stream: &str, action: Action<'_>, forc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::StreamKind;
     use time::macros::datetime;
 
     #[test]

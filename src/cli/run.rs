@@ -108,6 +108,10 @@ pub async fn demo(events: Option<u64>) -> u8 {
                 ),
                 stream(StreamKind::Audit, &[]),
                 stream(StreamKind::Dashboard, &[]),
+                stream(StreamKind::Threats, &[]),
+                stream(StreamKind::Dlp, &[]),
+                stream(StreamKind::ReportedEmails, &[]),
+                stream(StreamKind::SiemCi, &["entities"]),
             ],
         });
     }
@@ -126,6 +130,7 @@ pub async fn demo(events: Option<u64>) -> u8 {
             streams: vec![
                 stream(StreamKind::SiemMta, &[]),
                 stream(StreamKind::ArchiveSearch, &[]),
+                stream(StreamKind::MessageRelease, &[]),
             ],
         });
     }

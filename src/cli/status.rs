@@ -33,11 +33,7 @@ fn rows(config: &Config, stored: Vec<StreamStatus>) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     for t in &config.tenants {
         for s in &t.streams {
-            let parts = match s.kind {
-                StreamKind::SiemCg => s.types.clone(),
-                StreamKind::ThreatIntel => s.feed_types.clone(),
-                _ => vec![String::new()],
-            };
+            let parts = s.parts();
             for part in parts {
                 rows.push(Row {
                     key: StreamKey::new(&t.name, s.kind.name(), &part),

@@ -11,7 +11,7 @@ mod raw;
 pub mod secret;
 mod validate;
 
-pub use validate::{DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, MAX_PAGE_SIZE};
+pub use validate::{Secrets, DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, MAX_PAGE_SIZE};
 
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -145,12 +145,26 @@ pub struct StreamConfig {
     pub kind: StreamKind,
     pub poll_interval: Duration,
     pub page_size: u32,
-    /// `siem_cg` event types; empty for other streams.
+    /// `siem_cg` / `siem_ci` event types; empty for other streams.
     pub types: Vec<String>,
     /// `threat_intel` feed types; empty for other streams.
     pub feed_types: Vec<String>,
     /// `directory` domains; empty means "all internal domains".
     pub domains: Vec<String>,
+}
+
+impl StreamConfig {
+    /// The parts a stream is read in, each with its own checkpoint: one per SIEM event type or
+    /// threat-intel feed, else one unnamed part.
+    pub fn parts(&self) -> Vec<String> {
+        if self.kind.siem_types().is_some() {
+            self.types.clone()
+        } else if self.kind == StreamKind::ThreatIntel {
+            self.feed_types.clone()
+        } else {
+            vec![String::new()]
+        }
+    }
 }
 
 /// One problem with the configuration, tied to the key that holds it.
@@ -197,6 +211,15 @@ impl ConfigError {
 /// Loads and validates the config file, with overrides from `env` (usually the process
 /// environment: `std::env::vars().collect()`).
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+    load_with(path, env, Secrets::Resolve)
+}
+
+/// [`load`], choosing whether secrets are read (see [`Secrets`]).
+pub fn load_with(
+    path: &Path,
+    env: &HashMap<String, String>,
+    secrets: Secrets,
+) -> Result<Config, ConfigError> {
     let merged = config::Config::builder()
         .add_source(
             config::File::from(path)
@@ -236,7 +259,7 @@ pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config, Config
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let lookup = |var: &str| env.get(var).cloned();
-    validate::validate(raw, base_dir, &lookup).map_err(invalid)
+    validate::validate(raw, base_dir, &lookup, secrets).map_err(invalid)
 }
 
 /// serde says "unknown field `x`, expected one of `a`, `b`": keep it, but say "key".

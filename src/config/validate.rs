@@ -5,7 +5,7 @@ use super::raw::{RawConfig, RawStreamSettings, RawTenant};
 use super::secret::{self, EnvLookup};
 use super::*;
 use crate::api::hosts;
-use crate::catalog::{SIEM_CG_TYPES, THREAT_FEED_TYPES};
+use crate::catalog::THREAT_FEED_TYPES;
 use base64::Engine;
 use secrecy::ExposeSecret;
 use std::collections::HashSet;
@@ -19,11 +19,23 @@ pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 240;
 /// No setting needs more than a year; larger values only risk overflow in time arithmetic.
 const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
-struct Errors(Vec<KeyError>);
+struct Errors {
+    list: Vec<KeyError>,
+    secrets: Secrets,
+}
+
+/// Whether secrets are read. Commands that only read the state database (`status`, `reset`,
+/// `permissions`) skip them: an on-call shell has no credentials, and needs none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Resolve,
+    /// Every secret is empty and nothing names one as missing.
+    Skip,
+}
 
 impl Errors {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(KeyError {
+        self.list.push(KeyError {
             path: path.into(),
             message: message.into(),
         });
@@ -75,6 +87,9 @@ impl Errors {
         env: EnvLookup<'_>,
         required: bool,
     ) -> Option<SecretString> {
+        if self.secrets == Secrets::Skip {
+            return Some(SecretString::from(String::new()));
+        }
         match secret::resolve(key, inline, file, env) {
             Ok(Some(s)) => Some(s),
             Ok(None) => {
@@ -100,8 +115,12 @@ pub(super) fn validate(
     raw: RawConfig,
     base_dir: &Path,
     env: EnvLookup<'_>,
+    secrets: Secrets,
 ) -> Result<Config, Vec<KeyError>> {
-    let mut errs = Errors(Vec::new());
+    let mut errs = Errors {
+        list: Vec::new(),
+        secrets,
+    };
     let c = &raw.collector;
     let collector = CollectorConfig {
         state_path: c
@@ -293,7 +312,7 @@ pub(super) fn validate(
             },
         },
     };
-    if errs.0.is_empty() {
+    if errs.list.is_empty() {
         Ok(Config {
             metrics,
             collector,
@@ -302,7 +321,7 @@ pub(super) fn validate(
             tenants,
         })
     } else {
-        Err(errs.0)
+        Err(errs.list)
     }
 }
 
@@ -327,7 +346,7 @@ fn tenant(
     base_dir: &Path,
     env: EnvLookup<'_>,
 ) -> Option<TenantConfig> {
-    let before = errs.0.len();
+    let before = errs.list.len();
     let name = match &t.name {
         None => {
             errs.push(format!("{prefix}.name"), "is required");
@@ -522,7 +541,7 @@ fn tenant(
     };
     let streams = streams(errs, prefix, t, api, collector);
 
-    if errs.0.len() > before {
+    if errs.list.len() > before {
         return None;
     }
     Some(TenantConfig {
@@ -648,10 +667,30 @@ fn stream(
     s: &RawStreamSettings,
     collector: &CollectorConfig,
 ) -> StreamConfig {
-    let page_size = match s.page_size {
-        None => DEFAULT_PAGE_SIZE,
-        Some(n @ 1..=MAX_PAGE_SIZE) => n,
-        Some(n) => {
+    let page_size = match (kind, s.page_size) {
+        (_, None) => DEFAULT_PAGE_SIZE,
+        // MIMECAST.md §9.3: the Threats route pages 1 to 100 events.
+        (StreamKind::Threats, Some(n @ 1..=100)) => n,
+        (StreamKind::Threats, Some(n)) => {
+            errs.push(
+                format!("{path}.page_size"),
+                format!("{n} is out of range: threats pages hold 1 to 100 events"),
+            );
+            DEFAULT_PAGE_SIZE
+        }
+        // §9.3: reported-emails accepts five page sizes only.
+        (StreamKind::ReportedEmails, Some(n @ (25 | 50 | 100 | 250 | 500))) => n,
+        (StreamKind::ReportedEmails, Some(n)) => {
+            errs.push(
+                format!("{path}.page_size"),
+                format!(
+                    "{n} is not a page size reported_emails accepts: use 25, 50, 100, 250 or 500"
+                ),
+            );
+            DEFAULT_PAGE_SIZE
+        }
+        (_, Some(n @ 1..=MAX_PAGE_SIZE)) => n,
+        (_, Some(n)) => {
             errs.push(
                 format!("{path}.page_size"),
                 format!("{n} is out of range: use 1 to {MAX_PAGE_SIZE}"),
@@ -661,16 +700,17 @@ fn stream(
     };
     let mut list = |key: &str,
                     value: &Option<Vec<String>>,
-                    owner: StreamKind,
+                    owners: &[StreamKind],
                     allowed: Option<&[&str]>|
      -> Vec<String> {
         let Some(items) = value else {
             return Vec::new();
         };
-        if kind != owner {
+        if !owners.contains(&kind) {
+            let names: Vec<&str> = owners.iter().map(|o| o.name()).collect();
             errs.push(
                 format!("{path}.{key}"),
-                format!("applies only to the {owner} stream"),
+                format!("applies only to the {} stream", names.join(" and ")),
             );
             return Vec::new();
         }
@@ -692,16 +732,21 @@ fn stream(
         }
         items.clone()
     };
-    let mut types = list("types", &s.types, StreamKind::SiemCg, Some(&SIEM_CG_TYPES));
+    let mut types = list(
+        "types",
+        &s.types,
+        &[StreamKind::SiemCg, StreamKind::SiemCi],
+        kind.siem_types(),
+    );
     let mut feed_types = list(
         "feed_types",
         &s.feed_types,
-        StreamKind::ThreatIntel,
+        &[StreamKind::ThreatIntel],
         Some(&THREAT_FEED_TYPES),
     );
-    let domains = list("domains", &s.domains, StreamKind::Directory, None);
-    if kind == StreamKind::SiemCg && types.is_empty() {
-        types = SIEM_CG_TYPES.iter().map(|s| s.to_string()).collect();
+    let domains = list("domains", &s.domains, &[StreamKind::Directory], None);
+    if let (Some(all), true) = (kind.siem_types(), types.is_empty()) {
+        types = all.iter().map(|s| s.to_string()).collect();
     }
     if kind == StreamKind::ThreatIntel && feed_types.is_empty() {
         feed_types = vec!["malware_customer".into()];

@@ -9,7 +9,7 @@ use super::task::StreamTask;
 use super::DaemonError;
 use crate::api::limiter::TenantLimiter;
 use crate::api::{HttpSettings, MimecastClient};
-use crate::config::{Config, Credentials, StreamKind, TenantConfig};
+use crate::config::{Config, Credentials, TenantConfig};
 use crate::metrics::Metrics;
 use crate::sink::writer::SinkHandle;
 use crate::state::StreamKey;
@@ -126,11 +126,7 @@ impl Supervisor {
             };
             clients.insert(tenant.name.clone(), (tfp, client.clone()));
             for stream in &tenant.streams {
-                let parts = match stream.kind {
-                    StreamKind::SiemCg => stream.types.clone(),
-                    StreamKind::ThreatIntel => stream.feed_types.clone(),
-                    _ => vec![String::new()],
-                };
+                let parts = stream.parts();
                 for part in parts {
                     let task = StreamTask {
                         tenant: tenant.name.clone(),

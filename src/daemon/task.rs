@@ -4,7 +4,7 @@ use crate::api::MimecastClient;
 use crate::config::{CollectorConfig, StreamConfig};
 use crate::sink::writer::{SinkHandle, WriteErrorKind};
 use crate::state::StreamKey;
-use crate::streams::batch_files::{self, BatchSource};
+use crate::streams::batch_files::BatchSource;
 use crate::streams::driver::{Driver, Poll, Resume};
 use crate::streams::emit::Emitter;
 use crate::streams::snapshot::SnapshotSource;
@@ -53,7 +53,7 @@ impl StreamTask {
             }
             Family::BatchFiles => {
                 self.driver(BatchSource::new(
-                    batch_files::PATH,
+                    kind.spec().path,
                     self.part.clone(),
                     s.page_size,
                     c.initial_lookback,

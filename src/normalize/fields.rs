@@ -80,6 +80,64 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
+/// An address as plain text or as `{"emailAddress": "..."}`, the form Mimecast's newer shapes
+/// use (held-release logs §4.14, Threats details §9.3). The same field arrives in either form
+/// depending on the route or sample (Elastic's held-release mock sends `operator` as a string),
+/// so both read; an object without `emailAddress` reads as absent.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Address<'a> {
+    Object {
+        #[serde(borrow, rename = "emailAddress")]
+        email_address: Text<'a>,
+    },
+    Plain(#[serde(borrow)] Text<'a>),
+}
+
+impl<'a> Address<'a> {
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        match self {
+            Address::Object { email_address } => email_address.get(),
+            Address::Plain(t) => t.get(),
+        }
+    }
+}
+
+/// A field that is a list in one shape and a single value in another (CG `recipients` is a
+/// string, CI's an array, §9.2). A single value is read rather than failing the record.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    Many(Vec<T>),
+    One(T),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        match self {
+            OneOrMany::Many(v) => v.iter(),
+            OneOrMany::One(t) => std::slice::from_ref(t).iter(),
+        }
+    }
+}
+
+impl<'a> OneOrMany<Text<'a>> {
+    /// The first non-empty value.
+    pub fn first(&self) -> Option<Cow<'a, str>> {
+        self.iter().find_map(Text::get)
+    }
+}
+
+impl<'a> OneOrMany<Address<'a>> {
+    /// Every address; a single string may hold several, comma- or semicolon-separated.
+    pub fn addresses(&self) -> Vec<Cow<'a, str>> {
+        match self {
+            OneOrMany::Many(v) => v.iter().filter_map(Address::text).collect(),
+            OneOrMany::One(a) => split_addresses(a.text()),
+        }
+    }
+}
+
 /// Parses every time format Mimecast records use: `2021-11-17T12:04:24+0000`,
 /// `2021-10-18T09:02:43+0100`, `2021-11-19T01:28:37.099Z`, RFC 3339 with `+00:00`, and epoch
 /// milliseconds as a number or a string (SIEM `timestamp`).
@@ -287,6 +345,37 @@ mod tests {
         assert_ne!(synthetic_id("ttp_url", &a), synthetic_id("ttp_url", &b));
         assert_ne!(synthetic_id("ttp_url", &a), synthetic_id("siem_cg", &a));
         assert_eq!(synthetic_id("ttp_url", &a).len(), 32);
+    }
+
+    #[test]
+    fn addresses_arrive_as_text_objects_or_lists() {
+        let v: Vec<Option<OneOrMany<Address>>> = serde_json::from_str(
+            r#"["a@x; b@y", [{"emailAddress":"c@z","deliveryStatus":"held"}, "d@w", {"name":"n"}],
+                {"emailAddress":"e@v"}, null, 7]"#,
+        )
+        .unwrap();
+        let got: Vec<Vec<String>> = v
+            .iter()
+            .map(|a| {
+                a.iter()
+                    .flat_map(|a| a.addresses())
+                    .map(|c| c.into_owned())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                vec!["a@x", "b@y"],
+                vec!["c@z", "d@w"],
+                vec!["e@v"],
+                vec![],
+                vec!["7"]
+            ]
+        );
+        let names: OneOrMany<Text> =
+            serde_json::from_str(r#"[null, "", "a.pdf", "b.pdf"]"#).unwrap();
+        assert_eq!(names.first().as_deref(), Some("a.pdf"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod fields;
 mod mail;
 mod other;
 mod siem;
+mod threats;
 mod ttp;
 
 use crate::catalog::StreamKind;
@@ -36,6 +37,11 @@ pub fn normalize<'a>(kind: StreamKind, ctx: &Context<'a>, raw: &'a RawValue) -> 
         StreamKind::ThreatIntel => other::stix_object(ctx, raw),
         StreamKind::ArchiveSearch => mail::archive_message(ctx, raw),
         StreamKind::MessageTracking => mail::tracked_email(ctx, raw),
+        StreamKind::SiemCi => siem::ci(ctx, raw),
+        StreamKind::Threats => threats::threat(ctx, raw),
+        StreamKind::Dlp => threats::dlp(ctx, raw),
+        StreamKind::MessageRelease => mail::held_release(ctx, raw),
+        StreamKind::ReportedEmails => threats::reported_email(ctx, raw),
     };
     parsed.unwrap_or_else(|_| fallback(kind, ctx, raw))
 }
@@ -66,6 +72,9 @@ fn default_kind(kind: StreamKind) -> EventKind {
         StreamKind::ThreatIntel => EventKind::Indicator,
         StreamKind::Dashboard => EventKind::Notification,
         StreamKind::Directory => EventKind::Directory,
+        StreamKind::SiemCi => EventKind::Email,
+        StreamKind::Threats | StreamKind::Dlp | StreamKind::ReportedEmails => EventKind::Threat,
+        StreamKind::MessageRelease => EventKind::Email,
     }
 }
 

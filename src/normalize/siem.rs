@@ -1,13 +1,16 @@
-//! SIEM records: API 2.0 CG batch files (§6.4) and API 1.0 MTA log files (§4.2).
+//! SIEM records: API 2.0 CG batch files (§6.4), Cloud Integrated batch files (§9.2) and API 1.0
+//! MTA log files (§4.2).
 //!
-//! Neither carries an id, so ids are synthetic. The batch form names the type `type`/`subtype`,
-//! the streaming form `eventType`/`subType`; both are read.
+//! CG and MTA records carry no id, so ids are synthetic. The CG batch form names the type
+//! `type`/`subtype`, the streaming form `eventType`/`subType`; both are read. CI records do carry
+//! a per-row key (`processingId`), but one message's rows of different types share it.
 
-use super::fields::{action_word, parse_time, split_addresses, Text};
+use super::fields::{action_word, parse_time, split_addresses, Address, OneOrMany, Text};
 use super::id_or_hash;
 use crate::event::{Context, Event, EventKind, Severity};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -165,4 +168,328 @@ pub fn mta<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event
         .or_else(|| r.hold.get())
         .or_else(|| r.reason.get());
     Ok(e)
+}
+
+/// One row of a Cloud Integrated batch file, any of its three types (§9.2). `urlclick` has no
+/// public sample: its fields are the ones Mimecast's URL Protect logs use elsewhere (UNCONFIRMED).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CiRecord<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Text<'a>,
+    #[serde(borrow, default)]
+    processing_id: Text<'a>,
+    #[serde(borrow, default)]
+    timestamp: Text<'a>,
+    #[serde(borrow, default)]
+    message_id: Text<'a>,
+    // entities
+    #[serde(borrow, default)]
+    sender_envelope: Text<'a>,
+    #[serde(borrow, default)]
+    sender_header: Text<'a>,
+    #[serde(borrow, default)]
+    sender_ip: Text<'a>,
+    #[serde(borrow, default)]
+    recipients: Option<OneOrMany<Address<'a>>>,
+    #[serde(borrow, default)]
+    subject: Text<'a>,
+    #[serde(borrow, default)]
+    direction: Text<'a>,
+    #[serde(borrow, default)]
+    attachments: Option<OneOrMany<Text<'a>>>,
+    #[serde(borrow, default)]
+    policies_applied: Option<Vec<CiPolicy<'a>>>,
+    #[serde(borrow, default)]
+    tags: Option<OneOrMany<Text<'a>>>,
+    #[serde(borrow, default)]
+    threat_state: Text<'a>,
+    #[serde(borrow, default)]
+    threat_type: Text<'a>,
+    // mailflow
+    #[serde(borrow, default)]
+    auth_results: Option<Vec<AuthResult<'a>>>,
+    // urlclick
+    #[serde(borrow, default)]
+    url: Text<'a>,
+    #[serde(borrow, default)]
+    user_email_address: Text<'a>,
+    #[serde(borrow, default)]
+    action: Text<'a>,
+    #[serde(borrow, default)]
+    category: Text<'a>,
+    #[serde(borrow, default)]
+    source_ip: Text<'a>,
+}
+
+#[derive(Deserialize)]
+struct CiPolicy<'a> {
+    #[serde(borrow, default)]
+    name: Text<'a>,
+    #[serde(borrow, default)]
+    action: Text<'a>,
+}
+
+#[derive(Deserialize)]
+struct AuthResult<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Text<'a>,
+    #[serde(borrow, default)]
+    result: Text<'a>,
+    #[serde(borrow, default)]
+    aligned: Text<'a>,
+}
+
+/// `threatType` values that name no detection: the message was scanned clean, or scanning was
+/// off (`POLICIES_DISABLED`), which is a fact about the tenant rather than about the message.
+fn is_detection(threat_type: &str) -> bool {
+    !matches!(threat_type, "NO_DETECTIONS" | "POLICIES_DISABLED")
+}
+
+/// How bad a CI verdict is. Spam-like labels rank as CG's `spam` type does (medium); any other
+/// detection as CG's other threat types (high); `UNTRUSTWORTHY` alone says little (low).
+fn ci_label_severity(label: &str) -> Severity {
+    match label {
+        "SPAM" | "GRAYMAIL" | "BULK" => Severity::Medium,
+        "UNTRUSTWORTHY" => Severity::Low,
+        _ => Severity::High,
+    }
+}
+
+/// §9.2 Cloud Integrated rows: `entities` (one per message), `mailflow` (its SPF/DKIM/DMARC
+/// results) and `urlclick` (blocked clicks only).
+pub fn ci<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
+    let r: CiRecord<'a> = serde_json::from_str(raw.get())?;
+    let row_type = r.kind.get();
+    let tags: Vec<Cow<'a, str>> = r
+        .tags
+        .iter()
+        .flat_map(|t| t.iter())
+        .filter_map(Text::get)
+        .collect();
+    let threat_type = r.threat_type.get().filter(|t| is_detection(t));
+    let is_urlclick = row_type.as_deref() == Some("urlclick");
+
+    let mut severity = threat_type.as_deref().map(ci_label_severity);
+    for tag in &tags {
+        severity = severity.max(Some(ci_label_severity(tag)));
+    }
+    if r.threat_state.as_str() == Some("BLOCKED") {
+        severity = severity.max(Some(Severity::Medium));
+    }
+    if is_urlclick {
+        // The CI URL log carries blocked clicks only (§9.2): a user followed a link Mimecast
+        // judged dangerous enough to stop.
+        severity = Some(
+            if r.action
+                .as_str()
+                .is_some_and(|a| a.eq_ignore_ascii_case("block"))
+            {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+        );
+    }
+    let kind = if severity.is_some() {
+        EventKind::Threat
+    } else {
+        EventKind::Email
+    };
+
+    // A click's row keeps its message's processingId, so two clicks on one message (two
+    // recipients, two links) would share `urlclick:<processingId>` and the second would be
+    // dropped as a duplicate; the record's own bytes tell clicks apart and stay stable on re-read.
+    let id = match (&row_type, r.processing_id.get()) {
+        (Some(t), Some(p)) if !is_urlclick => Some(Cow::Owned(format!("{t}:{p}"))),
+        _ => None,
+    };
+    let time = r.timestamp.as_str().and_then(parse_time);
+    let mut e = Event::new(ctx, id_or_hash(id, ctx, raw), kind, time, raw);
+    e.severity = severity;
+    e.category = threat_type
+        .or_else(|| (!tags.is_empty()).then(|| Cow::Owned(tags.join(","))))
+        .or_else(|| r.category.get())
+        .or(row_type);
+    e.action = match r.threat_state.as_str() {
+        Some("BLOCKED") => Some(Cow::Borrowed("block")),
+        Some("DELIVERED") => Some(Cow::Borrowed("deliver")),
+        _ => r.threat_state.get().map(action_word),
+    }
+    .or_else(|| r.action.get().map(action_word));
+    e.sender = r.sender_envelope.get().or_else(|| r.sender_header.get());
+    e.recipients = r
+        .recipients
+        .as_ref()
+        .map(OneOrMany::addresses)
+        .unwrap_or_default();
+    if let Some(user) = r.user_email_address.get() {
+        // The clicker, where TTP URL logs put it (recipients), and as the acting user.
+        if e.recipients.is_empty() {
+            e.recipients.push(user.clone());
+        }
+        e.user = Some(user);
+    }
+    e.subject = r.subject.get();
+    e.message_id = r.message_id.get();
+    e.source_ip = r.sender_ip.get().or_else(|| r.source_ip.get());
+    e.direction = r.direction.get();
+    e.url = r.url.get();
+    e.file_name = r.attachments.as_ref().and_then(OneOrMany::first);
+    e.description = match &r.auth_results {
+        Some(results) => auth_summary(results),
+        None => r.policies_applied.as_deref().and_then(policy_summary),
+    };
+    Ok(e)
+}
+
+/// "SPF pass (aligned), DKIM pass (unaligned), DMARC fail": alignment is what DMARC turns on, so
+/// a DKIM pass for another domain is worth telling apart from one for the sender's.
+fn auth_summary(results: &[AuthResult<'_>]) -> Option<Cow<'static, str>> {
+    let parts: Vec<String> = results
+        .iter()
+        .filter_map(|a| {
+            let kind = a.kind.as_str()?;
+            let result = a.result.as_str().unwrap_or("unknown");
+            Some(match a.aligned.as_str() {
+                Some("true") => format!("{kind} {result} (aligned)"),
+                Some("false") => format!("{kind} {result} (unaligned)"),
+                _ => format!("{kind} {result}"),
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| Cow::Owned(parts.join(", ")))
+}
+
+/// "policies applied: Default O365 Mail policy (BLOCK)". The real samples repeat a policy with
+/// a null action; repeats are told once.
+fn policy_summary(policies: &[CiPolicy<'_>]) -> Option<Cow<'static, str>> {
+    let mut parts: Vec<String> = Vec::new();
+    for p in policies {
+        let Some(name) = p.name.as_str() else {
+            continue;
+        };
+        let part = match p.action.as_str() {
+            Some(action) => format!("{name} ({action})"),
+            None => name.to_string(),
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    (!parts.is_empty()).then(|| Cow::Owned(format!("policies applied: {}", parts.join("; "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn ci_event(text: &str) -> Event<'_> {
+        let ctx = Context {
+            tenant: "t",
+            stream: "siem_ci",
+            collected_at: datetime!(2026-11-23 10:00 UTC),
+            include_raw: false,
+        };
+        let raw: &RawValue = serde_json::from_str(text).unwrap();
+        ci(&ctx, raw).unwrap()
+    }
+
+    #[test]
+    fn rows_of_one_message_get_one_id_per_type() {
+        let entities =
+            ci_event(r#"{"type":"entities","processingId":"p1","timestamp":1732724425453}"#);
+        let mailflow =
+            ci_event(r#"{"type":"mailflow","processingId":"p1","timestamp":1732724425453}"#);
+        assert_eq!(entities.id, "entities:p1");
+        assert_eq!(mailflow.id, "mailflow:p1");
+        assert_eq!(entities.time, datetime!(2024-11-27 16:20:25.453 UTC));
+        let no_key = ci_event(r#"{"type":"entities","processingId":""}"#);
+        assert_eq!(no_key.id.len(), 32, "no processingId: synthetic");
+    }
+
+    #[test]
+    fn clicks_on_one_message_stay_apart() {
+        let a = ci_event(
+            r#"{"type":"urlclick","processingId":"p1","url":"https://a","userEmailAddress":"u@x","action":"BLOCK"}"#,
+        );
+        let b = ci_event(
+            r#"{"type":"urlclick","processingId":"p1","url":"https://a","userEmailAddress":"v@x","action":"BLOCK"}"#,
+        );
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.kind, EventKind::Threat);
+        assert_eq!(a.severity, Some(Severity::High));
+        assert_eq!(a.action.as_deref(), Some("block"));
+        assert_eq!(a.user.as_deref(), Some("u@x"));
+        assert_eq!(a.recipients, vec!["u@x"]);
+    }
+
+    #[test]
+    fn only_detections_make_an_entity_a_threat() {
+        let clean = ci_event(
+            r#"{"type":"entities","threatType":"POLICIES_DISABLED","tags":null,"threatState":"DELIVERED"}"#,
+        );
+        assert_eq!(clean.kind, EventKind::Email);
+        assert_eq!(clean.severity, None);
+        assert_eq!(clean.category.as_deref(), Some("entities"));
+        assert_eq!(clean.action.as_deref(), Some("deliver"));
+
+        let tagged = ci_event(
+            r#"{"type":"entities","threatType":"NO_DETECTIONS","tags":["UNTRUSTWORTHY"]}"#,
+        );
+        assert_eq!(tagged.kind, EventKind::Threat);
+        assert_eq!(tagged.severity, Some(Severity::Low));
+        assert_eq!(tagged.category.as_deref(), Some("UNTRUSTWORTHY"));
+
+        let blocked =
+            ci_event(r#"{"type":"entities","threatType":"NO_DETECTIONS","threatState":"BLOCKED"}"#);
+        assert_eq!(blocked.severity, Some(Severity::Medium));
+        assert_eq!(blocked.action.as_deref(), Some("block"));
+
+        let new_type = ci_event(r#"{"type":"entities","threatType":"PHISHING","tags":["SPAM"]}"#);
+        assert_eq!(
+            new_type.severity,
+            Some(Severity::High),
+            "the worst signal wins"
+        );
+        assert_eq!(new_type.category.as_deref(), Some("PHISHING"));
+    }
+
+    #[test]
+    fn entity_addresses_and_attachments() {
+        let e = ci_event(
+            r#"{"type":"entities","senderEnvelope":"","senderHeader":"h@x","recipients":"a@x, b@x",
+                "attachments":[],"policiesApplied":[{"name":"P","action":null},{"name":"P","action":null},{"name":"Q","action":"BLOCK"}]}"#,
+        );
+        assert_eq!(e.sender.as_deref(), Some("h@x"));
+        assert_eq!(
+            e.recipients,
+            vec!["a@x", "b@x"],
+            "a CG-style string still reads"
+        );
+        assert_eq!(e.file_name, None);
+        assert_eq!(
+            e.description.as_deref(),
+            Some("policies applied: P; Q (BLOCK)")
+        );
+    }
+
+    #[test]
+    fn mailflow_summarises_authentication() {
+        let e = ci_event(
+            r#"{"type":"mailflow","authResults":[{"aligned":true,"result":"pass","type":"SPF"},
+                {"aligned":false,"result":"fail","type":"DKIM"},{"aligned":null,"result":null,"type":"DMARC"},
+                {"result":"pass"}]}"#,
+        );
+        assert_eq!(e.kind, EventKind::Email);
+        assert_eq!(
+            e.description.as_deref(),
+            Some("SPF pass (aligned), DKIM fail (unaligned), DMARC unknown")
+        );
+        assert_eq!(
+            ci_event(r#"{"type":"mailflow","authResults":[]}"#).description,
+            None
+        );
+    }
 }

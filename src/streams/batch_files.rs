@@ -302,6 +302,7 @@ impl Source for BatchSource {
                 resume,
                 files: todo,
                 body: None,
+                details: Vec::new(),
                 dedup: Default::default(),
             });
         }
@@ -329,6 +330,7 @@ impl Source for BatchSource {
             resume,
             files: todo,
             body: None,
+            details: Vec::new(),
             dedup: Default::default(),
         })
     }

@@ -109,7 +109,40 @@ async fn execute(client: MimecastClient, request: Request) -> Result<Response, A
             let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
             client.get_siem(path, &pairs).await.map(Response::Siem)
         }
+        Request::Get { path, query } => {
+            let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            client.get_rest(path, &pairs).await.map(Response::Rest)
+        }
+        Request::Follow { url } => client.get_rest_url(&url).await.map(Response::Rest),
+        Request::GetOne { path, query } => {
+            let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            client.get_rest_one(&path, &pairs).await.map(Response::One)
+        }
     }
+}
+
+/// Requests that complete one page's records run this many at a time (each still waits for
+/// the tenant's rate limiter).
+const DETAILS_IN_FLIGHT: usize = 4;
+
+/// Runs a page's detail requests, a few at a time, answers in the order asked.
+async fn run_details(
+    client: &MimecastClient,
+    requests: Vec<Option<Request>>,
+) -> Vec<Option<Result<Response, ApiError>>> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(requests.into_iter().map(|r| {
+        let client = client.clone();
+        async move {
+            match r {
+                Some(r) => Some(execute(client, r).await),
+                None => None,
+            }
+        }
+    }))
+    .buffered(DETAILS_IN_FLIGHT)
+    .collect()
+    .await
 }
 
 impl<S: Source> Driver<S> {
@@ -403,6 +436,24 @@ impl<S: Source> Driver<S> {
                     next.clone(),
                 ))));
             }
+            if !page.details.is_empty() {
+                let requests = std::mem::take(&mut page.details);
+                let asked = requests.iter().flatten().count() as u64;
+                let answers = tokio::select! {
+                    _ = cancel.cancelled() => {
+                        report.cancelled = true;
+                        return Ok(());
+                    }
+                    a = run_details(&self.client, requests) => a,
+                };
+                report.requests += asked;
+                if let Err(e) = self.source.with_details(&mut page, answers) {
+                    return Err(match e {
+                        StreamError::Api(e) => self.api_error(e),
+                        other => other,
+                    });
+                }
+            }
             let Page {
                 records,
                 next,
@@ -419,7 +470,9 @@ impl<S: Source> Driver<S> {
             let mut rendered = self.render(&records, dedup)?;
             // Envelope pages are counted as they are rendered (one pass over the page).
             let received = match &records {
-                Records::Envelope { .. } => (rendered.emitted + rendered.duplicates) as usize,
+                Records::Envelope { .. } | Records::Array(_) => {
+                    (rendered.emitted + rendered.duplicates) as usize
+                }
                 _ => received,
             };
             empty_run = if received == 0 && continues {
@@ -463,6 +516,17 @@ impl<S: Source> Driver<S> {
             Records::Envelope { env, field } => {
                 let recs = super::records::extract(env.data.as_deref(), *field)
                     .map_err(|e| StreamError::Shape(e.to_string()))?;
+                self.emitter.render_capped(
+                    recs,
+                    at,
+                    dedup.remember_from,
+                    dedup.not_before,
+                    dedup.newest_before,
+                )
+            }
+            Records::Array(items) => {
+                let recs: Vec<&RawValue> = serde_json::from_str(items.get())
+                    .map_err(|e| StreamError::Shape(format!("records are not an array: {e}")))?;
                 self.emitter.render_capped(
                     recs,
                     at,

@@ -20,12 +20,13 @@ pub mod emit;
 pub mod probe;
 pub mod records;
 pub mod snapshot;
+pub mod threat_details;
 pub mod token_files;
 pub mod window;
 
-pub use crate::catalog::{ApiVersion, StreamKind, SIEM_CG_TYPES, THREAT_FEED_TYPES};
+pub use crate::catalog::{ApiVersion, StreamKind, SIEM_CG_TYPES, SIEM_CI_TYPES, THREAT_FEED_TYPES};
 
-use crate::api::{ApiError, Download, Envelope, SiemPage, Streamed};
+use crate::api::{ApiError, Download, Envelope, Next, RestPage, SiemPage, Streamed};
 use crate::sink::writer::{WriteError, WriteErrorKind};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -101,15 +102,45 @@ pub enum Request {
         path: &'static str,
         query: Vec<(&'static str, String)>,
     },
+    /// GET a 2.0 REST route answering a page of records ([`RestPage`]).
+    Get {
+        path: &'static str,
+        query: Vec<(&'static str, String)>,
+    },
+    /// Follow the next-page link a REST route answered with (on the tenant's host only).
+    Follow { url: url::Url },
+    /// GET a 2.0 REST route answering one object (a threat's details).
+    GetOne {
+        path: String,
+        query: Vec<(&'static str, String)>,
+    },
 }
 
 impl Request {
-    pub fn path(&self) -> &'static str {
+    pub fn path(&self) -> &str {
         match self {
             Request::Post { path, .. }
             | Request::Download { path, .. }
             | Request::Stream { path, .. }
-            | Request::Siem { path, .. } => path,
+            | Request::Siem { path, .. }
+            | Request::Get { path, .. } => path,
+            Request::Follow { url } => url.path(),
+            Request::GetOne { path, .. } => path,
+        }
+    }
+
+    /// The request that continues a REST listing: a link is followed, a token is sent back.
+    pub fn rest_next(
+        path: &'static str,
+        mut query: Vec<(&'static str, String)>,
+        next: &Next,
+    ) -> Request {
+        match next {
+            Next::Uri(url) => Request::Follow { url: url.clone() },
+            Next::Token(t) => {
+                query.push((crate::api::rest::TOKEN_PARAM, t.clone()));
+                Request::Get { path, query }
+            }
         }
     }
 }
@@ -121,6 +152,8 @@ pub enum Response {
     Download(Download),
     Stream(Streamed),
     Siem(SiemPage),
+    Rest(RestPage),
+    One(Box<RawValue>),
 }
 
 /// A file answered in the response itself, read as it streams in (SIEM logs of API 1.0).
@@ -162,6 +195,8 @@ pub enum Records {
         field: Option<&'static str>,
     },
     Owned(Vec<Record>),
+    /// A JSON array of records (a REST page).
+    Array(Box<RawValue>),
 }
 
 /// How a page's records are checked against what was written before.
@@ -207,6 +242,9 @@ pub struct Page<C> {
     pub files: Vec<FileRef>,
     /// A file in the answer itself, read before `next` is committed.
     pub body: Option<Body>,
+    /// Requests that complete the records (a threat's details), one per record where it has
+    /// one; the driver runs them and hands the answers to [`Source::with_details`].
+    pub details: Vec<Option<Request>>,
     pub dedup: Dedup,
 }
 
@@ -221,6 +259,7 @@ impl<C> Page<C> {
             resume: None,
             files: Vec::new(),
             body: None,
+            details: Vec::new(),
             dedup: Dedup::default(),
         }
     }
@@ -291,6 +330,16 @@ pub trait Source: Send + 'static {
         next
     }
 
+    /// The answers to the page's [`Page::details`] requests, in the same order (`None` where
+    /// the record had none): the source completes the page's records with them.
+    fn with_details(
+        &mut self,
+        _page: &mut Page<Self::Cursor>,
+        _answers: Vec<Option<Result<Response, ApiError>>>,
+    ) -> Result<(), StreamError> {
+        Ok(())
+    }
+
     /// The file `key` could not be decoded.
     fn file_failed(&self, cursor: &Self::Cursor, _key: &str) -> FileFailure<Self::Cursor> {
         FileFailure {
@@ -312,11 +361,11 @@ pub enum Family {
 pub fn family(kind: StreamKind) -> Family {
     use StreamKind::*;
     match kind {
-        SiemCg => Family::BatchFiles,
+        SiemCg | SiemCi => Family::BatchFiles,
         SiemMta | ThreatIntel => Family::TokenFiles,
         Dashboard | Directory => Family::Snapshot,
         TtpUrl | TtpAttachment | TtpImpersonation | Audit | ArchiveSearch | ArchiveSearchLogs
-        | MessageTracking => Family::Window,
+        | MessageTracking | Dlp | MessageRelease | Threats | ReportedEmails => Family::Window,
     }
 }
 

@@ -29,7 +29,7 @@ async fn probe_api(client: &MimecastClient, stream: &StreamConfig) -> Result<(),
     let now = OffsetDateTime::now_utc();
     let hour_ago = now - time::Duration::hours(1);
     match kind {
-        StreamKind::SiemCg => {
+        StreamKind::SiemCg | StreamKind::SiemCi => {
             let t = stream
                 .types
                 .first()
@@ -102,8 +102,45 @@ async fn probe_api(client: &MimecastClient, stream: &StreamConfig) -> Result<(),
                 }
                 .into());
             };
-            let body = json!({"meta": {"pagination": {"pageSize": 1}}, "data": [(spec.item)(hour_ago, now)]});
-            client.post(path, &body).await?;
+            match spec.wire {
+                window::Wire::Envelope { item, .. } => {
+                    let body = json!({"meta": {"pagination": {"pageSize": 1}}, "data": [item(hour_ago, now)]});
+                    client.post(path, &body).await?;
+                }
+                window::Wire::Rest { query } => {
+                    // The smallest page each route accepts (reported emails: 25).
+                    let size = if kind == StreamKind::ReportedEmails {
+                        25
+                    } else {
+                        1
+                    };
+                    let query = query(hour_ago, now, size);
+                    let pairs: Vec<(&str, &str)> =
+                        query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let page = client.get_rest(path, &pairs).await?;
+                    // Threats: one details call proves the details route is granted too.
+                    if spec.details {
+                        probe_details(client, &page).await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The details of the first threat listed, if any: a 404 for that one threat is fine (it may
+/// have aged out), anything else is what `run` would meet.
+async fn probe_details(
+    client: &MimecastClient,
+    page: &crate::api::RestPage,
+) -> Result<(), StreamError> {
+    let requests = super::threat_details::requests(&page.items)?;
+    if let Some(Some(super::Request::GetOne { path, query })) = requests.into_iter().next() {
+        let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        match client.get_rest_one(&path, &pairs).await {
+            Ok(_) | Err(ApiError::Request { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())

@@ -285,6 +285,7 @@ impl Source for SnapshotSource {
             resume: None,
             files: Vec::new(),
             body: None,
+            details: Vec::new(),
             dedup,
         })
     }

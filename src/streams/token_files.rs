@@ -245,6 +245,7 @@ impl TokenFileSource {
                 key: file_key(c),
                 response,
             }),
+            details: Vec::new(),
             dedup: self.dedup(c),
         })
     }
@@ -407,6 +408,7 @@ impl Source for TokenFileSource {
             resume: None,
             files: Vec::new(),
             body: None,
+            details: Vec::new(),
             dedup: self.dedup(c),
         })
     }

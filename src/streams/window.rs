@@ -27,6 +27,7 @@
 
 use super::emit::Rendered;
 use super::{Dedup, Page, Records, Request, Response, StreamError, StreamKind};
+use crate::api::{ApiError, Next};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -58,63 +59,131 @@ pub fn body_date(t: OffsetDateTime) -> String {
     )
 }
 
+/// ISO 8601 with a zone and milliseconds, as the 2.0 REST routes ask ("Extended ISO-8601 format
+/// with mandatory time zone", MIMECAST.md §9.3): `2026-11-23T10:15:30.000Z`.
+pub fn iso_date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// How an endpoint is asked for the window `[from, to)`.
+pub enum Wire {
+    /// POST to an `/api/...` function with `data[0] = item(from, to)`; records are `data[]`
+    /// (field `None`) or `data[0].<field>[]`.
+    Envelope {
+        item: fn(from: OffsetDateTime, to: OffsetDateTime) -> Value,
+        field: Option<&'static str>,
+    },
+    /// GET a 2.0 REST route with the window and page size in the query; records are a
+    /// top-level array ([`crate::api::rest`]).
+    Rest {
+        query: fn(
+            from: OffsetDateTime,
+            to: OffsetDateTime,
+            page_size: u32,
+        ) -> Vec<(&'static str, String)>,
+    },
+}
+
 /// How one endpoint is asked for a window, and where its records are.
 pub struct WindowSpec {
     pub kind: StreamKind,
-    /// `data[0]` of the request for `[from, to)`.
-    pub item: fn(from: OffsetDateTime, to: OffsetDateTime) -> Value,
-    /// `None`: records are `data[]`; `Some(f)`: they are `data[0].f[]`.
-    pub field: Option<&'static str>,
+    pub wire: Wire,
     /// The request asks for oldest-first order (`oldestFirst: true`, §4.3-4.5).
     pub ordered: bool,
+    /// Each record is completed by its details (threats, [`super::threat_details`]).
+    pub details: bool,
 }
 
 pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
     use StreamKind::*;
-    let (item, field): (fn(OffsetDateTime, OffsetDateTime) -> Value, _) = match kind {
+    let envelope =
+        |item: fn(OffsetDateTime, OffsetDateTime) -> Value, field| Wire::Envelope { item, field };
+    let wire = match kind {
         // §4.3: oldestFirst, from/to; route and scanResult "all" ask for everything.
-        TtpUrl => (
+        TtpUrl => envelope(
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true, "route": "all", "scanResult": "all"}),
             Some("clickLogs"),
         ),
         // §4.4
-        TtpAttachment => (
+        TtpAttachment => envelope(
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true, "route": "all", "result": "all"}),
             Some("attachmentLogs"),
         ),
         // §4.5
-        TtpImpersonation => (
+        TtpImpersonation => envelope(
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true}),
             Some("impersonationLogs"),
         ),
+        // §4.6: the same request fields as the TTP logs (Postman collection).
+        Dlp => envelope(
+            |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true}),
+            Some("dlpLogs"),
+        ),
         // §4.1: both dates required; records directly in data[].
-        Audit => (
+        Audit => envelope(
             |f, t| json!({"startDateTime": body_date(f), "endDateTime": body_date(t)}),
             None,
         ),
         // §4.11: item fields UNCONFIRMED; start/end as documented.
-        MessageTracking => (
+        MessageTracking => envelope(
             |f, t| json!({"start": body_date(f), "end": body_date(t), "searchReason": "mimecast-collector export"}),
             Some("trackedEmails"),
         ),
         // §4.9: start/end are documented for get-search-logs; records filtered by time here too.
-        ArchiveSearchLogs => (
+        ArchiveSearchLogs => envelope(
             |f, t| json!({"start": body_date(f), "end": body_date(t)}),
             Some("logs"),
         ),
         // §4.8: the window is a `between` date range inside the XML query; XSOAR reads data[0].items.
-        ArchiveSearch => (
+        ArchiveSearch => envelope(
             |f, t| json!({"admin": true, "query": archive_query(f, t)}),
             Some("items"),
         ),
+        // §4.14, §9.6: start/end (Elastic sends RFC 3339; Mimecast's own form is accepted by
+        // every /api route), records in data[0].heldReleaseLogs, no order parameter.
+        MessageRelease => envelope(
+            |f, t| json!({"start": body_date(f), "end": body_date(t)}),
+            Some("heldReleaseLogs"),
+        ),
+        // §9.3: the end is exclusive; the page size is 1-100.
+        Threats => Wire::Rest {
+            query: |f, t, n| {
+                vec![
+                    ("timestampRangeStartsAt", iso_date(f)),
+                    ("timestampRangeEndsAt", iso_date(t)),
+                    ("pageSize", n.clamp(1, 100).to_string()),
+                ]
+            },
+        },
+        // §9.3: newest first whatever is asked; page sizes 25, 50, 100, 250, 500 (config
+        // validation allows only those); pages are followed by `meta.nextPage` links.
+        ReportedEmails => Wire::Rest {
+            query: |f, t, n| {
+                vec![
+                    ("dateRangeStartsAt", iso_date(f)),
+                    ("dateRangeEndsAt", iso_date(t)),
+                    ("pageSize", n.to_string()),
+                ]
+            },
+        },
         _ => return None,
     };
-    let ordered = matches!(kind, TtpUrl | TtpAttachment | TtpImpersonation);
+    let ordered = matches!(kind, TtpUrl | TtpAttachment | TtpImpersonation | Dlp);
     Some(WindowSpec {
         kind,
-        item,
-        field,
+        wire,
         ordered,
+        details: kind == Threats,
     })
 }
 
@@ -239,12 +308,12 @@ impl WindowSource {
         }
     }
 
-    fn body(&self, from: OffsetDateTime, to: OffsetDateTime, token: Option<&str>) -> Value {
+    fn body(&self, item: Value, token: Option<&str>) -> Value {
         let mut pagination = json!({"pageSize": self.page_size});
         if let Some(t) = token {
             pagination["pageToken"] = Value::String(t.to_string());
         }
-        json!({"meta": {"pagination": pagination}, "data": [(self.spec.item)(from, to)]})
+        json!({"meta": {"pagination": pagination}, "data": [item]})
     }
 
     /// The window a closed cursor opens next, or `None` when caught up with this poll's end.
@@ -304,9 +373,19 @@ impl super::Source for WindowSource {
     fn request(&self, c: &WindowCursor) -> Option<Request> {
         let w = self.window(c)?;
         let token = (!w.next.is_empty()).then_some(w.next.as_str());
-        Some(Request::Post {
-            path: self.spec.kind.spec().path,
-            body: self.body(w.from, w.to, token),
+        let path = self.spec.kind.spec().path;
+        Some(match &self.spec.wire {
+            Wire::Envelope { item, .. } => Request::Post {
+                path,
+                body: self.body(item(w.from, w.to), token),
+            },
+            Wire::Rest { query } => {
+                let query = query(w.from, w.to, self.page_size);
+                match token.and_then(Next::parse) {
+                    Some(next) => Request::rest_next(path, query, &next),
+                    None => Request::Get { path, query },
+                }
+            }
         })
     }
 
@@ -315,20 +394,31 @@ impl super::Source for WindowSource {
         c: &WindowCursor,
         response: Response,
     ) -> Result<Page<WindowCursor>, StreamError> {
-        let Response::Envelope(env) = response else {
-            return Err(StreamError::Shape("expected an envelope".into()));
+        let (records, next_token) = match (response, &self.spec.wire) {
+            (Response::Envelope(env), Wire::Envelope { field, .. }) => {
+                let next = env
+                    .meta
+                    .pagination
+                    .as_ref()
+                    .and_then(|p| p.next.as_deref())
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
+                (Records::Envelope { env, field: *field }, next)
+            }
+            (Response::Rest(page), Wire::Rest { .. }) => (
+                Records::Array(page.items),
+                page.next.as_ref().map(|n| n.as_str().to_string()),
+            ),
+            _ => {
+                return Err(StreamError::Shape(
+                    "the answer is not of the kind asked for".into(),
+                ))
+            }
         };
         let w = self
             .window(c)
             .ok_or_else(|| StreamError::Shape("a page arrived with no window open".into()))?;
         // An empty page that still names a next page is followed: the data may be behind it.
-        let next_token = env
-            .meta
-            .pagination
-            .as_ref()
-            .and_then(|p| p.next.as_deref())
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
         let (next, forget) = match next_token {
             Some(n) => (
                 WindowCursor {
@@ -355,11 +445,12 @@ impl super::Source for WindowSource {
         // After a closed window, the next one follows in the same poll if there is one.
         let more = next.window.is_some() || self.next_window(&next).is_some();
         let continues = next.window.is_some();
+        let details = match (&records, self.spec.details) {
+            (Records::Array(items), true) => super::threat_details::requests(items)?,
+            _ => Vec::new(),
+        };
         Ok(Page {
-            records: Records::Envelope {
-                env,
-                field: self.spec.field,
-            },
+            records,
             // Counted by the driver as it renders them (one pass over the page).
             received: 0,
             next,
@@ -368,6 +459,7 @@ impl super::Source for WindowSource {
             resume: None,
             files: Vec::new(),
             body: None,
+            details,
             dedup: Dedup {
                 remember_from: Some(w.from),
                 // Oldest first: anything older than the newest second written was written
@@ -413,6 +505,20 @@ impl super::Source for WindowSource {
         }
         let tail = self.keep_after_close(w).unix_timestamp();
         rendered.seen.retain(|(_, t)| *t >= tail);
+    }
+
+    /// Threats: each record becomes the threat with its details (see `threat_details`).
+    fn with_details(
+        &mut self,
+        page: &mut Page<WindowCursor>,
+        answers: Vec<Option<Result<Response, ApiError>>>,
+    ) -> Result<(), StreamError> {
+        if let Records::Array(items) = &page.records {
+            let merged = super::threat_details::merge(items, answers)?;
+            page.received = merged.len();
+            page.records = Records::Owned(merged);
+        }
+        Ok(())
     }
 
     fn carried_ids(&self, c: &WindowCursor) -> Vec<(i64, i64)> {
@@ -519,22 +625,34 @@ mod tests {
     }
 
     #[test]
-    fn every_window_stream_has_a_spec() {
-        for k in [
-            StreamKind::TtpUrl,
-            StreamKind::TtpAttachment,
-            StreamKind::TtpImpersonation,
-            StreamKind::Audit,
-            StreamKind::MessageTracking,
-            StreamKind::ArchiveSearch,
-            StreamKind::ArchiveSearchLogs,
-        ] {
-            let s = spec(k).unwrap();
-            assert!((s.item)(
-                datetime!(2026-11-23 09:00 UTC),
-                datetime!(2026-11-23 10:00 UTC)
-            )
-            .is_object());
+    fn every_window_stream_has_a_spec_that_asks_for_the_window() {
+        let (from, to) = (
+            datetime!(2026-11-23 09:00 UTC),
+            datetime!(2026-11-23 10:00 UTC),
+        );
+        for k in StreamKind::ALL {
+            let Some(s) = spec(k) else {
+                assert_ne!(super::super::family(k), super::super::Family::Window, "{k}");
+                continue;
+            };
+            match s.wire {
+                Wire::Envelope { item, .. } => {
+                    let text = item(from, to).to_string();
+                    assert!(text.contains("2026-11-23T09:00:00+0000"), "{k}: {text}");
+                }
+                Wire::Rest { query } => {
+                    let q = query(from, to, 500);
+                    let has = |v: &str| q.iter().any(|(_, x)| x == v);
+                    assert!(
+                        has("2026-11-23T09:00:00.000Z") && has("2026-11-23T10:00:00.000Z"),
+                        "{k}: {q:?}"
+                    );
+                    // Threats pages hold 1 to 100 events whatever is configured.
+                    if k == StreamKind::Threats {
+                        assert!(has("100"), "{q:?}");
+                    }
+                }
+            }
         }
         assert!(spec(StreamKind::SiemCg).is_none());
     }
