@@ -40,7 +40,16 @@ name = "acme"
 base_url = "{base_url}"
 client_id = "{cid}"
 client_secret = "{cs}"
-streams = ["ttp_url", "siem_cg", "audit", "threat_intel", "dashboard", "directory"]
+streams = ["ttp_url", "siem_cg", "audit", "threat_intel", "dashboard", "directory", "threats", "siem_ci", "dlp", "reported_emails"]
+[tenant.stream.threats]
+page_size = {PAGE}
+[tenant.stream.siem_ci]
+types = ["entities"]
+page_size = 3
+[tenant.stream.dlp]
+page_size = {PAGE}
+[tenant.stream.reported_emails]
+page_size = 50
 [tenant.stream.ttp_url]
 page_size = {PAGE}
 [tenant.stream.audit]
@@ -60,8 +69,10 @@ app_id = "{app_id}"
 app_key = "{app_key}"
 access_key = "{access_key}"
 secret_key = "{secret_key}"
-streams = ["ttp_attachment", "siem_mta"]
+streams = ["ttp_attachment", "siem_mta", "message_release"]
 [tenant.stream.ttp_attachment]
+page_size = {PAGE}
+[tenant.stream.message_release]
 page_size = {PAGE}
 "#,
         state = dir.join("state.db").display().to_string(),
@@ -98,6 +109,10 @@ fn streams() -> Vec<(&'static str, String)> {
         "threat_intel:malware_customer",
         "dashboard",
         "directory",
+        "threats",
+        "siem_ci:entities",
+        "dlp",
+        "reported_emails",
     ]
     .iter()
     .map(|s| ("acme", s.to_string()))
@@ -109,6 +124,7 @@ fn streams() -> Vec<(&'static str, String)> {
     );
     out.push(("globex", "ttp_attachment".into()));
     out.push(("globex", "siem_mta".into()));
+    out.push(("globex", "message_release".into()));
     out
 }
 
@@ -127,7 +143,7 @@ fn faults(seed: u64) -> Vec<FaultRule> {
         },
         FaultKind::TruncatedJson,
     ];
-    for prefix in ["/api/", "/siem/"] {
+    for prefix in ["/api/", "/siem/", "/threat"] {
         let mut after = 0;
         for _ in 0..env_u64("CRASH_FAULTS", 40) {
             after += rng.u32(5..15);
@@ -277,13 +293,17 @@ async fn crash_run(sink_kind: &str, seed: u64, kills: u64, records: u64) -> Outc
             Err(e) => panic!("invalid JSON line in the output (seed {seed}): {e}: {line:?}"),
         };
         lines += 1;
+        let stream = v["stream"].as_str().unwrap();
+        // A threat is written with its details; the simulator lists the threat alone.
+        let raw = if stream == "threats" {
+            &v["raw"]["threat"]
+        } else {
+            &v["raw"]
+        };
         written
-            .entry((
-                v["tenant"].as_str().unwrap().into(),
-                v["stream"].as_str().unwrap().into(),
-            ))
+            .entry((v["tenant"].as_str().unwrap().into(), stream.into()))
             .or_default()
-            .push(v["raw"].to_string());
+            .push(raw.to_string());
     }
     let mut expected: HashMap<(String, String), Vec<String>> = HashMap::new();
     for (tenant, stream) in streams() {
@@ -370,7 +390,11 @@ async fn sigkill_with_stdout_is_at_least_once_with_bounded_duplicates() {
     for (key, want) in &o.expected {
         let got = o.written.get(key).cloned().unwrap_or_default();
         let set: std::collections::HashSet<&String> = got.iter().collect();
-        lost += want.iter().filter(|r| !set.contains(r)).count();
+        let missing = want.iter().filter(|r| !set.contains(r)).count();
+        if missing > 0 {
+            eprintln!("  {}/{}: lost {missing} of {}", key.0, key.1, want.len());
+        }
+        lost += missing;
         duplicated += got.len() - set.len();
     }
     // Each kill can repeat at most the pages in flight: one per stream task, of at most one

@@ -166,6 +166,8 @@ async fn rate_limits_server_errors_and_refused_tokens_on_the_new_routes_lose_and
         "429:reset=50x3+2@/threats/",
         "503x2+3@/threats/v1/events/",
         "bad-page-tokenx1+1@/threats/v1/events",
+        "truncatedx2+1@/threats/",
+        "truncatedx1+2@/threat-reporting/",
         "429x2+1@/threat-reporting/",
         "500x2+2@/threat-reporting/",
         "429x2+1@/siem/v1/batch/events/ci",
@@ -319,6 +321,59 @@ async fn an_unrecognised_threats_answer_is_an_error_never_an_empty_page() {
         .unwrap();
     assert_eq!(row.events_total, 0);
     sim.shutdown().await;
+}
+
+/// Every new route answering in a shape the collector does not know: nothing of that stream is
+/// written, and the error says so (in `status` from the state database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_new_route_answering_an_unknown_shape_writes_nothing_and_says_so() {
+    let cases = [
+        (StreamKind::Dlp, "/api/dlp/get-logs"),
+        (
+            StreamKind::MessageRelease,
+            "/api/gateway/get-held-release-logs",
+        ),
+        (StreamKind::SiemCi, "/siem/v1/batch/events/ci"),
+        (StreamKind::Threats, "/threats/v1/events"),
+        (StreamKind::ReportedEmails, REPORTED),
+    ];
+    for (kind, path) in cases {
+        let acme = SimTenant::named("acme");
+        let mut config = sim_config(40);
+        config.tenants = vec![acme.clone()];
+        config.faults = mimecast_sim::parse_fault_specs(&format!("wrong-shapex*@{path}")).unwrap();
+        let sim = start_sim(config).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("events.jsonl");
+        let mut t = tenant(&sim, &acme, false, &[kind], 20);
+        for s in &mut t.streams {
+            if kind == StreamKind::SiemCi {
+                s.types = vec!["entities".into()];
+            }
+        }
+        let config = collector_config(
+            vec![t],
+            &dir.path().join("state.db"),
+            SinkKind::File { path: out.clone() },
+        );
+        run_once(config.clone()).await;
+        assert!(
+            events(&out).is_empty(),
+            "{kind}: wrote from an unknown shape"
+        );
+        let err = stored_error(&config, kind.name());
+        assert!(
+            ["shape", "not an array", "not a list", "recognise"]
+                .iter()
+                .any(|w| err.contains(w)),
+            "{kind}: {err}"
+        );
+        assert!(
+            sim.requests().iter().any(|r| r.fault.is_some()),
+            "{kind}: no fault applied"
+        );
+        sim.shutdown().await;
+    }
 }
 
 /// A threat whose details the route refuses is written without them, and says why.

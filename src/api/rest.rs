@@ -127,10 +127,25 @@ fn reported_error(body: &[u8], fail: &[FailEntry], error: bool) -> Option<ApiErr
     })
 }
 
+/// The body read as a page's probe. A body that is not JSON at all was cut short or garbled on
+/// the way (transient, retried); JSON that is not an object is a shape this client does not know.
+fn probe(body: &Bytes) -> Result<Probe<'_>, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+            ApiError::Decode(format!("not JSON ({e}); body starts: {}", snippet(body)))
+        } else {
+            unrecognised(body, &format!("not a JSON object: {e}"))
+        }
+    })
+}
+
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned()
+}
+
 impl RestPage {
     pub fn parse(body: &Bytes) -> Result<RestPage, ApiError> {
-        let probe: Probe = serde_json::from_slice(body)
-            .map_err(|e| unrecognised(body, &format!("not a JSON object: {e}")))?;
+        let probe = probe(body)?;
         if let Some(e) = reported_error(body, &probe.fail, probe.error.is_some()) {
             return Err(e);
         }
@@ -162,8 +177,7 @@ impl RestPage {
 /// One object answered by a details route: `value[0]`, `data[0]`, or the object itself when it
 /// carries an `id`.
 pub fn parse_one(body: &Bytes) -> Result<Box<RawValue>, ApiError> {
-    let probe: Probe = serde_json::from_slice(body)
-        .map_err(|e| unrecognised(body, &format!("not a JSON object: {e}")))?;
+    let probe = probe(body)?;
     if let Some(e) = reported_error(body, &probe.fail, probe.error.is_some()) {
         return Err(e);
     }
@@ -237,6 +251,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("it has: items"));
+        // Cut short on the way: retried, not reported as a new shape.
+        for body in [r#"{"value":[{"id":"a"#, "<html>502</html>", ""] {
+            let e = page(body).unwrap_err();
+            assert!(
+                matches!(e, ApiError::Decode(_)) && e.is_transient(),
+                "{body}: {e}"
+            );
+        }
         let e = page(r#"{"fail":[{"errors":[{"code":"err_x","message":"m"}]}]}"#).unwrap_err();
         assert!(matches!(e, ApiError::Server { .. }), "{e}");
     }

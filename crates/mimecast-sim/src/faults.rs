@@ -39,9 +39,11 @@
 //! | `reorder` | [`FaultKind::Reorder`] |
 //! | `new-file` | [`FaultKind::NewFile`] |
 //! | `foreign-next-page` | [`FaultKind::ForeignNextPage`] |
+//! | `wrong-shape` | [`FaultKind::WrongShape`] |
 //!
 //! Examples: `500x3`, `reset@/api/ttp/url/get-logs`, `429:reset=2000x2+5#acme`,
-//! `fail=err_x:retryable`, `same-tokenx*@/siem`, `overlap=5x*`, `corrupt-gzipx*`.
+//! `fail=err_x:retryable`, `same-tokenx*@/siem`, `overlap=5x*`, `corrupt-gzipx*`,
+//! `wrong-shapex*@/api/ttp`.
 //!
 //! # Misbehaving servers: what each newer kind puts on the wire
 //!
@@ -51,8 +53,10 @@
 //! refuses the second request that carries a page token, however many first-page requests come
 //! in between. As for every kind, a request gets at most one fault: the first live rule that
 //! matches (path, tenant) and applies. "Paged endpoints" are the POST
-//! endpoints paged by `meta.pagination` (the log endpoints, `/api/archive/search` and
-//! `/api/user/get-internal-users`); "a page token" is `meta.pagination.pageToken` there,
+//! endpoints paged by `meta.pagination`: the "log endpoints" of the log table (audit events,
+//! TTP URL/attachment/impersonation, DLP, held/release, message finder, archive search logs,
+//! get-search-logs, dashboard notifications), `/api/archive/search` and
+//! `/api/user/get-internal-users`; "a page token" is `meta.pagination.pageToken` there,
 //! `data[0].token` on `/api/audit/get-siem-logs` and `/api/ttp/threat-intel/get-feed`,
 //! `nextPage` on `/siem/v1/batch/events/{cg,ci}` ("SIEM batch"), and `pageToken` on
 //! `GET /threats/v1/events` ("threats", whose next page is `@nextPage` or where
@@ -73,6 +77,7 @@
 //! | `reorder` | SIEM batch listings | the page's files listed in reverse order (newest first). |
 //! | `new-file` | SIEM batch listings | the first file the next page would have listed appears first on this page, before the usual ones; `@nextPage` moves past it. Nothing is inserted on the last page. |
 //! | `foreign-next-page` | `GET /threat-reporting/v1/reported-emails`; threats when `rest_shape` gives the next page as a URI | the page is correct, but its next-page URI points to another host: `https://attacker.example/<same path>?<same query>` (a client must not send its bearer token there). Nothing changes on the last page (there is no next page). |
+//! | `wrong-shape` | log endpoints; SIEM batch; threats, `GET /threats/v1/events/{id}/details`, reported emails | HTTP **200**, `application/json`, the right records in a shape no client knows (an unannounced API change). Log endpoints: the usual envelope (`meta` with `pagination`, `fail: []`), but `data[0].<records>` is an **object** keyed by index, `{"0":{…},"1":{…}}` (other `data[0]` fields, e.g. `resultCount`, stay); audit events (records directly in `data[]`): `data` is the object `{"records":[…]}`. SIEM batch: `{"value":{"files":[…]},"@nextPage":…,"isCaughtUp":…}` (`value` an object). Threats, details and reported emails (whatever `rest_shape`): `{"results":[…],"next":"…"}`, none of `value`, `data`, `events`, `items`, `meta`; `next` is the next page as the route would give it (token or URI) and is absent on the last page and on details. A client must fail loudly, not read an empty page. |
 //!
 //! File URLs keep one path per file (tenant, type, record range) across listings; only the
 //! signed query (`expires`, `signature`) changes, as with pre-signed object-store URLs. So a
@@ -130,6 +135,8 @@ pub enum FaultKind {
     NewFile,
     /// A next-page URI on another host (`https://attacker.example/...`).
     ForeignNextPage,
+    /// HTTP 200 with the page's records in an unrecognisable shape (see the module docs).
+    WrongShape,
 }
 
 /// What a [`FaultKind::RateLimitReset`] puts in `X-RateLimit-Reset` (N = the spec's number).
@@ -146,7 +153,9 @@ pub enum ResetForm {
 /// Which kind of endpoint a request is for, as far as fault applicability goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Endpoint {
-    /// POST endpoints paged by `meta.pagination` (log endpoints, archive search, internal users).
+    /// The log endpoints of the log table (`routes/logs.rs`), paged by `meta.pagination`.
+    Logs,
+    /// The other POST endpoints paged by `meta.pagination` (archive search, internal users).
     Paged,
     /// `/api/audit/get-siem-logs`.
     SiemMta,
@@ -156,6 +165,8 @@ pub enum Endpoint {
     SiemBatch,
     /// `GET /threats/v1/events` (page token: the `pageToken` query parameter).
     Threats,
+    /// `GET /threats/v1/events/{id}/details`.
+    ThreatDetails,
     /// `GET /threat-reporting/v1/reported-emails` (paged by `offset`, no token).
     ReportedEmails,
     /// Any other `/siem/...` path.
@@ -195,6 +206,7 @@ impl FaultKind {
                 | FaultKind::Reorder
                 | FaultKind::NewFile
                 | FaultKind::ForeignNextPage
+                | FaultKind::WrongShape
         )
     }
 
@@ -210,15 +222,19 @@ impl FaultKind {
                 has_token
                     && matches!(
                         t.endpoint,
-                        Paged | SiemMta | ThreatFeed | SiemBatch | Threats
+                        Logs | Paged | SiemMta | ThreatFeed | SiemBatch | Threats
                     )
             }
-            FaultKind::Overlap(_) => has_token && matches!(t.endpoint, Paged | Threats),
-            FaultKind::EmptyNext => matches!(t.endpoint, Paged | Threats),
+            FaultKind::Overlap(_) => has_token && matches!(t.endpoint, Logs | Paged | Threats),
+            FaultKind::EmptyNext => matches!(t.endpoint, Logs | Paged | Threats),
             FaultKind::ForeignNextPage => {
                 t.next_is_uri && matches!(t.endpoint, Threats | ReportedEmails)
             }
-            FaultKind::BadUtf8 => matches!(t.endpoint, Paged | Storage),
+            FaultKind::BadUtf8 => matches!(t.endpoint, Logs | Paged | Storage),
+            FaultKind::WrongShape => matches!(
+                t.endpoint,
+                Logs | SiemBatch | Threats | ThreatDetails | ReportedEmails
+            ),
             FaultKind::CorruptGzip => t.endpoint == Storage,
             FaultKind::Reorder | FaultKind::NewFile => t.endpoint == SiemBatch,
             _ => true,
@@ -263,6 +279,7 @@ impl FaultKind {
             FaultKind::Reorder => "reorder".into(),
             FaultKind::NewFile => "new-file".into(),
             FaultKind::ForeignNextPage => "foreign-next-page".into(),
+            FaultKind::WrongShape => "wrong-shape".into(),
         }
     }
 }
@@ -454,6 +471,7 @@ impl FromStr for FaultRule {
             "reorder" => no_arg(FaultKind::Reorder)?,
             "new-file" => no_arg(FaultKind::NewFile)?,
             "foreign-next-page" => no_arg(FaultKind::ForeignNextPage)?,
+            "wrong-shape" => no_arg(FaultKind::WrongShape)?,
             "403" | "forbidden" => no_arg(FaultKind::Forbidden)?,
             "418" | "expired-keys" | "keys-expired" => no_arg(FaultKind::KeysExpired)?,
             "401" | "expired-token" | "token-expired" => no_arg(FaultKind::TokenExpired)?,
@@ -496,7 +514,7 @@ impl FromStr for FaultRule {
                      html502, delay=5s, reset, truncated, malformed, fail=CODE[:retryable], 403, \
                      expired-keys, expired-token, not-a-page, bad-page-token, same-token, \
                      overlap=N, empty-next, bad-utf8, corrupt-gzip, reorder, new-file, \
-                     foreign-next-page"
+                     foreign-next-page, wrong-shape"
                 ))
             }
         };
@@ -645,6 +663,7 @@ mod tests {
             ("reorder", FaultKind::Reorder),
             ("new-file", FaultKind::NewFile),
             ("foreign-next-page", FaultKind::ForeignNextPage),
+            ("wrong-shape", FaultKind::WrongShape),
         ] {
             assert_eq!(p(spec).kind, kind, "{spec}");
             assert_eq!(p(&kind.label()).kind, kind, "label of {spec}");
@@ -727,6 +746,38 @@ mod tests {
         };
         assert!(!FaultKind::ForeignNextPage.applies(&threats_token));
         assert!(FaultKind::EmptyNext.applies(&threats_token));
+        let at = |endpoint| Target {
+            endpoint,
+            ..Target::default()
+        };
+        for e in [
+            Endpoint::Logs,
+            Endpoint::SiemBatch,
+            Endpoint::Threats,
+            Endpoint::ThreatDetails,
+            Endpoint::ReportedEmails,
+        ] {
+            assert!(FaultKind::WrongShape.applies(&at(e)), "{e:?}");
+        }
+        for e in [
+            Endpoint::Paged,
+            Endpoint::SiemMta,
+            Endpoint::ThreatFeed,
+            Endpoint::SiemOther,
+            Endpoint::Storage,
+            Endpoint::Other,
+        ] {
+            assert!(!FaultKind::WrongShape.applies(&at(e)), "{e:?}");
+        }
+        // Log endpoints are paged endpoints for the older kinds.
+        assert!(FaultKind::EmptyNext.applies(&at(Endpoint::Logs)));
+        let mut plan = FaultPlan::new(vec![p("wrong-shape+1")]);
+        assert_eq!(plan.pick("/api/a", None, false, &at(Endpoint::Paged)), None); // not counted
+        assert_eq!(plan.pick("/api/a", None, false, &at(Endpoint::Logs)), None); // skipped
+        assert_eq!(
+            plan.pick("/api/a", None, false, &at(Endpoint::Logs)),
+            Some(FaultKind::WrongShape)
+        );
     }
 
     #[test]

@@ -120,7 +120,10 @@
 //!   pause would. A request without a token starts a new walk as usual. The `bad-page-token`
 //!   fault gives the same refusal on demand; the other server misbehaviours are faults too (see
 //!   [`faults`]), among them `foreign-next-page` (a next-page URI on `https://attacker.example`,
-//!   for reported emails and URI-shaped threats pages).
+//!   for reported emails and URI-shaped threats pages) and `wrong-shape` (HTTP 200 whose records
+//!   sit where no client looks: log endpoints `data[0].<records>` as an object keyed by index,
+//!   audit `data` = `{"records":[…]}`; SIEM batch `"value":{"files":[…]}`; threats, details and
+//!   reported emails `{"results":[…],"next":"…"}`).
 //!
 //! # Demo tenant ([`SimTenant::demo`])
 //!

@@ -735,7 +735,8 @@ impl Inner {
             | FaultKind::CorruptGzip
             | FaultKind::Reorder
             | FaultKind::NewFile
-            | FaultKind::ForeignNextPage => error_response(
+            | FaultKind::ForeignNextPage
+            | FaultKind::WrongShape => error_response(
                 style,
                 &ApiError::new(500, "err_internal_server_error", "fault misrouted"),
             ),

@@ -355,6 +355,11 @@ pub(crate) fn batch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             next_g >= total_files,
         ),
     };
+    // `wrong-shape`: the files under `value.files` (an object where a list is documented).
+    let value = match ctx.fault {
+        Some(FaultKind::WrongShape) => json!({ "files": value }),
+        _ => Value::Array(value),
+    };
     let body = json!({
         "value": value,
         "@nextPage": next_page,

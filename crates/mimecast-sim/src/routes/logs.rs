@@ -221,7 +221,9 @@ pub(crate) fn serve(
         }
     };
     let (page, size) = cut(ctx, body, &cursor)?;
-    if ctx.inner.cfg.cache_bodies && !matches!(ctx.fault, Some(FaultKind::BadUtf8)) {
+    if ctx.inner.cfg.cache_bodies
+        && !matches!(ctx.fault, Some(FaultKind::BadUtf8 | FaultKind::WrongShape))
+    {
         return Ok(serve_cached(ctx, tenant, spec, &page, size));
     }
     let records: Vec<Value> = page
@@ -229,6 +231,9 @@ pub(crate) fn serve(
         .iter()
         .map(|i| ctx.inner.record(tenant, stream, *i))
         .collect();
+    if matches!(ctx.fault, Some(FaultKind::WrongShape)) {
+        return Ok(wrong_shape_response(ctx, records, spec, &page, size));
+    }
     let data = match spec.nest {
         None => records,
         Some(nest) => {
@@ -242,6 +247,83 @@ pub(crate) fn serve(
         }
     };
     Ok(page_response(ctx, data, &page, size, spec.record_start))
+}
+
+/// The `wrong-shape` page: the usual envelope and `meta.pagination`, but the records in an object
+/// where an array is documented: `data[0].<nest>` = `{"0":{…},"1":{…}}`, or (records directly
+/// in `data[]`, audit) `data` = `{"records":[…]}`.
+fn wrong_shape_response(
+    ctx: &Ctx<'_>,
+    records: Vec<Value>,
+    spec: &LogSpec,
+    page: &Page,
+    size: u64,
+) -> Response<Body> {
+    use serde::ser::SerializeMap;
+    /// Records as an object keyed by index, in index order (whatever serde_json's map order).
+    struct Keyed<'a>(&'a [Value]);
+    impl serde::Serialize for Keyed<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(Some(self.0.len()))?;
+            for (i, r) in self.0.iter().enumerate() {
+                m.serialize_entry(&i.to_string(), r)?;
+            }
+            m.end()
+        }
+    }
+    /// `data`: `{"records":[…]}` or `[{"<nest>":{"0":…}, "resultCount"?}]`.
+    struct Data {
+        records: Vec<Value>,
+        nest: Option<&'static str>,
+        result_count: bool,
+    }
+    impl serde::Serialize for Data {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let Some(nest) = self.nest else {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("records", &self.records)?;
+                return m.end();
+            };
+            struct Item<'a>(&'a Data, &'static str);
+            impl serde::Serialize for Item<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let mut m = s.serialize_map(None)?;
+                    m.serialize_entry(self.1, &Keyed(&self.0.records))?;
+                    if self.0.result_count {
+                        m.serialize_entry("resultCount", &self.0.records.len())?;
+                    }
+                    m.end()
+                }
+            }
+            [Item(self, nest)].serialize(s)
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Envelope {
+        meta: Value,
+        data: Data,
+        fail: [u8; 0],
+    }
+    let (next, previous) = links(ctx, page);
+    let p = envelope::pagination(
+        size,
+        page.total,
+        next,
+        previous,
+        spec.record_start.then_some(page.record_start),
+    );
+    envelope::json_response(
+        200,
+        &Envelope {
+            meta: json!({"status": 200, "pagination": p}),
+            data: Data {
+                records,
+                nest: spec.nest,
+                result_count: spec.result_count,
+            },
+            fail: [],
+        },
+    )
 }
 
 /// The same page as [`serve`] builds, from record texts generated once and kept.

@@ -37,12 +37,13 @@ pub(crate) fn target(inner: &Inner, family: Family, req: &Req) -> Target {
         Family::Siem => Endpoint::SiemOther,
         Family::Rest if req.path == threats::EVENTS_PATH => Endpoint::Threats,
         Family::Rest if req.path == reported::PATH => Endpoint::ReportedEmails,
+        Family::Rest if threats::details_id(&req.path).is_some() => Endpoint::ThreatDetails,
         Family::Storage => Endpoint::Storage,
         Family::Api => match req.path.as_str() {
             SIEM_LOGS => Endpoint::SiemMta,
             THREAT_FEED => Endpoint::ThreatFeed,
             ARCHIVE_SEARCH | INTERNAL_USERS => Endpoint::Paged,
-            p if logs::spec_for(p).is_some() => Endpoint::Paged,
+            p if logs::spec_for(p).is_some() => Endpoint::Logs,
             _ => Endpoint::Other,
         },
         _ => Endpoint::Other,
@@ -52,7 +53,7 @@ pub(crate) fn target(inner: &Inner, family: Family, req: &Req) -> Target {
         (!s.is_empty()).then(|| s.to_string())
     };
     let token = match endpoint {
-        Endpoint::Paged => json_body(req)
+        Endpoint::Logs | Endpoint::Paged => json_body(req)
             .ok()
             .and_then(|b| pagination::requested_token(&b)),
         Endpoint::SiemMta | Endpoint::ThreatFeed => json_body(req)

@@ -11,10 +11,11 @@ use axum::body::Body;
 use axum::http::Response;
 use serde_json::{json, Map, Value};
 
-use super::threats::{bad, origin, own_origin, time_param, Query};
+use super::threats::{bad, origin, own_origin, time_param, wrong_shape_body, Query};
 use crate::data::reported_emails::THREAT_REPORTS_PREFIX;
 use crate::dates;
 use crate::envelope::{self, ApiError};
+use crate::faults::FaultKind;
 use crate::server::Ctx;
 
 pub(crate) const PATH: &str = "/threat-reporting/v1/reported-emails";
@@ -92,6 +93,12 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             "nextPage".into(),
             json!(format!("{}{PATH}?{}", origin(ctx), q.with(&over))),
         );
+    }
+    if matches!(ctx.fault, Some(FaultKind::WrongShape)) {
+        let next = meta
+            .remove("nextPage")
+            .and_then(|n| n.as_str().map(str::to_string));
+        return Ok(envelope::json_response(200, &wrong_shape_body(items, next)));
     }
     Ok(envelope::json_response(
         200,

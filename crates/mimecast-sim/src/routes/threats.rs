@@ -138,10 +138,7 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     if path == super::reported::PATH {
         return super::reported::list(ctx);
     }
-    if let Some(id) = path
-        .strip_prefix("/threats/v1/events/")
-        .and_then(|r| r.strip_suffix("/details"))
-    {
+    if let Some(id) = details_id(path) {
         return details(ctx, id);
     }
     Err(ApiError::new(
@@ -151,6 +148,23 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             "{path} is not simulated (see the mimecast-sim crate docs for the served endpoints)"
         ),
     ))
+}
+
+/// The `{id}` of a `/threats/v1/events/{id}/details` path.
+pub(crate) fn details_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/threats/v1/events/")
+        .and_then(|r| r.strip_suffix("/details"))
+}
+
+/// The `wrong-shape` body of the REST routes: `{"results":[…],"next":"…"}` (`next` only when
+/// there is a next page).
+pub(crate) fn wrong_shape_body(records: Vec<Value>, next: Option<String>) -> Value {
+    let mut o = Map::new();
+    o.insert("results".into(), Value::Array(records));
+    if let Some(n) = next {
+        o.insert("next".into(), json!(n));
+    }
+    Value::Object(o)
 }
 
 /// `GET /threats/v1/events`.
@@ -239,10 +253,12 @@ fn events(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .iter()
         .map(|i| inner.record(tenant, STREAM, *i))
         .collect();
-    Ok(envelope::json_response(
-        200,
-        &list_body(shape, records, next),
-    ))
+    let body = if matches!(ctx.fault, Some(FaultKind::WrongShape)) {
+        wrong_shape_body(records, next)
+    } else {
+        list_body(shape, records, next)
+    };
+    Ok(envelope::json_response(200, &body))
 }
 
 /// The list body in the configured shape ([`RestShape`]).
@@ -328,6 +344,7 @@ fn details(ctx: &Ctx<'_>, id: &str) -> Result<Response<Body>, ApiError> {
     }
     let d = threats::detail(seed, &tenant.info, i, t_ms, size as usize);
     let body = match inner.cfg.rest_shape {
+        _ if matches!(ctx.fault, Some(FaultKind::WrongShape)) => wrong_shape_body(vec![d], None),
         RestShape::Shaped {
             bare_detail: true, ..
         } => d,
