@@ -214,3 +214,85 @@ fn demo_config_is_valid_and_matches_the_simulator_defaults() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `permissions`, `status` and `reset` never contact Mimecast, so they read no secret: an
+/// on-call shell (or an admin setting a tenant up) has none. `run` and `check` still need them.
+#[test]
+fn permissions_status_and_reset_work_without_the_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[collector]
+state_path = {state:?}
+[[tenant]]
+name = "ttr"
+api = "v1"
+region = "eu"
+app_id = "id"
+app_key = "${{TTR_APP_KEY_NOT_SET}}"
+access_key = "${{TTR_ACCESS_KEY_NOT_SET}}"
+secret_key_file = "/nonexistent/ttr.secret"
+streams = ["dashboard", "archive_search", "directory"]
+[[tenant]]
+name = "synq"
+client_id = "id"
+client_secret = "${{SYNQ_SECRET_NOT_SET}}"
+streams = ["threats"]
+"#,
+            state = dir.path().join("state.db").display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = bin()
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .env_remove("TTR_APP_KEY_NOT_SET")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["permissions"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The timetoreply guide's three permissions, with what it grants beyond them named.
+    for line in [
+        "Account Menu | Dashboard | Read",
+        "Archive Menu | Search | Read",
+        "Directories Menu | Internal | Read",
+        "not needed: Edit",
+        "not needed: Search Content View",
+        // The Synqly guide's product and permission.
+        "Threats, Security Events and Data for CG",
+        "Security Events and Data Retrieval | Threat and security statistics | Read",
+    ] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    let (code, _, stderr) = run(&["status"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = run(&["reset", "--tenant", "synq", "--stream", "threats"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // Commands that contact Mimecast still refuse, naming the missing secret.
+    let (code, _, stderr) = run(&["check", "--offline"]);
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(stderr.contains("TTR_APP_KEY_NOT_SET"), "{stderr}");
+}
+
+#[test]
+fn permissions_without_a_config_prints_every_stream() {
+    let out = bin().arg("permissions").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for stream in mimecast_collector::streams::StreamKind::ALL {
+        assert!(
+            text.lines().any(|l| l.starts_with(stream.name())),
+            "{stream}: {text}"
+        );
+    }
+}

@@ -49,7 +49,7 @@ page_size = 3
 [tenant.stream.dlp]
 page_size = {PAGE}
 [tenant.stream.reported_emails]
-page_size = 50
+page_size = 500
 [tenant.stream.ttp_url]
 page_size = {PAGE}
 [tenant.stream.audit]
@@ -253,6 +253,11 @@ async fn crash_run(sink_kind: &str, seed: u64, kills: u64, records: u64) -> Outc
                 assert!(status.success(), "a run failed on its own (seed {seed})");
                 ended = true;
                 break;
+            }
+            if t0.elapsed() > Duration::from_secs(180) {
+                child.kill().unwrap();
+                let _ = child.wait();
+                panic!("a run did not end within 180 s (seed {seed})");
             }
             if kill_at.is_some_and(|k| t0.elapsed() >= k) {
                 child.kill().unwrap(); // SIGKILL

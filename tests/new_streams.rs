@@ -206,6 +206,15 @@ async fn rate_limits_server_errors_and_refused_tokens_on_the_new_routes_lose_and
     let streams: Vec<(&str, String)> = parts(&V2_NEW).into_iter().map(|p| ("acme", p)).collect();
     let named: Vec<(&str, &str)> = streams.iter().map(|(t, s)| (*t, s.as_str())).collect();
     assert_exactly_once(&sim, &text, &named, "faults on the new routes");
+    // The details faults were all retryable: every threat came with its details.
+    let threats: Vec<serde_json::Value> = events(&out)
+        .into_iter()
+        .filter(|e| e["stream"] == "threats")
+        .collect();
+    assert!(
+        threats.iter().all(|e| e["raw"]["details"].is_object()),
+        "a threat was written without details after a retryable fault"
+    );
     let faulted: std::collections::HashSet<String> = sim
         .requests()
         .iter()
@@ -417,17 +426,70 @@ async fn a_threat_refused_its_details_is_written_without_them() {
 }
 
 /// A next-page link to another host is never followed: the tenant's credentials stay home.
+/// The link is treated as a refused continuation (a link stored before a `base_url` change
+/// reads the window again), and one that keeps coming fails the poll, naming the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_next_page_link_to_another_host_is_refused_and_named() {
     let acme = SimTenant::named("acme");
     let mut config = sim_config(80);
     config.tenants = vec![acme.clone()];
+    config.rest_shape = RestShape::Shaped {
+        items: RestItems::Value,
+        next: RestNext::AtNextPage,
+        next_as_uri: true,
+        bare_detail: false,
+    };
     config.faults =
-        mimecast_sim::parse_fault_specs(&format!("foreign-next-pagex*@{REPORTED}")).unwrap();
+        mimecast_sim::parse_fault_specs("foreign-next-pagex*@/threats/v1/events").unwrap();
     let sim = start_sim(config).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.jsonl");
     let config = collector_config(
+        vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 20)],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    run_once(config.clone()).await;
+    let err = stored_error(&config, "threats");
+    assert!(
+        err.contains("attacker.example") && err.contains("not followed"),
+        "{err}"
+    );
+    // Only first pages were read, and each threat written once.
+    let written = events(&out);
+    let ids: std::collections::HashSet<&str> =
+        written.iter().filter_map(|e| e["id"].as_str()).collect();
+    assert_eq!(ids.len(), written.len());
+    assert!(
+        !written.is_empty() && written.len() < 80,
+        "{}",
+        written.len()
+    );
+    assert!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.path == "/threats/v1/events")
+            .all(|r| !r.query.as_deref().unwrap_or("").contains("pageToken")),
+        "a foreign link was followed"
+    );
+    sim.shutdown().await;
+}
+
+/// Reported emails page by offset over a list that moves while it is read (newest first; a
+/// message reported again leaves the window). The collector never follows an offset: a page
+/// that names a next one halves the window instead, until each window fits in one page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reported_emails_windows_are_halved_until_they_fit_one_page() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(SimConfig {
+        tenants: vec![acme.clone()],
+        quota_per_minute: 0,
+        ..sim_config(300)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    run_once(collector_config(
         vec![tenant(
             &sim,
             &acme,
@@ -437,27 +499,62 @@ async fn a_next_page_link_to_another_host_is_refused_and_named() {
         )],
         &dir.path().join("state.db"),
         SinkKind::File { path: out.clone() },
+    ))
+    .await;
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_exactly_once(
+        &sim,
+        &text,
+        &[("acme", "reported_emails")],
+        "halved windows",
     );
-    run_once(config.clone()).await;
-    let err = stored_error(&config, "reported_emails");
-    assert!(
-        err.contains("attacker.example") && err.contains("not followed"),
-        "{err}"
-    );
-    // The first page was read (and written); nothing was asked after the foreign link.
-    assert_eq!(events(&out).len(), 25);
-    let asked: Vec<_> = sim
+    let asked: Vec<String> = sim
         .requests()
         .into_iter()
         .filter(|r| r.path == REPORTED)
         .map(|r| r.query.unwrap_or_default())
         .collect();
-    // Empty windows first (the backlog is the last two hours), then the first page of the one
-    // with records; its next page was never asked for, here or elsewhere.
+    assert!(asked.iter().all(|q| !q.contains("offset")), "{asked:#?}");
+    assert!(asked.len() > 300 / 25, "{} requests", asked.len());
+    sim.shutdown().await;
+}
+
+/// The Threats route answers at most `limit` events per query, over all its pages (default 5):
+/// the collector asks for 1,000 and reads a window that reaches it again in halves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threats_window_that_reaches_the_routes_limit_is_read_again_in_halves() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(SimConfig {
+        tenants: vec![acme.clone()],
+        quota_per_minute: 0,
+        ..sim_config(1_300)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    run_once(collector_config(
+        vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 100)],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    ))
+    .await;
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_exactly_once(&sim, &text, &[("acme", "threats")], "limit");
+    let listings: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/threats/v1/events")
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
     assert!(
-        !asked.is_empty() && asked.iter().all(|q| !q.contains("offset")),
-        "{asked:#?}"
+        listings.iter().all(|q| q.contains("limit=1000")),
+        "{listings:#?}"
     );
+    let ends: std::collections::HashSet<&str> = listings
+        .iter()
+        .filter_map(|q| q.split('&').find(|p| p.starts_with("timestampRangeEndsAt")))
+        .collect();
+    assert!(ends.len() >= 3, "no window was halved: {ends:?}");
     sim.shutdown().await;
 }
 

@@ -381,7 +381,7 @@ impl MimecastClient {
             .finish();
         self.retrying(path, || async {
             let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
-            RestPage::parse(&valid_utf8(raw.body, self.tenant(), path))
+            RestPage::parse(&valid_utf8(raw.body, self.tenant(), path), path)
         })
         .await
     }
@@ -394,7 +394,7 @@ impl MimecastClient {
             let raw = self
                 .attempt(Method::GET, &path, query.as_deref(), None)
                 .await?;
-            RestPage::parse(&valid_utf8(raw.body, self.tenant(), &path))
+            RestPage::parse(&valid_utf8(raw.body, self.tenant(), &path), &path)
         })
         .await
     }
@@ -410,36 +410,14 @@ impl MimecastClient {
             .finish();
         self.retrying(path, || async {
             let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
-            super::rest::parse_one(&valid_utf8(raw.body, self.tenant(), path))
+            super::rest::parse_one(&valid_utf8(raw.body, self.tenant(), path), path)
         })
         .await
     }
 
     /// The path and query of a link on the tenant's own API host, or why it is not one.
     fn own_link(&self, url: &url::Url) -> Result<(String, Option<String>), ApiError> {
-        let base = &self.inner.base_url;
-        let same = url.scheme() == base.scheme()
-            && url.host_str() == base.host_str()
-            && url.port_or_known_default() == base.port_or_known_default();
-        if !same {
-            return Err(ApiError::ForeignLink {
-                host: format!(
-                    "{}://{}",
-                    url.scheme(),
-                    url.host_str().unwrap_or("(no host)")
-                ),
-                expected: format!("{}://{}", base.scheme(), base.host_str().unwrap_or("")),
-            });
-        }
-        // Requests are sent to the base URL plus a path: a base with a path prefix (a proxy)
-        // has it removed from the link's path, or it would be sent twice.
-        let prefix = base.path().trim_end_matches('/');
-        let path = url.path();
-        let path = path
-            .strip_prefix(prefix)
-            .filter(|p| p.starts_with('/'))
-            .unwrap_or(path);
-        Ok((path.to_string(), url.query().map(str::to_string)))
+        own_link(&self.inner.base_url, url)
     }
 
     /// GETs a pre-signed file URL (no Authorization header, §6.4) and returns the response for
@@ -661,9 +639,74 @@ fn looks_like_envelope(body: &[u8]) -> bool {
     serde_json::from_slice::<Keys>(body).is_ok_and(|k| k.meta.is_some() || k.fail.is_some())
 }
 
+/// The path and query of `url` when it is on `base`'s scheme, host and port and carries no
+/// credentials of its own; else the error that names where it points.
+fn own_link(base: &url::Url, url: &url::Url) -> Result<(String, Option<String>), ApiError> {
+    let same = url.username().is_empty()
+        && url.password().is_none()
+        && url.scheme() == base.scheme()
+        && url.host_str() == base.host_str()
+        && url.port_or_known_default() == base.port_or_known_default();
+    if !same {
+        return Err(ApiError::ForeignLink {
+            host: format!(
+                "{}://{}",
+                url.scheme(),
+                url.host_str().unwrap_or("(no host)")
+            ),
+            expected: format!("{}://{}", base.scheme(), base.host_str().unwrap_or("")),
+        });
+    }
+    // Requests are sent to the base URL plus a path: a base with a path prefix (a proxy)
+    // has it removed from the link's path, or it would be sent twice.
+    let prefix = base.path().trim_end_matches('/');
+    let path = url.path();
+    let path = path
+        .strip_prefix(prefix)
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(path);
+    Ok((path.to_string(), url.query().map(str::to_string)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::looks_like_envelope;
+
+    #[test]
+    fn a_link_is_followed_only_on_the_tenants_own_scheme_host_and_port() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        let base = u("https://api.services.mimecast.com");
+        let (path, query) = super::own_link(
+            &base,
+            &u("https://api.services.mimecast.com/threat-reporting/v1/reported-emails?offset=2"),
+        )
+        .unwrap();
+        assert_eq!(
+            (path.as_str(), query.as_deref()),
+            ("/threat-reporting/v1/reported-emails", Some("offset=2"))
+        );
+        for foreign in [
+            "https://attacker.example/threat-reporting/v1/reported-emails",
+            "http://api.services.mimecast.com/x",
+            "https://api.services.mimecast.com:8443/x",
+            "https://user:pw@api.services.mimecast.com/x",
+            "https://api.services.mimecast.com.attacker.example/x",
+        ] {
+            let e = super::own_link(&base, &u(foreign)).unwrap_err();
+            assert!(
+                matches!(e, super::ApiError::ForeignLink { .. }),
+                "{foreign}: {e}"
+            );
+        }
+        // A base with a path prefix (a proxy) is not sent twice.
+        let proxied = u("https://proxy.example/mimecast/");
+        let (path, _) = super::own_link(
+            &proxied,
+            &u("https://proxy.example/mimecast/threats/v1/events?pageToken=t"),
+        )
+        .unwrap();
+        assert_eq!(path, "/threats/v1/events");
+    }
 
     #[test]
     fn envelopes_and_json_files_are_told_apart() {

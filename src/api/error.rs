@@ -103,10 +103,17 @@ impl ApiError {
     /// restart): the documented code is `err_validation_invalid_page_token`, sent with HTTP 200
     /// and `fail[]` on API 1.0 routes and with HTTP 400 elsewhere. Any other permanent rejection
     /// of a request that carried a token is treated the same way by the callers that ask.
+    ///
+    /// A next-page link to another host counts too: a link stored in a checkpoint before the
+    /// tenant's `base_url` or region changed is read again from a safe point instead of failing
+    /// every poll (a foreign link Mimecast keeps sending still fails the poll after the
+    /// driver's restarts, and is never followed).
     pub fn is_request_refusal(&self) -> bool {
         matches!(
             self,
-            ApiError::Fail { .. } | ApiError::Request { status: 400, .. }
+            ApiError::Fail { .. }
+                | ApiError::Request { status: 400, .. }
+                | ApiError::ForeignLink { .. }
         )
     }
 

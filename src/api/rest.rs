@@ -17,7 +17,7 @@
 //! host only). A 200 answer with none of those array keys is an unrecognised shape: an error
 //! that names the keys it had, never an empty page.
 
-use super::envelope::{error_detail, FailEntry};
+use super::envelope::{self, error_detail, Envelope, FailEntry};
 use super::ApiError;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -116,12 +116,19 @@ fn unrecognised(body: &[u8], why: &str) -> ApiError {
     ))
 }
 
-/// An error the body reports in either of Mimecast's forms (`fail[]`, `error`).
-fn reported_error(body: &[u8], fail: &[FailEntry], error: bool) -> Option<ApiError> {
-    if fail.is_empty() && !error {
-        return None;
+/// An error the body reports in either of Mimecast's forms: `fail[]` means what it means on
+/// the 1.0 routes (a refused page token, expired keys, retryable or not); an `error` object
+/// without `fail[]` is taken as a server error and retried.
+fn reported_error(body: &[u8], fail: Vec<FailEntry>, error: bool, path: &str) -> Option<ApiError> {
+    if !fail.is_empty() {
+        let env = Envelope {
+            meta: envelope::Meta::default(),
+            data: None,
+            fail,
+        };
+        return env.check(path).err();
     }
-    Some(ApiError::Server {
+    error.then(|| ApiError::Server {
         status: 200,
         detail: error_detail(body),
     })
@@ -144,9 +151,10 @@ fn snippet(body: &[u8]) -> String {
 }
 
 impl RestPage {
-    pub fn parse(body: &Bytes) -> Result<RestPage, ApiError> {
-        let probe = probe(body)?;
-        if let Some(e) = reported_error(body, &probe.fail, probe.error.is_some()) {
+    pub fn parse(body: &Bytes, path: &str) -> Result<RestPage, ApiError> {
+        let mut probe = probe(body)?;
+        let fail = std::mem::take(&mut probe.fail);
+        if let Some(e) = reported_error(body, fail, probe.error.is_some(), path) {
             return Err(e);
         }
         let items = [probe.value, probe.data, probe.events]
@@ -176,9 +184,10 @@ impl RestPage {
 
 /// One object answered by a details route: `value[0]`, `data[0]`, or the object itself when it
 /// carries an `id`.
-pub fn parse_one(body: &Bytes) -> Result<Box<RawValue>, ApiError> {
-    let probe = probe(body)?;
-    if let Some(e) = reported_error(body, &probe.fail, probe.error.is_some()) {
+pub fn parse_one(body: &Bytes, path: &str) -> Result<Box<RawValue>, ApiError> {
+    let mut probe = probe(body)?;
+    let fail = std::mem::take(&mut probe.fail);
+    if let Some(e) = reported_error(body, fail, probe.error.is_some(), path) {
         return Err(e);
     }
     if let Some(items) = [probe.value, probe.data, probe.events]
@@ -215,7 +224,7 @@ mod tests {
     use super::*;
 
     fn page(text: &str) -> Result<RestPage, ApiError> {
-        RestPage::parse(&Bytes::from(text.to_string()))
+        RestPage::parse(&Bytes::from(text.to_string()), "/t")
     }
 
     #[test]
@@ -259,13 +268,23 @@ mod tests {
                 "{body}: {e}"
             );
         }
-        let e = page(r#"{"fail":[{"errors":[{"code":"err_x","message":"m"}]}]}"#).unwrap_err();
+        // fail[] means what it means on the 1.0 routes: a refused token restarts the window.
+        let e = page(
+            r#"{"fail":[{"errors":[{"code":"err_validation_invalid_page_token","message":"m"}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.is_request_refusal(), "{e}");
+        let e =
+            page(r#"{"fail":[{"errors":[{"code":"err_busy","message":"m","retryable":true}]}]}"#)
+                .unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        let e = page(r#"{"error":{"code":"x","message":"m"}}"#).unwrap_err();
         assert!(matches!(e, ApiError::Server { .. }), "{e}");
     }
 
     #[test]
     fn one_object_in_each_form() {
-        let one = |t: &str| parse_one(&Bytes::from(t.to_string()));
+        let one = |t: &str| parse_one(&Bytes::from(t.to_string()), "/t");
         assert_eq!(
             one(r#"{"value":[{"id":"a"}]}"#).unwrap().get(),
             r#"{"id":"a"}"#

@@ -668,6 +668,9 @@ fn stream(
     collector: &CollectorConfig,
 ) -> StreamConfig {
     let page_size = match (kind, s.page_size) {
+        // Reported-email windows that do not fit one page are halved (an offset walk over a
+        // list that moves loses entries): the biggest page the route takes.
+        (StreamKind::ReportedEmails, None) => 500,
         (_, None) => DEFAULT_PAGE_SIZE,
         // MIMECAST.md §9.3: the Threats route pages 1 to 100 events.
         (StreamKind::Threats, Some(n @ 1..=100)) => n,

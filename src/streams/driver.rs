@@ -437,7 +437,12 @@ impl<S: Source> Driver<S> {
                 ))));
             }
             if !page.details.is_empty() {
-                let requests = std::mem::take(&mut page.details);
+                // A record already written is dropped at render: its details are not asked
+                // for again (a window read again in halves re-lists what it wrote).
+                let requests: Vec<Option<Request>> = std::mem::take(&mut page.details)
+                    .into_iter()
+                    .map(|d| d.filter(|d| !self.emitter.knows(&d.id)).map(|d| d.request))
+                    .collect();
                 let asked = requests.iter().flatten().count() as u64;
                 let answers = tokio::select! {
                     _ = cancel.cancelled() => {

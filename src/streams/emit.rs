@@ -175,6 +175,12 @@ impl Emitter {
         out
     }
 
+    /// Whether an event id is already written (or handed over), as dedup would find it.
+    pub fn knows(&self, id: &str) -> bool {
+        let hash = id_hash(id);
+        self.seen.contains_key(&hash) || self.recent.contains(&hash)
+    }
+
     /// The ids of the page just handed over, checked by the next page.
     pub fn set_recent(&mut self, ids: IdSet) {
         self.recent = ids;

@@ -222,6 +222,15 @@ pub struct FileRef {
     pub url: url::Url,
 }
 
+/// A request that completes one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    /// The record's event id: a record already written is not completed again (its answer
+    /// would be dropped with the record).
+    pub id: String,
+    pub request: Request,
+}
+
 /// What a source made of one response.
 #[derive(Debug)]
 pub struct Page<C> {
@@ -244,7 +253,7 @@ pub struct Page<C> {
     pub body: Option<Body>,
     /// Requests that complete the records (a threat's details), one per record where it has
     /// one; the driver runs them and hands the answers to [`Source::with_details`].
-    pub details: Vec<Option<Request>>,
+    pub details: Vec<Option<Detail>>,
     pub dedup: Dedup,
 }
 

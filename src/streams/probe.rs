@@ -136,7 +136,11 @@ async fn probe_details(
     page: &crate::api::RestPage,
 ) -> Result<(), StreamError> {
     let requests = super::threat_details::requests(&page.items)?;
-    if let Some(Some(super::Request::GetOne { path, query })) = requests.into_iter().next() {
+    if let Some(Some(super::Detail {
+        request: super::Request::GetOne { path, query },
+        ..
+    })) = requests.into_iter().next()
+    {
         let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         match client.get_rest_one(&path, &pairs).await {
             Ok(_) | Err(ApiError::Request { status: 404, .. }) => {}

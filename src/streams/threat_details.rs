@@ -4,13 +4,14 @@
 //! before the page is written, and the pair is the event's raw record:
 //! `{"threat": <as listed>, "details": <as answered, or null>, "detailsError": <why null>}`.
 //!
-//! Details that cannot be had for one threat (the route refuses that id: 404, 400, 403) do not
-//! hold the stream back: the threat is written without them and says why. Anything that may
-//! pass (5xx, timeouts, rate limits after the client's retries) or that no threat could get past
-//! (an answer in an unknown shape, refused credentials) fails the poll instead, and the page is
-//! read again at the next one.
+//! Details that cannot be had for one threat (gone: 404, 410; refused or answered oddly for that
+//! request: 400, 422, an unknown shape) do not hold the stream back: the threat is written
+//! without them and says why. Anything that may pass (5xx, timeouts, rate limits after the
+//! client's retries) or that concerns every threat (a missing permission, refused credentials,
+//! every threat of a page refused alike) fails the poll instead, and the page is read again at
+//! the next one.
 
-use super::{Record, Request, Response, StreamError};
+use super::{Detail, Record, Request, Response, StreamError};
 use crate::api::ApiError;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -37,29 +38,54 @@ fn threat_id(item: &RawValue) -> Option<String> {
 }
 
 /// One details request per threat of the page (`None` for a threat without a usable id).
-pub fn requests(items: &RawValue) -> Result<Vec<Option<Request>>, StreamError> {
+pub fn requests(items: &RawValue) -> Result<Vec<Option<Detail>>, StreamError> {
     let list: Vec<&RawValue> = serde_json::from_str(items.get())
         .map_err(|e| StreamError::Shape(format!("threats are not an array: {e}")))?;
     Ok(list
         .iter()
         .map(|item| {
-            let path = threat_id(item).as_deref().and_then(path)?;
-            Some(Request::GetOne {
-                path,
-                // §9.3: `source` is required (EMAIL only); `pageSize` (1-100) bounds the
-                // sub-collections (files, URLs, recipients).
-                query: vec![("source", "EMAIL".into()), ("pageSize", "100".into())],
+            let id = threat_id(item)?;
+            let path = path(&id)?;
+            Some(Detail {
+                id,
+                request: Request::GetOne {
+                    path,
+                    // §9.3: `source` is required (EMAIL only); `pageSize` (1-100) bounds the
+                    // sub-collections (files, URLs, recipients).
+                    query: vec![("source", "EMAIL".into()), ("pageSize", "100".into())],
+                },
             })
         })
         .collect())
 }
 
-/// Whether a failed details call is about that one threat, so the threat is written without.
-fn refused_for_this_threat(e: &ApiError) -> bool {
-    matches!(
-        e,
-        ApiError::Request { .. } | ApiError::Forbidden { .. } | ApiError::Fail { .. }
-    )
+/// How a failed details call is taken.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// That one threat is gone (404, 410): written without details.
+    Gone,
+    /// Refused or answered oddly for this request (400, 422, an answer in an unknown shape):
+    /// written without details, unless every threat of the page met the same (then the route
+    /// changed for everyone, and the poll fails loudly).
+    Refused,
+    /// Anything that may pass or concerns every threat (5xx, timeouts, rate limits after
+    /// retries, missing permission, refused credentials): the poll fails and the page is read
+    /// again at the next one.
+    Poll,
+}
+
+fn failure(e: &ApiError) -> Failure {
+    match e {
+        ApiError::Request {
+            status: 404 | 410, ..
+        } => Failure::Gone,
+        ApiError::Request {
+            status: 400 | 422, ..
+        }
+        | ApiError::Fail { .. }
+        | ApiError::Shape(_) => Failure::Refused,
+        _ => Failure::Poll,
+    }
 }
 
 /// The page's threats, each with its details (answers in the order of [`requests`]).
@@ -76,8 +102,16 @@ pub fn merge(
             list.len()
         )));
     }
+    let asked = answers.iter().flatten().count();
+    let refused = answers
+        .iter()
+        .flatten()
+        .filter(|a| a.as_ref().is_err_and(|e| failure(e) == Failure::Refused))
+        .count();
+    let mut without = 0;
     let mut out = Vec::with_capacity(list.len());
     for (item, answer) in list.into_iter().zip(answers) {
+        let refused_call = matches!(answer, Some(Err(_)));
         let (details, error) = match answer {
             None => (
                 None,
@@ -89,9 +123,17 @@ pub fn merge(
                     "a details answer of the wrong kind".into(),
                 ))
             }
-            Some(Err(e)) if refused_for_this_threat(&e) => (None, Some(e.to_string())),
-            Some(Err(e)) => return Err(StreamError::Api(e)),
+            Some(Err(e)) => match failure(&e) {
+                Failure::Refused if asked > 1 && refused == asked => {
+                    return Err(StreamError::Api(e))
+                }
+                Failure::Gone | Failure::Refused => (None, Some(e.to_string())),
+                Failure::Poll => return Err(StreamError::Api(e)),
+            },
         };
+        // (A threat without a request is one without a usable id, or one already written,
+        // which render drops: only refused calls are worth a warning.)
+        without += usize::from(details.is_none() && refused_call);
         let mut text = String::with_capacity(item.get().len() + 64);
         text.push_str(r#"{"threat":"#);
         text.push_str(item.get());
@@ -108,6 +150,13 @@ pub fn merge(
         let raw = RawValue::from_string(text)
             .map_err(|e| StreamError::Shape(format!("building a threat record: {e}")))?;
         out.push(Record::plain(raw));
+    }
+    if without > 0 {
+        tracing::warn!(
+            threats = out.len(),
+            without_details = without,
+            "threats written without their details (each event's detailsError says why)"
+        );
     }
     Ok(out)
 }
@@ -132,7 +181,7 @@ mod tests {
         let reqs = requests(&raw(r#"[{"id":"t1"},{"id":"x/y"},{"no":1},{"id":7}]"#)).unwrap();
         assert_eq!(reqs.len(), 4);
         assert!(
-            matches!(&reqs[0], Some(Request::GetOne { path, .. }) if path == "/threats/v1/events/t1/details")
+            matches!(&reqs[0], Some(Detail { id, request: Request::GetOne { path, .. } }) if id == "t1" && path == "/threats/v1/events/t1/details")
         );
         assert!(reqs[1..].iter().all(Option::is_none));
     }
@@ -163,17 +212,35 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_that_may_pass_fails_the_page() {
-        let items = raw(r#"[{"id":"a"}]"#);
+    fn a_failure_that_may_pass_or_concerns_every_threat_fails_the_page() {
+        let items = raw(r#"[{"id":"a"},{"id":"b"}]"#);
+        let ok = || Some(Ok(Response::One(raw(r#"{"id":"b"}"#))));
         for e in [
             ApiError::Server {
                 status: 503,
                 detail: "x".into(),
             },
-            ApiError::Shape("odd".into()),
             ApiError::RateLimited { reset: None },
+            ApiError::Forbidden {
+                path: "/threats/v1/events/a/details".into(),
+                action: "grant".into(),
+            },
         ] {
-            assert!(merge(&items, vec![Some(Err(e))]).is_err());
+            assert!(merge(&items, vec![Some(Err(e)), ok()]).is_err());
         }
+        // One odd answer costs that threat its details; every answer odd fails the page.
+        let odd = || Some(Err(ApiError::Shape("odd".into())));
+        let one = merge(&items, vec![odd(), ok()]).unwrap();
+        assert!(one[0].raw.get().contains(r#""details":null"#));
+        assert!(merge(&items, vec![odd(), odd()]).is_err());
+        // Gone is gone, however many.
+        let gone = || {
+            Some(Err(ApiError::Request {
+                status: 404,
+                path: "/x".into(),
+                detail: "not found".into(),
+            }))
+        };
+        assert_eq!(merge(&items, vec![gone(), gone()]).unwrap().len(), 2);
     }
 }

@@ -102,7 +102,32 @@ pub struct WindowSpec {
     pub ordered: bool,
     /// Each record is completed by its details (threats, [`super::threat_details`]).
     pub details: bool,
+    /// When a window is read again in halves instead of page after page.
+    pub split: Split,
 }
+
+/// Windows that must be made smaller instead of paged through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Pages are followed to the window's end.
+    Never,
+    /// A page that names a next page halves the window instead: the endpoint pages by offset
+    /// over a list that moves while it is read (reported emails: newest first, and a message
+    /// reported again leaves the window, shifting every later one up a place), so only a
+    /// window that fits in one page is read safely.
+    OnNextPage,
+    /// A window whose query answered this many records may have been cut off there (the
+    /// Threats route's `limit`): it is read again in halves.
+    AtCount(u64),
+}
+
+/// The smallest window that is halved; one this short is paged (or closed) as it is.
+pub const MIN_SPLIT: Duration = Duration::from_secs(60);
+
+/// The most threats the Threats route answers for one query, across its pages (`limit`,
+/// 1-1000, default 5 in third-party code, MIMECAST.md §9.3). Asked for in full; a window
+/// that reaches it is split.
+pub const THREATS_LIMIT: u64 = 1000;
 
 pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
     use StreamKind::*;
@@ -124,7 +149,8 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true}),
             Some("impersonationLogs"),
         ),
-        // §4.6: the same request fields as the TTP logs (Postman collection).
+        // §4.6: the same request fields as the TTP logs (Postman collection); oldestFirst is
+        // asked for but not relied on.
         Dlp => envelope(
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true}),
             Some("dlpLogs"),
@@ -162,6 +188,7 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
                     ("timestampRangeStartsAt", iso_date(f)),
                     ("timestampRangeEndsAt", iso_date(t)),
                     ("pageSize", n.clamp(1, 100).to_string()),
+                    ("limit", THREATS_LIMIT.to_string()),
                 ]
             },
         },
@@ -178,12 +205,20 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
         },
         _ => return None,
     };
-    let ordered = matches!(kind, TtpUrl | TtpAttachment | TtpImpersonation | Dlp);
+    // Oldest first is documented for the TTP logs (§4.3); DLP takes the same field in a
+    // third-party collection only, so its order is not relied on.
+    let ordered = matches!(kind, TtpUrl | TtpAttachment | TtpImpersonation);
+    let split = match kind {
+        ReportedEmails => Split::OnNextPage,
+        Threats => Split::AtCount(THREATS_LIMIT),
+        _ => Split::Never,
+    };
     Some(WindowSpec {
         kind,
         wire,
         ordered,
         details: kind == Threats,
+        split,
     })
 }
 
@@ -252,6 +287,13 @@ pub struct OpenWindow {
     /// window is complete.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub placeholder_seen: bool,
+    /// Records this window has answered so far (endpoints that cap a query, see [`Split`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub read: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl super::Cursor for WindowCursor {
@@ -277,6 +319,13 @@ impl super::Cursor for WindowCursor {
             settled: false,
         })
     }
+}
+
+/// How many records a REST page holds.
+fn count_items(items: &serde_json::value::RawValue) -> Result<u64, StreamError> {
+    serde_json::from_str::<Vec<serde::de::IgnoredAny>>(items.get())
+        .map(|v| v.len() as u64)
+        .map_err(|e| StreamError::Shape(format!("records are not an array: {e}")))
 }
 
 /// The hooks of a window stream.
@@ -344,6 +393,7 @@ impl WindowSource {
             settled: to + self.max_lag <= self.now,
             after_empty: false,
             placeholder_seen: false,
+            read: 0,
         })
     }
 
@@ -418,8 +468,44 @@ impl super::Source for WindowSource {
         let w = self
             .window(c)
             .ok_or_else(|| StreamError::Shape("a page arrived with no window open".into()))?;
+        let answered = match &records {
+            Records::Array(items) => count_items(items)?,
+            _ => 0,
+        };
+        // Only the part past what is known complete is halved: the overlap re-read at a
+        // window's start was read before, and a window that ended inside it would move the
+        // checkpoint back.
+        let floor = c.covered_until.map_or(w.from, |cu| cu.max(w.from));
+        let splittable = w.to - floor > MIN_SPLIT;
+        let split = match (self.spec.split, &next_token) {
+            (Split::OnNextPage, Some(_)) => splittable,
+            (Split::AtCount(limit), None) if w.read + answered >= limit => {
+                if !splittable {
+                    tracing::error!(from = %crate::event::rfc3339::format(w.from), to = %crate::event::rfc3339::format(w.to), limit, "a one-minute window answered the route's whole limit; events past it in that minute may be missing");
+                }
+                splittable
+            }
+            _ => false,
+        };
         // An empty page that still names a next page is followed: the data may be behind it.
         let (next, forget) = match next_token {
+            // The window is read again in halves; what this page holds is written now, and
+            // dropped by id when the halves read it again (an open window keeps its ids).
+            _ if split => (
+                WindowCursor {
+                    covered_until: c.covered_until,
+                    window: Some(OpenWindow {
+                        to: whole_seconds(floor + (w.to - floor) / 2),
+                        next: String::new(),
+                        after_empty: false,
+                        placeholder_seen: false,
+                        read: 0,
+                        ..w.clone()
+                    }),
+                    settled: c.settled,
+                },
+                None,
+            ),
             Some(n) => (
                 WindowCursor {
                     covered_until: c.covered_until,
@@ -427,6 +513,7 @@ impl super::Source for WindowSource {
                     window: Some(OpenWindow {
                         next: n,
                         after_empty: false,
+                        read: w.read + answered,
                         ..w.clone()
                     }),
                     settled: c.settled,
@@ -444,7 +531,7 @@ impl super::Source for WindowSource {
         };
         // After a closed window, the next one follows in the same poll if there is one.
         let more = next.window.is_some() || self.next_window(&next).is_some();
-        let continues = next.window.is_some();
+        let continues = next.window.is_some() && !split;
         let details = match (&records, self.spec.details) {
             (Records::Array(items), true) => super::threat_details::requests(items)?,
             _ => Vec::new(),
@@ -562,6 +649,7 @@ impl super::Source for WindowSource {
                 settled: w.settled && to == w.to,
                 after_empty: false,
                 placeholder_seen: w.placeholder_seen || w.after_empty,
+                read: 0,
             }),
             settled: c.settled,
         })
@@ -594,6 +682,7 @@ mod tests {
                 settled: true,
                 after_empty: false,
                 placeholder_seen: false,
+                read: 0,
             }),
             settled: false,
         };
@@ -655,5 +744,50 @@ mod tests {
             }
         }
         assert!(spec(StreamKind::SiemCg).is_none());
+    }
+
+    /// A window halved because its page named a next one never ends before what is already
+    /// complete: halving the overlap re-read at its start would move the checkpoint back (and
+    /// a stream whose overlap alone fills a page would walk backwards forever).
+    #[test]
+    fn a_split_window_never_ends_before_the_checkpoint() {
+        use crate::api::{Next, RestPage};
+        use crate::streams::Source;
+        let mut src = WindowSource::new(
+            spec(StreamKind::ReportedEmails).unwrap(),
+            25,
+            Duration::from_secs(86_400),
+            Duration::from_secs(300),
+        );
+        let now = datetime!(2026-11-23 12:00 UTC);
+        src.begin(&WindowCursor::default(), now);
+        let mut c = WindowCursor {
+            covered_until: Some(datetime!(2026-11-23 11:00 UTC)),
+            window: None,
+            settled: false,
+        };
+        let full = || {
+            Response::Rest(RestPage {
+                items: serde_json::value::RawValue::from_string("[{}]".into()).unwrap(),
+                next: Some(Next::Token("https://h/x?offset=1".into())),
+            })
+        };
+        let mut ends = Vec::new();
+        for _ in 0..20 {
+            let page = src.page(&c, full()).unwrap();
+            let w = page.next.window.clone().unwrap();
+            assert!(w.to > datetime!(2026-11-23 11:00 UTC), "{w:?}");
+            assert!(w.next.is_empty() || w.to - datetime!(2026-11-23 11:00 UTC) <= MIN_SPLIT);
+            ends.push(w.to);
+            if !w.next.is_empty() {
+                break;
+            }
+            c = page.next;
+        }
+        // Halved (on whole seconds) until the part past the checkpoint is one minute, then paged.
+        let halved = &ends[..ends.len() - 1];
+        assert!(halved.windows(2).all(|p| p[1] < p[0]), "{ends:?}");
+        assert!(ends.iter().all(|t| t.nanosecond() == 0), "{ends:?}");
+        assert!(ends.len() > 3, "{ends:?}");
     }
 }

@@ -28,7 +28,7 @@
 //! | `GET /siem/v1/batch/events/cg` | v2 only | `siem_cg` |
 //! | `GET /siem/v1/batch/events/ci` (types `entities`, `mailflow`, `urlclick`; same parameters and paging as cg) | v2 only | `siem_ci` |
 //! | `GET /storage/<file-id>/file.json.gz?expires=…&signature=…` (gzip NDJSON) | none (expires) | `siem_cg`, `siem_ci` |
-//! | `GET /threats/v1/events` (`timestampRangeStartsAt` required, `timestampRangeEndsAt`, `pageSize` 1–100, `pageToken`, `orderBy=timestamp:asc\|desc`) | v2 only | `threats` |
+//! | `GET /threats/v1/events` (`timestampRangeStartsAt` required, `timestampRangeEndsAt`, `pageSize` 1–100, `limit` 1–1000 (default 5), `pageToken`, `orderBy=timestamp:asc\|desc`) | v2 only | `threats` |
 //! | `GET /threats/v1/events/{id}/details` (`source=EMAIL`, `pageSize` 1–100, both required) | v2 only | `threats` |
 //! | `GET /threat-reporting/v1/reported-emails` (`dateRangeStartsAt`/`EndsAt`, `pageSize` ∈ {25,50,100,250,500}, `offset`; `meta.nextPage` is a full URI) | v2 only | `reported_emails` |
 //!
@@ -78,14 +78,18 @@
 //!   route are refused by the other.
 //! - API 2.0 REST routes (`/threats`, `/threat-reporting`) answer errors as
 //!   `{"error":{"code","message"}}` with HTTP 400 (bad or missing parameter: `invalid_page_size`,
-//!   `missing_timestamp_range_starts_at`, `invalid_date`, `invalid_order_by`, `missing_source`,
+//!   `invalid_limit`, `missing_timestamp_range_starts_at`, `invalid_date`, `invalid_order_by`, `missing_source`,
 //!   `invalid_source`, `missing_page_size`, `invalid_offset`, `invalid_date_range`,
 //!   `err_validation_invalid_page_token`) or 404 (`not_found`: unknown threat id). Dates are
 //!   ISO-8601 with a mandatory zone (`Z`, `+00:00`, `+0000`, optional fraction, optional
 //!   trailing `[Region/City]`, ignored); a `+` must be sent as `%2B`. Window ends are exclusive.
 //! - `threats`: `{"value":[…],"@nextPage":"<token>"}`, `@nextPage` absent on the last page; the
-//!   token alone continues the walk (window, order and page size included). Default order
-//!   `timestamp:desc`. `rest_shape` ([`SimConfig`], [`RestShape`]) changes the list and details
+//!   token alone continues the walk (window, order, page size and what is left of `limit`
+//!   included). Default order `timestamp:desc`. `limit` is the most events one query returns
+//!   across all its pages (1–1000, **default 5**, MIMECAST.md §9.3): the page that reaches it is
+//!   cut to it and has no `@nextPage`, so a client that does not send a large `limit` silently
+//!   gets only the first 5 events of its window (a continuation's own `limit` parameter is
+//!   checked, not used: the token's remainder rules). `rest_shape` ([`SimConfig`], [`RestShape`]) changes the list and details
 //!   bodies: records under `data`/`events`, next page under `meta.nextPage` or
 //!   `meta.pagination.next`, next page as a full URI on the request's `Host`, a bare detail object,
 //!   or an unrecognisable `{"items":[…]}`. Details: `{"value":[detail]}`, sub-collections

@@ -14,6 +14,8 @@ use time::OffsetDateTime;
 
 const END: OffsetDateTime = datetime!(2026-01-15 12:00:00 UTC);
 const START_Q: &str = "timestampRangeStartsAt=2026-01-15T00:00:00Z";
+/// `START_Q` with the largest `limit` (the default, 5, would end a walk after 5 events).
+const ALL_Q: &str = "timestampRangeStartsAt=2026-01-15T00:00:00Z&limit=1000";
 
 fn cfg(n: u64) -> SimConfig {
     SimConfig {
@@ -323,16 +325,16 @@ async fn threats_list_walks_every_record_once_in_each_order() {
     let (asc, pages) = walk_threats(
         &sim,
         &tok,
-        &format!("{START_Q}&pageSize=30&orderBy=timestamp:asc"),
+        &format!("{ALL_Q}&pageSize=30&orderBy=timestamp:asc"),
     )
     .await;
     assert_eq!(pages, 9);
     assert_eq!(asc, expected);
-    let (desc, _) = walk_threats(&sim, &tok, &format!("{START_Q}&pageSize=30")).await;
+    let (desc, _) = walk_threats(&sim, &tok, &format!("{ALL_Q}&pageSize=30")).await;
     let mut rev = expected.clone();
     rev.reverse();
     assert_eq!(desc, rev);
-    let (dflt, pages) = walk_threats(&sim, &tok, START_Q).await;
+    let (dflt, pages) = walk_threats(&sim, &tok, ALL_Q).await;
     assert_eq!((dflt.len(), pages), (250, 3));
     assert_eq!(ids(&dflt).into_iter().collect::<HashSet<_>>().len(), 250);
     for r in &expected {
@@ -377,7 +379,7 @@ async fn threats_list_walks_every_record_once_in_each_order() {
             &sim,
             &tok,
             &format!(
-                "timestampRangeStartsAt=2026-01-15T00:00:00.000%2B0000&timestampRangeEndsAt={end}&orderBy=timestamp:asc"
+                "timestampRangeStartsAt=2026-01-15T00:00:00.000%2B0000&timestampRangeEndsAt={end}&orderBy=timestamp:asc&limit=1000"
             ),
         )
         .await;
@@ -407,6 +409,63 @@ async fn threats_list_walks_every_record_once_in_each_order() {
     // API 1.0 keys do not reach API 2.0 REST routes.
     let r = send(client().get(format!("{}/threats/v1/events?{START_Q}", sim.base_url()))).await;
     assert_eq!(r.status, 401);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn threats_limit_caps_a_whole_walk() {
+    let sim = start(cfg(250)).await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let expected = sim.expected_records("demo", "threats");
+    let mut rev = expected.clone();
+    rev.reverse();
+
+    // No `limit`: 5 events in all (the newest), and no sign that more exist.
+    let v = get_ok(&sim, &tok, &format!("/threats/v1/events?{START_Q}")).await;
+    assert_eq!(v["value"], json!(rev[..5].to_vec()));
+    assert!(v.get("@nextPage").is_none(), "{v}");
+    // ... across pages too: 2 + 2 + 1.
+    let (got, pages) = walk_threats(&sim, &tok, &format!("{START_Q}&pageSize=2")).await;
+    assert_eq!((got, pages), (rev[..5].to_vec(), 3));
+
+    // limit=1000 walks the whole 250-event window.
+    let (got, pages) = walk_threats(&sim, &tok, &format!("{START_Q}&limit=1000")).await;
+    assert_eq!((got, pages), (rev.clone(), 3));
+
+    // limit=30, pageSize=20: 20, then 10 and no next page.
+    let q = format!("{START_Q}&limit=30&pageSize=20&orderBy=timestamp:asc");
+    let v = get_ok(&sim, &tok, &format!("/threats/v1/events?{q}")).await;
+    assert_eq!(v["value"], json!(expected[..20].to_vec()));
+    let next = v["@nextPage"].as_str().expect("next").to_string();
+    let v = get_ok(&sim, &tok, &format!("/threats/v1/events?pageToken={next}")).await;
+    assert_eq!(v["value"], json!(expected[20..30].to_vec()));
+    assert!(v.get("@nextPage").is_none(), "{v}");
+
+    for bad in ["0", "1001", "-1", "x"] {
+        for url in [
+            format!("/threats/v1/events?{START_Q}&limit={bad}"),
+            format!("/threats/v1/events?pageToken={next}&limit={bad}"),
+        ] {
+            let r = get(&sim, &tok, &url).await;
+            assert_eq!(r.status, 400, "{url}");
+            assert_eq!(r.json()["error"]["code"], "invalid_limit", "{url}");
+        }
+    }
+    sim.shutdown().await;
+
+    // URI next pages repeat the first query's `limit`; the token's remainder rules.
+    let sim = start(SimConfig {
+        rest_shape: shaped(RestItems::Value, RestNext::AtNextPage, true, false),
+        ..cfg(250)
+    })
+    .await;
+    let tok = token(&sim, &SimTenant::demo()).await;
+    let v = get_ok(&sim, &tok, &format!("/threats/v1/events?{q}")).await;
+    let n = v["@nextPage"].as_str().expect("next").to_string();
+    assert!(n.contains("limit=30"), "{n}");
+    let v = get_ok(&sim, &tok, &n).await;
+    assert_eq!(v["value"], json!(expected[20..30].to_vec()));
+    assert!(v.get("@nextPage").is_none(), "{v}");
     sim.shutdown().await;
 }
 
@@ -559,7 +618,7 @@ async fn rest_shape_variants() {
         else {
             unreachable!()
         };
-        let mut url = format!("/threats/v1/events?{START_Q}&pageSize=20&orderBy=timestamp:asc");
+        let mut url = format!("/threats/v1/events?{ALL_Q}&pageSize=20&orderBy=timestamp:asc");
         let mut got = Vec::new();
         let mut pages = 0;
         loop {
@@ -612,7 +671,7 @@ async fn rest_shape_variants() {
     let v = get_ok(
         &sim,
         &tok,
-        &format!("/threats/v1/events?{START_Q}&pageSize=20"),
+        &format!("/threats/v1/events?{ALL_Q}&pageSize=20"),
     )
     .await;
     for k in ["value", "data", "events", "@nextPage", "meta"] {
@@ -633,7 +692,7 @@ async fn threats_paging_faults_and_token_ttl() {
     let first = get_ok(
         &sim,
         &tok,
-        &format!("/threats/v1/events?{START_Q}&pageSize=20"),
+        &format!("/threats/v1/events?{ALL_Q}&pageSize=20"),
     )
     .await;
     let t1 = first["@nextPage"].as_str().expect("next").to_string();
@@ -671,7 +730,7 @@ async fn threats_paging_faults_and_token_ttl() {
     let first = get_ok(
         &sim,
         &tok,
-        &format!("/threats/v1/events?{START_Q}&pageSize=20"),
+        &format!("/threats/v1/events?{ALL_Q}&pageSize=20"),
     )
     .await;
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -812,7 +871,7 @@ async fn reported_emails_pages_by_offset_with_absolute_uris() {
     let v = get_ok(
         &sim,
         &tok,
-        &format!("/threats/v1/events?{START_Q}&pageSize=20"),
+        &format!("/threats/v1/events?{ALL_Q}&pageSize=20"),
     )
     .await;
     let n = v["@nextPage"].as_str().expect("next");

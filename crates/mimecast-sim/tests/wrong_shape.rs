@@ -330,7 +330,8 @@ async fn siem_batch_value_is_an_object() {
 async fn rest_routes_answer_results_and_next() {
     let sim = start(cfg(60)).await;
     let tok = token(&sim).await;
-    let list = "/threats/v1/events?timestampRangeStartsAt=2026-01-15T00:00:00Z&pageSize=20";
+    let list =
+        "/threats/v1/events?timestampRangeStartsAt=2026-01-15T00:00:00Z&pageSize=20&limit=1000";
     let normal = get(&sim, &tok, list).await.json();
     let records = normal["value"].as_array().cloned().expect("value");
     assert_eq!(records.len(), 20);
@@ -399,7 +400,7 @@ async fn rest_routes_answer_results_and_next() {
     let v = get(
         &sim,
         &tok,
-        "/threats/v1/events?timestampRangeStartsAt=2026-01-15T00:00:00Z&pageSize=100",
+        "/threats/v1/events?timestampRangeStartsAt=2026-01-15T00:00:00Z&pageSize=100&limit=1000",
     )
     .await
     .json();

@@ -8,8 +8,18 @@
 //! must tolerate. Errors use the API 2.0 `{"error":{"code","message"}}` shape with HTTP 400/404.
 //!
 //! Paging: `pageToken` is an opaque [`Cursor`] (stream `threats`) carrying the window, order,
-//! position and page size, so a token alone continues a walk; tokens go through the common
-//! machinery (`page_token_ttl`, `bad-page-token`, `same-token`, `overlap`, `empty-next`).
+//! position, page size and what is left of the walk's `limit` (in [`Cursor::x`], decimal), so a
+//! token alone continues a walk; tokens go through the common machinery (`page_token_ttl`,
+//! `bad-page-token`, `same-token`, `overlap`, `empty-next`).
+//!
+//! `limit` (§9.3, from third-party code: "`limit` 1–1000 (default 5)") is the most events one
+//! query returns in all, across all its pages: the first request sets it (1..=1000, default
+//! **5**; anything else is 400 `invalid_limit`), each page spends what it returns, and the page
+//! that reaches it is cut to it and has no next page. WHY model it: a client that does not send
+//! a large `limit` silently gets only the first 5 events of its window, with no sign that more
+//! exist; the simulator must make that mistake visible. On a continuation (`pageToken`), a
+//! `limit` parameter is still checked (a URI next page repeats the first query's) but the
+//! token's remainder rules; a token without a valid remainder is an invalid page token.
 
 use axum::body::Body;
 use axum::http::{Method, Response};
@@ -28,6 +38,10 @@ pub(crate) const EVENTS_PATH: &str = "/threats/v1/events";
 const STREAM: &str = "threats";
 /// Largest (and default) `pageSize` of the threat routes (§9.3: 1 ≤ value ≤ 100).
 const MAX_PAGE: u64 = 100;
+/// Largest `limit` of `GET /threats/v1/events` (§9.3: 1 ≤ value ≤ 1000).
+const MAX_LIMIT: u64 = 1000;
+/// `limit` of `GET /threats/v1/events` when the first request names none (§9.3: default 5).
+const DEFAULT_LIMIT: u64 = 5;
 /// Host of the `foreign-next-page` fault's URIs.
 pub(crate) const FOREIGN_ORIGIN: &str = "https://attacker.example";
 
@@ -127,6 +141,26 @@ fn page_size(q: &Query) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// `limit` in 1..=1000.
+fn limit(q: &Query) -> Result<Option<u64>, ApiError> {
+    q.get("limit")
+        .map(|s| match s.parse::<u64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(bad(
+                "invalid_limit",
+                format!("limit must be an integer from 1 to {MAX_LIMIT}, got {s:?}"),
+            )),
+        })
+        .transpose()
+}
+
+/// What is left of a walk's `limit`, as a token carries it ([`Cursor::x`]).
+fn limit_left(c: &Cursor) -> Option<u64> {
+    c.x.as_deref()
+        .and_then(|x| x.parse::<u64>().ok())
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+}
+
 pub(crate) fn dispatch(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let path = ctx.req.path.as_str();
     if ctx.req.method != Method::GET {
@@ -173,6 +207,7 @@ fn events(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let inner = ctx.inner;
     let q = Query::of(ctx.req);
     let size = page_size(&q)?;
+    let limit = limit(&q)?;
     let asc = match q.get("orderBy") {
         None => None,
         Some(o) if o.eq_ignore_ascii_case("timestamp:desc") => Some(false),
@@ -184,9 +219,13 @@ fn events(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             ))
         }
     };
-    let cursor = match q.get("pageToken") {
-        Some(tok) => Cursor::decode(tok, STREAM)
-            .map_err(|_| pagination::invalid_page_token("pageToken is not a valid page token"))?,
+    let invalid_token = || pagination::invalid_page_token("pageToken is not a valid page token");
+    let (cursor, left) = match q.get("pageToken") {
+        Some(tok) => {
+            let c = Cursor::decode(tok, STREAM).map_err(|_| invalid_token())?;
+            let left = limit_left(&c).ok_or_else(invalid_token)?;
+            (c, left)
+        }
         None => {
             let start = time_param(&q, "timestampRangeStartsAt")?.ok_or_else(|| {
                 bad(
@@ -203,7 +242,8 @@ fn events(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
             }
             let tl = inner.timeline(STREAM);
             let (lo, hi) = inner.visible_window(&tl, start, end);
-            Cursor::new(STREAM, lo, hi, asc.unwrap_or(false))
+            let left = limit.unwrap_or(DEFAULT_LIMIT);
+            (Cursor::new(STREAM, lo, hi, asc.unwrap_or(false)), left)
         }
     };
     // A forged token cannot reach past the backlog.
@@ -213,6 +253,7 @@ fn events(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         hi: cursor.hi.min(n),
         iat: inner.token_stamp(),
         d: 0,
+        x: Some(left.to_string()),
         ..cursor.clone()
     };
     if let Some(FaultKind::Overlap(k)) = ctx.fault {
@@ -223,6 +264,15 @@ fn events(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         .unwrap_or(MAX_PAGE)
         .clamp(1, MAX_PAGE);
     let mut page = pagination::page(&c, size);
+    // `limit`: the page that reaches it is cut to it and ends the walk; otherwise the next
+    // token carries what is left.
+    let served = page.indices.len() as u64;
+    if served >= left {
+        page.indices.truncate(left as usize);
+        page.next = None;
+    } else if let Some(n) = page.next.as_mut() {
+        n.x = Some((left - served).to_string());
+    }
     if let Some(FaultKind::EmptyNext) = ctx.fault {
         page.indices.clear();
         page.next = Some(Cursor {
