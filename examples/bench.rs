@@ -28,12 +28,14 @@ struct Args {
     python: Option<String>,
     bin: PathBuf,
     only: Vec<String>,
+    threats: u64,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: bench [--records N] [--runs R] [--idle-tenants T] [--idle-seconds S] \
-         [--python PATH|--no-python] [--bin PATH] [--only drain|limit|python|idle|limiter]..."
+         [--python PATH|--no-python] [--bin PATH] [--threats N] \
+         [--only drain|limit|python|idle|limiter|threats]..."
     );
     std::process::exit(2)
 }
@@ -48,6 +50,7 @@ fn parse_args() -> Args {
         python: Some("python3".into()),
         bin: root.join("target/release/mimecast-collector"),
         only: Vec::new(),
+        threats: 20_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +64,7 @@ fn parse_args() -> Args {
             "--no-python" => a.python = None,
             "--bin" => a.bin = PathBuf::from(val()),
             "--only" => a.only.push(val()),
+            "--threats" => a.threats = val().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -250,6 +254,10 @@ const TTP_URL: Stream = Stream {
 const SIEM_CG: Stream = Stream {
     name: "siem_cg",
     settings: "types = [\"receipt\"]",
+};
+const THREATS: Stream = Stream {
+    name: "threats",
+    settings: "page_size = 100",
 };
 
 fn tenant_toml(name: &str, base_url: &str, id: &str, secret: &str, streams: &[&Stream]) -> String {
@@ -859,6 +867,41 @@ fn main() {
             d.records,
             minimum,
             d.requests.get("/oauth/token").copied().unwrap_or(0),
+            d.statuses
+        ));
+    }
+    if want("threats") {
+        // Each threat costs a details call: a drain of its own size, without a limit or
+        // Python row (no other collector reads this route).
+        eprintln!(
+            "threats: {} threats with details, {} runs",
+            args.threats, args.runs
+        );
+        let sim = Sim::start(sim_config(args.threats, vec![SimTenant::demo()], 0));
+        let d = drain(&args, &sim, &THREATS, &keep.path().join("threats.jsonl"));
+        let wall = median(d.usage.iter().map(|u| u.wall).collect());
+        let cpu = median(d.usage.iter().map(|u| u.cpu).collect());
+        let rss = median(d.usage.iter().map(|u| u.max_rss_mib).collect());
+        table.push(format!(
+            "| threats drain with details (daemon, file sink) | {} | {:.2} s | {:.0} | {:.2} | {:.1} MiB | |",
+            d.records,
+            wall,
+            d.records as f64 / wall,
+            cpu * 1e6 / d.records as f64,
+            rss
+        ));
+        let count = |p: &dyn Fn(&str) -> bool| -> u64 {
+            d.requests
+                .iter()
+                .filter(|(k, _)| p(k))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        notes.push(format!(
+            "threats: {} listing requests and {} details requests for {} threats (a window over the route's limit of 1,000 is read again in halves), responses by status {:?}",
+            count(&|p| p == "/threats/v1/events"),
+            count(&|p| p.starts_with("/threats/v1/events/")),
+            d.records,
             d.statuses
         ));
     }

@@ -7,8 +7,9 @@
 //!                     │
 //!                     ▼
 //!              streams::driver ◄── streams::{window, batch_files, token_files, snapshot}
-//!                     │                (sources: hooks only, typed cursors)
-//!                     ├─► api (auth, limiter, retry, envelope) ─► Mimecast
+//!                     │                (sources: hooks only, typed cursors;
+//!                     │                 threat_details completes a page's threats)
+//!                     ├─► api (auth, limiter, retry, envelope, rest) ─► Mimecast
 //!                     ├─► normalize ─► event (rendering)
 //!                     └─► sink::writer ─► sink (stdout, file) ─► state (checkpoint commit)
 //! ```
@@ -20,13 +21,14 @@
 //! - [`streams`]: the one poll loop ([`streams::driver`]) and the sources it runs, one per kind
 //!   of endpoint; dedup ([`streams::emit`]); the probes `check` runs.
 //! - [`api`]: everything about talking to Mimecast: hosts, signing (1.0) and tokens (2.0),
-//!   envelopes, typed errors, rate limiting and retries.
+//!   envelopes and the undocumented REST shapes (`api::rest`), typed errors, rate limiting and
+//!   retries.
 //! - [`normalize`]: Mimecast records to events (pure functions); [`event`]: the event and its
 //!   JSON line.
 //! - [`sink`]: stdout and the exactly-once file, and the writer thread that commits.
 //! - [`state`]: SQLite checkpoints (delta commits), dedup ids, the file's offset, quarantine.
 //! - [`metrics`]: Prometheus text and `/healthz`; [`logging`]: the log format; [`cli`]: the
-//!   command line.
+//!   command line (`cli::permissions` prints what to grant, from the catalog).
 //!
 //! The Mimecast simulator the tests run against lives in its own crate (`mimecast-sim`), so it
 //! can never share code with the client it checks.

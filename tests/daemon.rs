@@ -20,27 +20,6 @@ const WINDOW_STREAMS: [StreamKind; 7] = [
     StreamKind::ArchiveSearchLogs,
 ];
 
-async fn run_once(config: mimecast_collector::config::Config) {
-    daemon::run(
-        config,
-        RunOptions {
-            once: true,
-            ..RunOptions::default()
-        },
-        CancellationToken::new(),
-        |_| {},
-    )
-    .await
-    .unwrap();
-}
-
-fn read_events(path: &std::path::Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_window_stream_on_both_apis_comes_out_exactly_once() {
     let v1 = SimTenant::named("globex");

@@ -7,25 +7,38 @@ mod common;
 
 use common::*;
 use mimecast_collector::config::{SinkKind, StreamKind};
-use mimecast_collector::daemon::{self, RunOptions};
 use mimecast_sim::{RestItems, RestNext, RestShape, SimConfig, SimTenant, Simulator};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 const REPORTED: &str = "/threat-reporting/v1/reported-emails";
 
-async fn run_once(config: mimecast_collector::config::Config) {
-    daemon::run(
-        config,
-        RunOptions {
-            once: true,
-            ..RunOptions::default()
-        },
-        CancellationToken::new(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+/// A drain into a fresh state database and output file.
+struct Drain {
+    _dir: tempfile::TempDir,
+    out: std::path::PathBuf,
+    config: mimecast_collector::config::Config,
+}
+
+impl Drain {
+    fn new(tenants: Vec<mimecast_collector::config::TenantConfig>) -> Drain {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("events.jsonl");
+        let config = collector_config(
+            tenants,
+            &dir.path().join("state.db"),
+            SinkKind::File { path: out.clone() },
+        );
+        Drain {
+            _dir: dir,
+            out,
+            config,
+        }
+    }
+
+    /// `run --once`, in-process.
+    async fn once(&self) {
+        run_once(self.config.clone()).await;
+    }
 }
 
 /// The binary, run off the async runtime (the simulator it talks to runs on it).
@@ -41,14 +54,6 @@ async fn run_bin(bin: &str, args: &[&str], config: &std::path::Path) -> std::pro
     })
     .await
     .unwrap()
-}
-
-fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON {l:?}: {e}")))
-        .collect()
 }
 
 /// The streams as `assert_exactly_once` names them (a SIEM stream with all its types).
@@ -104,17 +109,12 @@ async fn every_new_stream_drains_exactly_once_on_the_apis_it_supports() {
         ..sim_config(230)
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
-    let config = collector_config(
-        vec![
-            tenant(&sim, &acme, false, &V2_NEW, 50),
-            tenant(&sim, &globex, true, &V1_NEW, 50),
-        ],
-        &dir.path().join("state.db"),
-        SinkKind::File { path: out.clone() },
-    );
-    run_once(config.clone()).await;
+    let d = Drain::new(vec![
+        tenant(&sim, &acme, false, &V2_NEW, 50),
+        tenant(&sim, &globex, true, &V1_NEW, 50),
+    ]);
+    d.once().await;
+    let (out, config) = (d.out.clone(), d.config.clone());
     let text = std::fs::read_to_string(&out).unwrap();
     let mut streams: Vec<(&str, String)> =
         parts(&V2_NEW).into_iter().map(|p| ("acme", p)).collect();
@@ -123,7 +123,7 @@ async fn every_new_stream_drains_exactly_once_on_the_apis_it_supports() {
     assert_exactly_once(&sim, &text, &named, "first drain");
 
     // Every threat came with its details, and the normalized event carries them.
-    let all = events(&out);
+    let all = read_events(&out);
     let validator = schema();
     let threats: Vec<&serde_json::Value> =
         all.iter().filter(|e| e["stream"] == "threats").collect();
@@ -155,7 +155,11 @@ async fn every_new_stream_drains_exactly_once_on_the_apis_it_supports() {
     // A second run finds nothing new and writes nothing.
     let before = all.len();
     run_once(config).await;
-    assert_eq!(events(&out).len(), before, "a second drain wrote again");
+    assert_eq!(
+        read_events(&out).len(),
+        before,
+        "a second drain wrote again"
+    );
     sim.shutdown().await;
 }
 
@@ -207,7 +211,7 @@ async fn rate_limits_server_errors_and_refused_tokens_on_the_new_routes_lose_and
     let named: Vec<(&str, &str)> = streams.iter().map(|(t, s)| (*t, s.as_str())).collect();
     assert_exactly_once(&sim, &text, &named, "faults on the new routes");
     // The details faults were all retryable: every threat came with its details.
-    let threats: Vec<serde_json::Value> = events(&out)
+    let threats: Vec<serde_json::Value> = read_events(&out)
         .into_iter()
         .filter(|e| e["stream"] == "threats")
         .collect();
@@ -260,18 +264,15 @@ async fn every_accepted_threats_shape_reads_every_threat_once() {
             ..sim_config(75)
         })
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("events.jsonl");
-        run_once(collector_config(
-            vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 20)],
-            &dir.path().join("state.db"),
-            SinkKind::File { path: out.clone() },
-        ))
-        .await;
+        let d = Drain::new(vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 20)]);
+        d.once().await;
+        let out = d.out.clone();
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         assert_exactly_once(&sim, &text, &[("acme", "threats")], &what);
         assert!(
-            events(&out).iter().all(|e| e["raw"]["details"].is_object()),
+            read_events(&out)
+                .iter()
+                .all(|e| e["raw"]["details"].is_object()),
             "{what}: details missing"
         );
         sim.shutdown().await;
@@ -299,15 +300,10 @@ async fn an_unrecognised_threats_answer_is_an_error_never_an_empty_page() {
         ..sim_config(40)
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
-    let config = collector_config(
-        vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 20)],
-        &dir.path().join("state.db"),
-        SinkKind::File { path: out.clone() },
-    );
-    run_once(config.clone()).await;
-    assert!(events(&out).is_empty());
+    let d = Drain::new(vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 20)]);
+    d.once().await;
+    let (out, config) = (d.out.clone(), d.config.clone());
+    assert!(read_events(&out).is_empty());
     let err = stored_error(&config, "threats");
     assert!(
         err.contains("does not recognise") && err.contains("it has: items"),
@@ -367,7 +363,7 @@ async fn every_new_route_answering_an_unknown_shape_writes_nothing_and_says_so()
         );
         run_once(config.clone()).await;
         assert!(
-            events(&out).is_empty(),
+            read_events(&out).is_empty(),
             "{kind}: wrote from an unknown shape"
         );
         let err = stored_error(&config, kind.name());
@@ -394,17 +390,12 @@ async fn a_threat_refused_its_details_is_written_without_them() {
     // The 4th and 5th details requests answer 404.
     config.faults = mimecast_sim::parse_fault_specs("status=404x2+3@/threats/v1/events/").unwrap();
     let sim = start_sim(config).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
-    run_once(collector_config(
-        vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 10)],
-        &dir.path().join("state.db"),
-        SinkKind::File { path: out.clone() },
-    ))
-    .await;
+    let d = Drain::new(vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 10)]);
+    d.once().await;
+    let out = d.out.clone();
     let text = std::fs::read_to_string(&out).unwrap();
     assert_exactly_once(&sim, &text, &[("acme", "threats")], "details refused");
-    let without: Vec<serde_json::Value> = events(&out)
+    let without: Vec<serde_json::Value> = read_events(&out)
         .into_iter()
         .filter(|e| e["raw"]["details"].is_null())
         .collect();
@@ -442,21 +433,16 @@ async fn a_next_page_link_to_another_host_is_refused_and_named() {
     config.faults =
         mimecast_sim::parse_fault_specs("foreign-next-pagex*@/threats/v1/events").unwrap();
     let sim = start_sim(config).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
-    let config = collector_config(
-        vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 20)],
-        &dir.path().join("state.db"),
-        SinkKind::File { path: out.clone() },
-    );
-    run_once(config.clone()).await;
+    let d = Drain::new(vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 20)]);
+    d.once().await;
+    let (out, config) = (d.out.clone(), d.config.clone());
     let err = stored_error(&config, "threats");
     assert!(
         err.contains("attacker.example") && err.contains("not followed"),
         "{err}"
     );
     // Only first pages were read, and each threat written once.
-    let written = events(&out);
+    let written = read_events(&out);
     let ids: std::collections::HashSet<&str> =
         written.iter().filter_map(|e| e["id"].as_str()).collect();
     assert_eq!(ids.len(), written.len());
@@ -487,20 +473,15 @@ async fn reported_emails_windows_are_halved_until_they_fit_one_page() {
         ..sim_config(300)
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
-    run_once(collector_config(
-        vec![tenant(
-            &sim,
-            &acme,
-            false,
-            &[StreamKind::ReportedEmails],
-            25,
-        )],
-        &dir.path().join("state.db"),
-        SinkKind::File { path: out.clone() },
-    ))
-    .await;
+    let d = Drain::new(vec![tenant(
+        &sim,
+        &acme,
+        false,
+        &[StreamKind::ReportedEmails],
+        25,
+    )]);
+    d.once().await;
+    let out = d.out.clone();
     let text = std::fs::read_to_string(&out).unwrap();
     assert_exactly_once(
         &sim,
@@ -530,14 +511,15 @@ async fn a_threats_window_that_reaches_the_routes_limit_is_read_again_in_halves(
         ..sim_config(1_300)
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
-    run_once(collector_config(
-        vec![tenant(&sim, &acme, false, &[StreamKind::Threats], 100)],
-        &dir.path().join("state.db"),
-        SinkKind::File { path: out.clone() },
-    ))
-    .await;
+    let d = Drain::new(vec![tenant(
+        &sim,
+        &acme,
+        false,
+        &[StreamKind::Threats],
+        100,
+    )]);
+    d.once().await;
+    let out = d.out.clone();
     let text = std::fs::read_to_string(&out).unwrap();
     assert_exactly_once(&sim, &text, &[("acme", "threats")], "limit");
     let listings: Vec<String> = sim

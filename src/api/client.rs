@@ -361,29 +361,34 @@ impl MimecastClient {
         .await
     }
 
-    /// GETs a 2.0 SIEM route (`/siem/v1/...`) with query parameters.
-    pub async fn get_siem(&self, path: &str, query: &[(&str, &str)]) -> Result<SiemPage, ApiError> {
+    /// GETs a 2.0 route with query parameters and reads the answer with `parse`, retrying
+    /// what is transient (an answer `parse` finds unreadable included).
+    async fn get_parsed<T>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        parse: impl Fn(&Bytes, &str) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(query)
             .finish();
         self.retrying(path, || async {
             let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
-            SiemPage::parse(&valid_utf8(raw.body, self.tenant(), path))
+            parse(&valid_utf8(raw.body, self.tenant(), path), path)
         })
         .await
+    }
+
+    /// GETs a 2.0 SIEM route (`/siem/v1/...`) with query parameters.
+    pub async fn get_siem(&self, path: &str, query: &[(&str, &str)]) -> Result<SiemPage, ApiError> {
+        self.get_parsed(path, query, |body, _| SiemPage::parse(body))
+            .await
     }
 
     /// GETs a 2.0 REST route (`/threats/...`, `/threat-reporting/...`) and reads its page in any
     /// of the shapes [`super::rest`] accepts.
     pub async fn get_rest(&self, path: &str, query: &[(&str, &str)]) -> Result<RestPage, ApiError> {
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(query)
-            .finish();
-        self.retrying(path, || async {
-            let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
-            RestPage::parse(&valid_utf8(raw.body, self.tenant(), path), path)
-        })
-        .await
+        self.get_parsed(path, query, RestPage::parse).await
     }
 
     /// Follows a next-page URI a REST route answered with. It carries the tenant's credentials,
@@ -405,14 +410,7 @@ impl MimecastClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Box<serde_json::value::RawValue>, ApiError> {
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(query)
-            .finish();
-        self.retrying(path, || async {
-            let raw = self.attempt(Method::GET, path, Some(&query), None).await?;
-            super::rest::parse_one(&valid_utf8(raw.body, self.tenant(), path), path)
-        })
-        .await
+        self.get_parsed(path, query, super::rest::parse_one).await
     }
 
     /// The path and query of a link on the tenant's own API host, or why it is not one.

@@ -105,20 +105,25 @@ async fn execute(client: MimecastClient, request: Request) -> Result<Response, A
         Request::Stream { path, body } => {
             client.post_stream(path, &body).await.map(Response::Stream)
         }
-        Request::Siem { path, query } => {
-            let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            client.get_siem(path, &pairs).await.map(Response::Siem)
-        }
-        Request::Get { path, query } => {
-            let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            client.get_rest(path, &pairs).await.map(Response::Rest)
-        }
+        Request::Siem { path, query } => client
+            .get_siem(path, &pairs(&query))
+            .await
+            .map(Response::Siem),
+        Request::Get { path, query } => client
+            .get_rest(path, &pairs(&query))
+            .await
+            .map(Response::Rest),
         Request::Follow { url } => client.get_rest_url(&url).await.map(Response::Rest),
-        Request::GetOne { path, query } => {
-            let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            client.get_rest_one(&path, &pairs).await.map(Response::One)
-        }
+        Request::GetOne { path, query } => client
+            .get_rest_one(&path, &pairs(&query))
+            .await
+            .map(Response::One),
     }
+}
+
+/// A request's query as the client takes it.
+pub fn pairs<'a>(query: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    query.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// Requests that complete one page's records run this many at a time (each still waits for
@@ -516,30 +521,23 @@ impl<S: Source> Driver<S> {
 
     fn render(&self, records: &Records, dedup: super::Dedup) -> Result<Rendered, StreamError> {
         let at = OffsetDateTime::now_utc();
+        let raw = |recs: Vec<&RawValue>| {
+            self.emitter.render_capped(
+                recs,
+                at,
+                dedup.remember_from,
+                dedup.not_before,
+                dedup.newest_before,
+            )
+        };
         Ok(match records {
             Records::None => Rendered::default(),
             Records::Envelope { env, field } => {
-                let recs = super::records::extract(env.data.as_deref(), *field)
-                    .map_err(|e| StreamError::Shape(e.to_string()))?;
-                self.emitter.render_capped(
-                    recs,
-                    at,
-                    dedup.remember_from,
-                    dedup.not_before,
-                    dedup.newest_before,
-                )
+                raw(super::records::extract(env.data.as_deref(), *field)
+                    .map_err(|e| StreamError::Shape(e.to_string()))?)
             }
-            Records::Array(items) => {
-                let recs: Vec<&RawValue> = serde_json::from_str(items.get())
-                    .map_err(|e| StreamError::Shape(format!("records are not an array: {e}")))?;
-                self.emitter.render_capped(
-                    recs,
-                    at,
-                    dedup.remember_from,
-                    dedup.not_before,
-                    dedup.newest_before,
-                )
-            }
+            Records::Array(items) => raw(serde_json::from_str(items.get())
+                .map_err(|e| StreamError::Shape(format!("records are not an array: {e}")))?),
             Records::Owned(list) => self.emitter.render_capped(
                 list.iter().map(|r| Item {
                     raw: &r.raw,

@@ -10,8 +10,8 @@
 //! cancellation, rendering, commits, and what a poll reports.
 //!
 //! Adding a stream: a row in [`crate::catalog`], and either a new file of hooks implementing
-//! [`Source`] or a table entry in an existing one (a new `/api/...` log is a [`window`] spec),
-//! then one arm in [`family`].
+//! [`Source`] or a table entry in an existing one (a new log read by time window, `/api/...`
+//! POST or 2.0 REST GET, is a [`window`] spec), then one arm in [`family`].
 
 pub mod batch_files;
 pub mod decode;

@@ -115,9 +115,7 @@ async fn probe_api(client: &MimecastClient, stream: &StreamConfig) -> Result<(),
                         1
                     };
                     let query = query(hour_ago, now, size);
-                    let pairs: Vec<(&str, &str)> =
-                        query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    let page = client.get_rest(path, &pairs).await?;
+                    let page = client.get_rest(path, &super::driver::pairs(&query)).await?;
                     // Threats: one details call proves the details route is granted too.
                     if spec.details {
                         probe_details(client, &page).await?;
@@ -141,8 +139,10 @@ async fn probe_details(
         ..
     })) = requests.into_iter().next()
     {
-        let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        match client.get_rest_one(&path, &pairs).await {
+        match client
+            .get_rest_one(&path, &super::driver::pairs(&query))
+            .await
+        {
             Ok(_) | Err(ApiError::Request { status: 404, .. }) => {}
             Err(e) => return Err(e.into()),
         }

@@ -285,3 +285,26 @@ impl RunningDaemon {
         self.run.await.unwrap().unwrap();
     }
 }
+
+/// The daemon in-process, as `run --once` would run it: every stream polled once, to the end.
+pub async fn run_once(config: mimecast_collector::config::Config) {
+    mimecast_collector::daemon::run(
+        config,
+        mimecast_collector::daemon::RunOptions {
+            once: true,
+            ..mimecast_collector::daemon::RunOptions::default()
+        },
+        tokio_util::sync::CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+}
+
+/// The JSON lines of an output file (none when it does not exist yet).
+pub fn read_events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
+        .collect()
+}
