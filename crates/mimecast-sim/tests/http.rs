@@ -6,67 +6,10 @@ use std::time::{Duration, Instant};
 
 use mimecast_sim::{FaultKind, FaultRule, SimConfig, SimTenant, Simulator};
 use serde_json::{json, Value};
-use time::macros::datetime;
 use time::OffsetDateTime;
 
-const END: OffsetDateTime = datetime!(2026-01-15 12:00:00 UTC);
-
-fn cfg() -> SimConfig {
-    SimConfig {
-        end: Some(END),
-        ..SimConfig::default()
-    }
-}
-
-async fn start(c: SimConfig) -> Simulator {
-    Simulator::bind(c, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-struct Resp {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    }
-    fn fail_code(&self) -> String {
-        self.json()["fail"][0]["errors"][0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
-async fn send(rb: reqwest::RequestBuilder) -> Resp {
-    let r = rb.send().await.expect("send");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let body = r.bytes().await.expect("body").to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
+mod common;
+use common::*;
 
 /// A v1 request signed with `secret` for `signed_path`, sent to `path`.
 #[allow(clippy::too_many_arguments)]
@@ -107,36 +50,6 @@ async fn v1_post(sim: &Simulator, t: &SimTenant, path: &str, body: &Value) -> Re
     .await
 }
 
-async fn token(sim: &Simulator, t: &SimTenant) -> String {
-    let v2 = t.v2.as_ref().expect("v2");
-    let r = send(
-        client()
-            .post(format!("{}/oauth/token", sim.base_url()))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "client_id={}&client_secret={}&grant_type=client_credentials",
-                v2.client_id, v2.client_secret
-            )),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string()
-}
-
-async fn v2_post(sim: &Simulator, tok: &str, path: &str, body: &Value) -> Resp {
-    send(
-        client()
-            .post(format!("{}{path}", sim.base_url()))
-            .bearer_auth(tok)
-            .header("Content-Type", "application/json")
-            .body(body.to_string()),
-    )
-    .await
-}
-
 fn mc(t: OffsetDateTime) -> String {
     mimecast_sim::dates::format_mc_date(t)
 }
@@ -147,7 +60,7 @@ fn whole_window() -> Value {
 
 #[tokio::test]
 async fn v1_signature_is_verified() {
-    let sim = start(cfg()).await;
+    let sim = start(default_cfg()).await;
     let t = SimTenant::demo();
     let secret = t.v1.as_ref().expect("v1").secret_key.clone();
     let path = "/api/ttp/url/get-logs";
@@ -240,7 +153,7 @@ async fn v1_signature_is_verified() {
 async fn oauth_tokens_issue_and_expire() {
     let sim = start(SimConfig {
         token_ttl: Duration::from_secs(1),
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let t = SimTenant::demo();
@@ -368,7 +281,7 @@ fn key_set(v: &[Value]) -> HashSet<String> {
 async fn pagination_walks_windows_exactly_once() {
     let sim = start(SimConfig {
         records_per_stream: 1000,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let t = SimTenant::demo();
@@ -511,7 +424,7 @@ async fn pagination_walks_windows_exactly_once() {
 
 #[tokio::test]
 async fn malformed_client_input_gets_proper_errors() {
-    let sim = start(cfg()).await;
+    let sim = start(default_cfg()).await;
     let t = SimTenant::demo();
     let tok = token(&sim, &t).await;
     let p = "/api/ttp/url/get-logs";
@@ -599,7 +512,7 @@ async fn malformed_client_input_gets_proper_errors() {
 
 #[tokio::test]
 async fn every_fault_kind_is_observable() {
-    let sim = start(cfg()).await;
+    let sim = start(default_cfg()).await;
     let t = SimTenant::demo();
     let tok = token(&sim, &t).await;
     let p = "/api/ttp/url/get-logs";
@@ -764,7 +677,7 @@ async fn every_fault_kind_is_observable() {
 async fn quota_returns_429_with_headers_and_does_not_execute() {
     let sim = start(SimConfig {
         quota_per_minute: 3,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let t = SimTenant::demo();
@@ -796,7 +709,7 @@ async fn quota_returns_429_with_headers_and_does_not_execute() {
     let sim = start(SimConfig {
         quota_per_minute: 10,
         rate_limit_headers_always: true,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &t).await;
@@ -812,7 +725,7 @@ async fn denied_permissions_answer_403() {
     tenant.denied = vec!["Archive | Search | Read".into()];
     let sim = start(SimConfig {
         tenants: vec![SimTenant::demo(), tenant.clone()],
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &tenant).await;
@@ -848,28 +761,8 @@ async fn denied_permissions_answer_403() {
     sim.shutdown().await;
 }
 
-fn gunzip_lines(bytes: &[u8]) -> Vec<Value> {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_string(&mut s)
-        .expect("gzip");
-    s.lines()
-        .map(|l| serde_json::from_str(l).expect("ndjson line"))
-        .collect()
-}
-
 async fn batch_page(sim: &Simulator, tok: &str, query: &str) -> Value {
-    let r = send(
-        client()
-            .get(format!(
-                "{}/siem/v1/batch/events/cg?{query}",
-                sim.base_url()
-            ))
-            .bearer_auth(tok),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()
+    get_ok(sim, tok, &format!("/siem/v1/batch/events/cg?{query}")).await
 }
 
 #[tokio::test]
@@ -877,7 +770,7 @@ async fn siem_cg_batch_pages_and_files() {
     let sim = start(SimConfig {
         records_per_stream: 95,
         siem_cg_records_per_file: 10,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -939,7 +832,7 @@ async fn siem_cg_large_file_streams_and_expired_url_is_403() {
     let sim = start(SimConfig {
         records_per_stream: N,
         siem_cg_records_per_file: N,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -985,7 +878,7 @@ async fn siem_cg_large_file_streams_and_expired_url_is_403() {
 
     let sim = start(SimConfig {
         file_url_ttl: Duration::ZERO,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -1007,7 +900,7 @@ async fn siem_mta_files_until_json() {
     let sim = start(SimConfig {
         records_per_stream: 45,
         siem_mta_records_per_file: 10,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let t = SimTenant::demo();
@@ -1081,9 +974,13 @@ async fn siem_mta_files_until_json() {
 
 #[tokio::test]
 async fn same_seed_same_bytes_other_seed_other_data() {
-    let a = start(cfg()).await;
-    let b = start(cfg()).await;
-    let c = start(SimConfig { seed: 7, ..cfg() }).await;
+    let a = start(default_cfg()).await;
+    let b = start(default_cfg()).await;
+    let c = start(SimConfig {
+        seed: 7,
+        ..default_cfg()
+    })
+    .await;
     for s in [
         "audit",
         "ttp_url",
@@ -1116,7 +1013,7 @@ async fn same_seed_same_bytes_other_seed_other_data() {
 
 #[tokio::test]
 async fn login_flow_and_binding_expiry() {
-    let sim = start(cfg()).await;
+    let sim = start(default_cfg()).await;
     let t = SimTenant::demo();
     let login = t.login.clone().expect("login");
     let v1 = t.v1.clone().expect("v1");
@@ -1176,7 +1073,7 @@ async fn login_flow_and_binding_expiry() {
 async fn threat_feed_archive_and_directory() {
     let sim = start(SimConfig {
         records_per_stream: 120,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let t = SimTenant::demo();
@@ -1296,14 +1193,14 @@ async fn cached_bodies_are_the_generated_bytes() {
     let plain = start(SimConfig {
         records_per_stream: 120,
         siem_cg_records_per_file: 50,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let cached = start(SimConfig {
         records_per_stream: 120,
         siem_cg_records_per_file: 50,
         cache_bodies: true,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tp = token(&plain, &SimTenant::demo()).await;
@@ -1416,7 +1313,7 @@ async fn same_token_repeats_the_page_forever() {
         siem_cg_records_per_file: 10,
         siem_mta_records_per_file: 10,
         faults: specs("same-tokenx*"),
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -1518,7 +1415,7 @@ async fn overlap_makes_consecutive_pages_share_records() {
     let sim = start(SimConfig {
         records_per_stream: 100,
         faults: specs("overlap=3x*@/api/ttp/url/get-logs"),
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -1550,7 +1447,7 @@ async fn empty_next_defers_the_page_behind_a_token() {
     let sim = start(SimConfig {
         records_per_stream: 100,
         faults: specs("empty-nextx2@/api/ttp/url/get-logs"),
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -1596,7 +1493,7 @@ async fn bad_utf8_in_one_record_of_a_page_and_one_line_of_a_file() {
         records_per_stream: 40,
         siem_cg_records_per_file: 20,
         faults: specs("bad-utf8@/api/ttp/url/get-logs,bad-utf8@/storage"),
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -1659,7 +1556,7 @@ async fn bad_page_token_refuses_only_requests_carrying_a_token() {
         faults: specs(
             "bad-page-token@/siem,bad-page-token@/api/audit/get-siem-logs,bad-page-token",
         ),
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -1721,7 +1618,7 @@ async fn page_tokens_expire_after_page_token_ttl() {
         siem_cg_records_per_file: 10,
         siem_mta_records_per_file: 10,
         page_token_ttl: Some(Duration::from_secs(1)),
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -1779,7 +1676,7 @@ async fn clock_offset_dates_answers_and_hides_records_from_the_servers_future() 
         span: Duration::from_secs(120),
         end: Some(real_now + time::Duration::seconds(60)),
         clock_offset_secs: offset,
-        ..cfg()
+        ..default_cfg()
     };
     let on_time = start(live(0)).await;
     let behind = start(live(-30)).await;
@@ -1826,7 +1723,7 @@ async fn clock_offset_dates_answers_and_hides_records_from_the_servers_future() 
 
 #[tokio::test]
 async fn rate_limit_reset_in_seconds_and_epoch_forms() {
-    let sim = start(cfg()).await;
+    let sim = start(default_cfg()).await;
     let tok = token(&sim, &SimTenant::demo()).await;
     let p = "/api/ttp/url/get-logs";
     let body = json!({"data": [whole_window()]});
@@ -1872,7 +1769,7 @@ async fn rate_limit_reset_in_seconds_and_epoch_forms() {
 
 #[tokio::test]
 async fn not_a_page_is_a_200_siem_answer_without_a_page() {
-    let sim = start(cfg()).await;
+    let sim = start(default_cfg()).await;
     let tok = token(&sim, &SimTenant::demo()).await;
     // `fail=CODE:retryable` on /siem is an HTTP 503 error, not this.
     sim.inject("fail=err_x:retryable@/siem".parse().expect("spec"));
@@ -1910,7 +1807,7 @@ async fn corrupt_gzip_fails_every_download_while_the_rule_lasts() {
         records_per_stream: 50,
         siem_cg_records_per_file: 50,
         faults: specs("corrupt-gzipx*"),
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;
@@ -1941,7 +1838,7 @@ async fn unstable_siem_listing_reorders_and_inserts_files_with_stable_paths() {
     let sim = start(SimConfig {
         records_per_stream: 60,
         siem_cg_records_per_file: 10,
-        ..cfg()
+        ..default_cfg()
     })
     .await;
     let tok = token(&sim, &SimTenant::demo()).await;

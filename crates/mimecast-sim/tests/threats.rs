@@ -2,109 +2,46 @@
 //! the product/permission checks (real HTTP against a `Simulator` on port 0).
 
 use std::collections::HashSet;
-use std::io::Read as _;
 use std::time::Duration;
 
 use mimecast_sim::{
     FaultKind, FaultRule, RestItems, RestNext, RestShape, SimConfig, SimTenant, Simulator,
 };
 use serde_json::{json, Value};
-use time::macros::datetime;
-use time::OffsetDateTime;
 
-const END: OffsetDateTime = datetime!(2026-01-15 12:00:00 UTC);
+mod common;
+use common::*;
+
 const START_Q: &str = "timestampRangeStartsAt=2026-01-15T00:00:00Z";
 /// `START_Q` with the largest `limit` (the default, 5, would end a walk after 5 events).
 const ALL_Q: &str = "timestampRangeStartsAt=2026-01-15T00:00:00Z&limit=1000";
 
-fn cfg(n: u64) -> SimConfig {
-    SimConfig {
-        end: Some(END),
-        records_per_stream: n,
-        ..SimConfig::default()
-    }
+/// The first 20 threats of the whole window, newest first.
+async fn first_threats_page(sim: &Simulator, tok: &str) -> Value {
+    get_ok(sim, tok, &format!("/threats/v1/events?{ALL_Q}&pageSize=20")).await
 }
 
-async fn start(c: SimConfig) -> Simulator {
-    Simulator::bind(c, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-struct Resp {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-}
-
-async fn send(rb: reqwest::RequestBuilder) -> Resp {
-    let r = rb.send().await.expect("send");
-    let status = r.status().as_u16();
-    let body = r.bytes().await.expect("body").to_vec();
-    Resp { status, body }
-}
-
-async fn token(sim: &Simulator, t: &SimTenant) -> String {
-    let v2 = t.v2.as_ref().expect("v2");
-    let r = send(
-        client()
-            .post(format!("{}/oauth/token", sim.base_url()))
-            .form(&[
-                ("client_id", v2.client_id.as_str()),
-                ("client_secret", v2.client_secret.as_str()),
-                ("grant_type", "client_credentials"),
-            ]),
-    )
+/// A 50-threat simulator whose page tokens live `ttl`, a demo token, and the first page's
+/// `@nextPage` token.
+async fn page_token_with_ttl(ttl: Duration) -> (Simulator, String, String) {
+    let (sim, tok) = start_demo(SimConfig {
+        page_token_ttl: Some(ttl),
+        ..cfg(50)
+    })
     .await;
-    assert_eq!(r.status, 200);
-    r.json()["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string()
+    let first = first_threats_page(&sim, &tok).await;
+    let t1 = first["@nextPage"].as_str().expect("next").to_string();
+    (sim, tok, t1)
 }
 
-/// GET `path_and_query` (relative to the base URL, or absolute).
-async fn get(sim: &Simulator, tok: &str, url: &str) -> Resp {
-    let url = if url.starts_with("http") {
-        url.to_string()
-    } else {
-        format!("{}{url}", sim.base_url())
-    };
-    send(client().get(url).bearer_auth(tok)).await
+/// A 400 with the refused-page-token code.
+async fn assert_bad_page_token(sim: &Simulator, tok: &str, url: &str) {
+    get_err(sim, tok, url, 400, "err_validation_invalid_page_token").await;
 }
 
-async fn get_ok(sim: &Simulator, tok: &str, url: &str) -> Value {
-    let r = get(sim, tok, url).await;
-    assert_eq!(r.status, 200, "{url}: {}", String::from_utf8_lossy(&r.body));
-    r.json()
-}
-
-async fn v2_post(sim: &Simulator, tok: &str, path: &str, body: &Value) -> Value {
-    let r = send(
-        client()
-            .post(format!("{}{path}", sim.base_url()))
-            .bearer_auth(tok)
-            .header("Content-Type", "application/json")
-            .body(body.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let v = r.json();
-    assert_eq!(v["fail"], json!([]), "{v}");
-    v
+/// `records` in reverse order (the default, newest-first order of the listings).
+fn newest_first(records: &[Value]) -> Vec<Value> {
+    records.iter().rev().cloned().collect()
 }
 
 fn ids(v: &[Value]) -> Vec<String> {
@@ -121,7 +58,7 @@ async fn walk_logs(sim: &Simulator, tok: &str, path: &str, item: Value, nest: &s
             Some(t) => body["meta"]["pagination"]["pageToken"] = json!(t),
             None => body["data"] = json!([item.clone()]),
         }
-        let v = v2_post(sim, tok, path, &body).await;
+        let v = v2_post_ok(sim, tok, path, &body).await.json();
         out.extend(v["data"][0][nest].as_array().cloned().unwrap_or_default());
         match v["meta"]["pagination"]["next"].as_str() {
             Some(n) => next = Some(n.to_string()),
@@ -132,14 +69,12 @@ async fn walk_logs(sim: &Simulator, tok: &str, path: &str, item: Value, nest: &s
 
 #[tokio::test]
 async fn dlp_and_held_release_logs() {
-    let sim = start(cfg(60)).await;
-    let tok = token(&sim, &SimTenant::demo()).await;
+    let (sim, tok) = start_demo(cfg(60)).await;
     let expected = sim.expected_records("demo", "dlp");
     assert_eq!(expected.len(), 60);
     let window = json!({"from": "2026-01-15T09:00:00+0000", "to": "2026-01-15T12:00:00+0000"});
     let newest = walk_logs(&sim, &tok, "/api/dlp/get-logs", window.clone(), "dlpLogs").await;
-    let mut rev = expected.clone();
-    rev.reverse();
+    let rev = newest_first(&expected);
     assert_eq!(newest, rev);
     let mut w = window.clone();
     w["oldestFirst"] = json!(true);
@@ -165,8 +100,7 @@ async fn dlp_and_held_release_logs() {
 
     // Held/release: optional window, RFC 3339 or Mimecast dates, newest first.
     let expected = sim.expected_records("demo", "message_release");
-    let mut rev = expected.clone();
-    rev.reverse();
+    let rev = newest_first(&expected);
     let all = walk_logs(
         &sim,
         &tok,
@@ -214,24 +148,13 @@ async fn dlp_and_held_release_logs() {
     sim.shutdown().await;
 }
 
-fn gunzip_lines(bytes: &[u8]) -> Vec<Value> {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_string(&mut s)
-        .expect("gzip");
-    s.lines()
-        .map(|l| serde_json::from_str(l).expect("ndjson line"))
-        .collect()
-}
-
 #[tokio::test]
 async fn siem_ci_batch_serves_every_type_like_cg() {
-    let sim = start(SimConfig {
+    let (sim, tok) = start_demo(SimConfig {
         siem_cg_records_per_file: 10,
         ..cfg(45)
     })
     .await;
-    let tok = token(&sim, &SimTenant::demo()).await;
     for ty in ["entities", "mailflow", "urlclick"] {
         let mut q = format!(
             "/siem/v1/batch/events/ci?type={ty}&dateRangeStartsAt=2026-01-15&dateRangeEndsAt=2026-01-15&pageSize=2"
@@ -276,9 +199,14 @@ async fn siem_ci_batch_serves_every_type_like_cg() {
         }
     }
     assert_eq!(sim.expected_records("demo", "siem_ci").len(), 135);
-    let r = get(&sim, &tok, "/siem/v1/batch/events/ci?type=receipt").await;
-    assert_eq!(r.status, 400);
-    assert_eq!(r.json()["error"]["code"], "invalid_type");
+    get_err(
+        &sim,
+        &tok,
+        "/siem/v1/batch/events/ci?type=receipt",
+        400,
+        "invalid_type",
+    )
+    .await;
     // A CG cursor is not a CI cursor.
     let cg = get_ok(
         &sim,
@@ -318,8 +246,7 @@ async fn walk_threats(sim: &Simulator, tok: &str, query: &str) -> (Vec<Value>, u
 
 #[tokio::test]
 async fn threats_list_walks_every_record_once_in_each_order() {
-    let sim = start(cfg(250)).await;
-    let tok = token(&sim, &SimTenant::demo()).await;
+    let (sim, tok) = start_demo(cfg(250)).await;
     let expected = sim.expected_records("demo", "threats");
     assert_eq!(expected.len(), 250);
     let (asc, pages) = walk_threats(
@@ -331,8 +258,7 @@ async fn threats_list_walks_every_record_once_in_each_order() {
     assert_eq!(pages, 9);
     assert_eq!(asc, expected);
     let (desc, _) = walk_threats(&sim, &tok, &format!("{ALL_Q}&pageSize=30")).await;
-    let mut rev = expected.clone();
-    rev.reverse();
+    let rev = newest_first(&expected);
     assert_eq!(desc, rev);
     let (dflt, pages) = walk_threats(&sim, &tok, ALL_Q).await;
     assert_eq!((dflt.len(), pages), (250, 3));
@@ -402,9 +328,7 @@ async fn threats_list_walks_every_record_once_in_each_order() {
         ),
         ("pageToken=garbage", "err_validation_invalid_page_token"),
     ] {
-        let r = get(&sim, &tok, &format!("/threats/v1/events?{q}")).await;
-        assert_eq!(r.status, 400, "{q}");
-        assert_eq!(r.json()["error"]["code"], code, "{q}");
+        get_err(&sim, &tok, &format!("/threats/v1/events?{q}"), 400, code).await;
     }
     // API 1.0 keys do not reach API 2.0 REST routes.
     let r = send(client().get(format!("{}/threats/v1/events?{START_Q}", sim.base_url()))).await;
@@ -414,11 +338,9 @@ async fn threats_list_walks_every_record_once_in_each_order() {
 
 #[tokio::test]
 async fn threats_limit_caps_a_whole_walk() {
-    let sim = start(cfg(250)).await;
-    let tok = token(&sim, &SimTenant::demo()).await;
+    let (sim, tok) = start_demo(cfg(250)).await;
     let expected = sim.expected_records("demo", "threats");
-    let mut rev = expected.clone();
-    rev.reverse();
+    let rev = newest_first(&expected);
 
     // No `limit`: 5 events in all (the newest), and no sign that more exist.
     let v = get_ok(&sim, &tok, &format!("/threats/v1/events?{START_Q}")).await;
@@ -446,20 +368,17 @@ async fn threats_limit_caps_a_whole_walk() {
             format!("/threats/v1/events?{START_Q}&limit={bad}"),
             format!("/threats/v1/events?pageToken={next}&limit={bad}"),
         ] {
-            let r = get(&sim, &tok, &url).await;
-            assert_eq!(r.status, 400, "{url}");
-            assert_eq!(r.json()["error"]["code"], "invalid_limit", "{url}");
+            get_err(&sim, &tok, &url, 400, "invalid_limit").await;
         }
     }
     sim.shutdown().await;
 
     // URI next pages repeat the first query's `limit`; the token's remainder rules.
-    let sim = start(SimConfig {
+    let (sim, tok) = start_demo(SimConfig {
         rest_shape: shaped(RestItems::Value, RestNext::AtNextPage, true, false),
         ..cfg(250)
     })
     .await;
-    let tok = token(&sim, &SimTenant::demo()).await;
     let v = get_ok(&sim, &tok, &format!("/threats/v1/events?{q}")).await;
     let n = v["@nextPage"].as_str().expect("next").to_string();
     assert!(n.contains("limit=30"), "{n}");
@@ -471,8 +390,7 @@ async fn threats_limit_caps_a_whole_walk() {
 
 #[tokio::test]
 async fn threat_details_agree_with_the_list_and_cut_sub_collections() {
-    let sim = start(cfg(300)).await;
-    let tok = token(&sim, &SimTenant::demo()).await;
+    let (sim, tok) = start_demo(cfg(300)).await;
     let list = sim.expected_records("demo", "threats");
     let (mut saw_no_files, mut saw_no_urls, mut saw_cut) = (false, false, false);
     for r in list.iter().take(120) {
@@ -543,25 +461,15 @@ async fn threat_details_agree_with_the_list_and_cut_sub_collections() {
         ("source=EMAIL&pageSize=0", 400, "invalid_page_size"),
         ("source=EMAIL&pageSize=101", 400, "invalid_page_size"),
     ] {
-        let r = get(&sim, &tok, &format!("/threats/v1/events/{id}/details?{q}")).await;
-        assert_eq!(
-            (r.status, r.json()["error"]["code"].clone()),
-            (status, json!(code)),
-            "{q}"
-        );
+        let url = format!("/threats/v1/events/{id}/details?{q}");
+        get_err(&sim, &tok, &url, status, code).await;
     }
     let mut forged = id.to_string();
     forged.pop();
     forged.push(if id.ends_with('A') { 'B' } else { 'A' });
     for bad in ["unknown-id_0", forged.as_str()] {
-        let r = get(
-            &sim,
-            &tok,
-            &format!("/threats/v1/events/{bad}/details?source=EMAIL&pageSize=5"),
-        )
-        .await;
-        assert_eq!(r.status, 404, "{bad}");
-        assert_eq!(r.json()["error"]["code"], "not_found");
+        let url = format!("/threats/v1/events/{bad}/details?source=EMAIL&pageSize=5");
+        get_err(&sim, &tok, &url, 404, "not_found").await;
     }
     sim.shutdown().await;
 }
@@ -577,47 +485,26 @@ fn shaped(items: RestItems, next: RestNext, next_as_uri: bool, bare_detail: bool
 
 #[tokio::test]
 async fn rest_shape_variants() {
-    for (shape, items_key) in [
-        (
-            shaped(RestItems::Data, RestNext::AtNextPage, false, false),
-            "data",
-        ),
-        (
-            shaped(RestItems::Events, RestNext::MetaNextPage, false, false),
-            "events",
-        ),
-        (
-            shaped(RestItems::Value, RestNext::MetaPaginationNext, false, true),
-            "value",
-        ),
-        (
-            shaped(RestItems::Value, RestNext::AtNextPage, true, false),
-            "value",
-        ),
-        (
-            shaped(RestItems::Data, RestNext::MetaNextPage, true, true),
-            "data",
-        ),
-        (
-            shaped(RestItems::Events, RestNext::MetaPaginationNext, true, false),
-            "events",
-        ),
+    use RestNext::{AtNextPage, MetaNextPage, MetaPaginationNext};
+    for (items, next, next_as_uri, bare_detail) in [
+        (RestItems::Data, AtNextPage, false, false),
+        (RestItems::Events, MetaNextPage, false, false),
+        (RestItems::Value, MetaPaginationNext, false, true),
+        (RestItems::Value, AtNextPage, true, false),
+        (RestItems::Data, MetaNextPage, true, true),
+        (RestItems::Events, MetaPaginationNext, true, false),
     ] {
-        let sim = start(SimConfig {
+        let items_key = match items {
+            RestItems::Value => "value",
+            RestItems::Data => "data",
+            RestItems::Events => "events",
+        };
+        let shape = shaped(items, next, next_as_uri, bare_detail);
+        let (sim, tok) = start_demo(SimConfig {
             rest_shape: shape,
             ..cfg(55)
         })
         .await;
-        let tok = token(&sim, &SimTenant::demo()).await;
-        let RestShape::Shaped {
-            next,
-            next_as_uri,
-            bare_detail,
-            ..
-        } = shape
-        else {
-            unreachable!()
-        };
         let mut url = format!("/threats/v1/events?{ALL_Q}&pageSize=20&orderBy=timestamp:asc");
         let mut got = Vec::new();
         let mut pages = 0;
@@ -662,18 +549,12 @@ async fn rest_shape_variants() {
     }
 
     // Unrecognisable: none of the known keys.
-    let sim = start(SimConfig {
+    let (sim, tok) = start_demo(SimConfig {
         rest_shape: RestShape::Unrecognisable,
         ..cfg(55)
     })
     .await;
-    let tok = token(&sim, &SimTenant::demo()).await;
-    let v = get_ok(
-        &sim,
-        &tok,
-        &format!("/threats/v1/events?{ALL_Q}&pageSize=20"),
-    )
-    .await;
+    let v = first_threats_page(&sim, &tok).await;
     for k in ["value", "data", "events", "@nextPage", "meta"] {
         assert!(v.get(k).is_none(), "{k} in {v}");
     }
@@ -683,19 +564,7 @@ async fn rest_shape_variants() {
 
 #[tokio::test]
 async fn threats_paging_faults_and_token_ttl() {
-    let sim = start(SimConfig {
-        page_token_ttl: Some(Duration::from_secs(3600)),
-        ..cfg(50)
-    })
-    .await;
-    let tok = token(&sim, &SimTenant::demo()).await;
-    let first = get_ok(
-        &sim,
-        &tok,
-        &format!("/threats/v1/events?{ALL_Q}&pageSize=20"),
-    )
-    .await;
-    let t1 = first["@nextPage"].as_str().expect("next").to_string();
+    let (sim, tok, t1) = page_token_with_ttl(Duration::from_secs(3600)).await;
     let page2 = format!("/threats/v1/events?pageToken={t1}");
 
     sim.inject(FaultRule::once(FaultKind::SameToken));
@@ -712,52 +581,21 @@ async fn threats_paging_faults_and_token_ttl() {
     assert_eq!(v["value"][0], sim.expected_records("demo", "threats")[29]);
 
     sim.inject(FaultRule::once(FaultKind::BadPageToken));
-    let r = get(&sim, &tok, &page2).await;
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        r.json()["error"]["code"],
-        "err_validation_invalid_page_token"
-    );
+    assert_bad_page_token(&sim, &tok, &page2).await;
     sim.shutdown().await;
 
     // A token older than page_token_ttl is refused.
-    let sim = start(SimConfig {
-        page_token_ttl: Some(Duration::from_millis(1)),
-        ..cfg(50)
-    })
-    .await;
-    let tok = token(&sim, &SimTenant::demo()).await;
-    let first = get_ok(
-        &sim,
-        &tok,
-        &format!("/threats/v1/events?{ALL_Q}&pageSize=20"),
-    )
-    .await;
+    let (sim, tok, t1) = page_token_with_ttl(Duration::from_millis(1)).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let r = get(
-        &sim,
-        &tok,
-        &format!(
-            "/threats/v1/events?pageToken={}",
-            first["@nextPage"].as_str().expect("next")
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        r.json()["error"]["code"],
-        "err_validation_invalid_page_token"
-    );
+    assert_bad_page_token(&sim, &tok, &format!("/threats/v1/events?pageToken={t1}")).await;
     sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn reported_emails_pages_by_offset_with_absolute_uris() {
-    let sim = start(cfg(60)).await;
-    let tok = token(&sim, &SimTenant::demo()).await;
+    let (sim, tok) = start_demo(cfg(60)).await;
     let expected = sim.expected_records("demo", "reported_emails");
-    let mut rev = expected.clone();
-    rev.reverse();
+    let rev = newest_first(&expected);
     // END is in the past: the default window (the last week) would miss it.
     let mut url =
         "/threat-reporting/v1/reported-emails?pageSize=25&dateRangeStartsAt=2026-01-15T00:00:00Z"
@@ -861,19 +699,13 @@ async fn reported_emails_pages_by_offset_with_absolute_uris() {
     sim.shutdown().await;
 
     // ... and on threats when next pages are URIs (not when they are bare tokens).
-    let sim = start(SimConfig {
+    let (sim, tok) = start_demo(SimConfig {
         rest_shape: shaped(RestItems::Value, RestNext::AtNextPage, true, false),
         faults: vec!["foreign-next-page".parse().expect("spec")],
         ..cfg(60)
     })
     .await;
-    let tok = token(&sim, &SimTenant::demo()).await;
-    let v = get_ok(
-        &sim,
-        &tok,
-        &format!("/threats/v1/events?{ALL_Q}&pageSize=20"),
-    )
-    .await;
+    let v = first_threats_page(&sim, &tok).await;
     let n = v["@nextPage"].as_str().expect("next");
     assert!(
         n.starts_with("https://attacker.example/threats/v1/events?"),

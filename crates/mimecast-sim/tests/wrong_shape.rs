@@ -2,119 +2,14 @@
 //! cannot recognise, on the log endpoints, the SIEM batch listings and the API 2.0 REST routes;
 //! and requests the kind does not apply to are neither faulted nor counted.
 
-use std::time::Duration;
-
-use mimecast_sim::{FaultRule, SimConfig, SimTenant, Simulator};
+use mimecast_sim::{FaultRule, SimConfig, Simulator};
 use serde_json::{json, Value};
-use time::macros::datetime;
-use time::OffsetDateTime;
 
-const END: OffsetDateTime = datetime!(2026-01-15 12:00:00 UTC);
+mod common;
+use common::*;
+
 const FROM: &str = "2026-01-15T00:00:00+0000";
 const TO: &str = "2026-01-15T12:00:00+0000";
-
-fn cfg(n: u64) -> SimConfig {
-    SimConfig {
-        end: Some(END),
-        records_per_stream: n,
-        ..SimConfig::default()
-    }
-}
-
-async fn start(c: SimConfig) -> Simulator {
-    Simulator::bind(c, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-struct Resp {
-    status: u16,
-    content_type: String,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-async fn send(rb: reqwest::RequestBuilder) -> Resp {
-    let r = rb.send().await.expect("send");
-    let status = r.status().as_u16();
-    let content_type = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = r.bytes().await.expect("body").to_vec();
-    Resp {
-        status,
-        content_type,
-        body,
-    }
-}
-
-async fn token(sim: &Simulator) -> String {
-    let t = SimTenant::demo();
-    let v2 = t.v2.as_ref().expect("v2");
-    let r = send(
-        client()
-            .post(format!("{}/oauth/token", sim.base_url()))
-            .form(&[
-                ("client_id", v2.client_id.as_str()),
-                ("client_secret", v2.client_secret.as_str()),
-                ("grant_type", "client_credentials"),
-            ]),
-    )
-    .await;
-    assert_eq!(r.status, 200);
-    r.json()["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string()
-}
-
-/// POST with a bearer token; must be HTTP 200, JSON, `fail: []`.
-async fn post(sim: &Simulator, tok: &str, path: &str, body: &Value) -> Resp {
-    let r = send(
-        client()
-            .post(format!("{}{path}", sim.base_url()))
-            .bearer_auth(tok)
-            .header("Content-Type", "application/json")
-            .body(body.to_string()),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    assert_eq!(r.content_type, "application/json");
-    assert_eq!(r.json()["fail"], json!([]), "{path}: {}", r.text());
-    r
-}
-
-/// GET (relative to the base URL, or absolute); must be HTTP 200 JSON.
-async fn get(sim: &Simulator, tok: &str, url: &str) -> Resp {
-    let url = if url.starts_with("http") {
-        url.to_string()
-    } else {
-        format!("{}{url}", sim.base_url())
-    };
-    let r = send(client().get(&url).bearer_auth(tok)).await;
-    assert_eq!(r.status, 200, "{url}: {}", r.text());
-    r
-}
 
 fn inject(sim: &Simulator, spec: &str) {
     sim.inject(spec.parse::<FaultRule>().expect("spec"));
@@ -151,8 +46,7 @@ fn keyed(records: &[Value]) -> Value {
 
 #[tokio::test]
 async fn log_endpoints_answer_records_keyed_by_index() {
-    let sim = start(cfg(30)).await;
-    let tok = token(&sim).await;
+    let (sim, tok) = start_demo(cfg(30)).await;
     let page = |item: Value| json!({"meta": {"pagination": {"pageSize": 12}}, "data": [item]});
     let ttp = json!({"from": FROM, "to": TO});
     let cases = [
@@ -185,11 +79,13 @@ async fn log_endpoints_answer_records_keyed_by_index() {
         ),
     ];
     for (path, nest, item) in cases {
-        let normal = post(&sim, &tok, path, &page(item.clone())).await.json();
+        let normal = v2_post_ok(&sim, &tok, path, &page(item.clone()))
+            .await
+            .json();
         let records = normal["data"][0][nest].as_array().cloned().expect(nest);
         assert_eq!(records.len(), 12, "{path}");
         inject(&sim, &format!("wrong-shape@{path}"));
-        let r = post(&sim, &tok, path, &page(item)).await;
+        let r = v2_post_ok(&sim, &tok, path, &page(item)).await;
         let v = r.json();
         // A normal envelope…
         assert_eq!(keys(&v), ["data", "fail", "meta"], "{path}");
@@ -220,10 +116,12 @@ async fn log_endpoints_answer_records_keyed_by_index() {
     // Audit (records directly in `data[]`): `data` is an object.
     let item = json!({"startDateTime": FROM, "endDateTime": TO});
     let path = "/api/audit/get-audit-events";
-    let normal = post(&sim, &tok, path, &page(item.clone())).await.json();
+    let normal = v2_post_ok(&sim, &tok, path, &page(item.clone()))
+        .await
+        .json();
     assert_eq!(normal["data"].as_array().map(Vec::len), Some(12));
     inject(&sim, "wrong-shape@/api/audit");
-    let v = post(&sim, &tok, path, &page(item)).await.json();
+    let v = v2_post_ok(&sim, &tok, path, &page(item)).await.json();
     assert_eq!(v["data"], json!({"records": normal["data"]}));
     assert_eq!(
         v["meta"]["pagination"]["recordStart"],
@@ -236,15 +134,15 @@ async fn log_endpoints_answer_records_keyed_by_index() {
     sim.clear_requests();
     inject(&sim, "wrong-shape");
     let users = json!({"data": [{"domain": "demo.example"}]});
-    let u = post(&sim, &tok, "/api/user/get-internal-users", &users)
+    let u = v2_post_ok(&sim, &tok, "/api/user/get-internal-users", &users)
         .await
         .json();
     assert!(u["data"][0]["users"].is_array(), "{u}");
-    let v = post(&sim, &tok, "/api/dlp/get-logs", &page(ttp.clone()))
+    let v = v2_post_ok(&sim, &tok, "/api/dlp/get-logs", &page(ttp.clone()))
         .await
         .json();
     assert!(v["data"][0]["dlpLogs"].is_object(), "{v}");
-    let v = post(&sim, &tok, "/api/dlp/get-logs", &page(ttp))
+    let v = v2_post_ok(&sim, &tok, "/api/dlp/get-logs", &page(ttp))
         .await
         .json();
     assert!(v["data"][0]["dlpLogs"].is_array(), "rule spent: {v}");
@@ -261,12 +159,11 @@ async fn log_endpoints_answer_records_keyed_by_index() {
 
 #[tokio::test]
 async fn siem_batch_value_is_an_object() {
-    let sim = start(SimConfig {
+    let (sim, tok) = start_demo(SimConfig {
         siem_cg_records_per_file: 10,
         ..cfg(95)
     })
     .await;
-    let tok = token(&sim).await;
     let file_path = |f: &Value| {
         let u = f["url"].as_str().expect("url");
         u.split('?').next().unwrap_or_default().to_string()
@@ -282,11 +179,11 @@ async fn siem_batch_value_is_an_object() {
         ),
     ] {
         let url = format!("{path}?{query}");
-        let normal = get(&sim, &tok, &url).await.json();
+        let normal = get_ok(&sim, &tok, &url).await;
         let files = normal["value"].as_array().cloned().expect("value");
         assert_eq!(files.len(), 3);
         inject(&sim, &format!("wrong-shape@{path}"));
-        let v = get(&sim, &tok, &url).await.json();
+        let v = get_ok(&sim, &tok, &url).await;
         assert_eq!(keys(&v), ["@nextPage", "isCaughtUp", "value"], "{v}");
         assert_eq!(keys(&v["value"]), ["files"], "{v}");
         let got = v["value"]["files"].as_array().cloned().expect("files");
@@ -302,7 +199,7 @@ async fn siem_batch_value_is_an_object() {
     sim.clear_requests();
     inject(&sim, "wrong-shape");
     let url = "/siem/v1/batch/events/cg?type=receipt&dateRangeStartsAt=2026-01-15&dateRangeEndsAt=2026-01-15&pageSize=3";
-    let first = get(&sim, &tok, url).await.json(); // faulted: a listing
+    let first = get_ok(&sim, &tok, url).await; // faulted: a listing
     let file_url = first["value"]["files"][0]["url"]
         .as_str()
         .expect("url")
@@ -310,10 +207,10 @@ async fn siem_batch_value_is_an_object() {
     inject(&sim, "wrong-shape");
     let r = send(client().get(&file_url)).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.content_type, "application/gzip");
-    let v = get(&sim, &tok, url).await.json();
+    assert_eq!(r.content_type(), "application/gzip");
+    let v = get_ok(&sim, &tok, url).await;
     assert!(v["value"].is_object(), "{v}");
-    let v = get(&sim, &tok, url).await.json();
+    let v = get_ok(&sim, &tok, url).await;
     assert!(v["value"].is_array(), "rule spent: {v}");
     let f = faults(&sim);
     assert_eq!(f.len(), 4);
@@ -328,24 +225,23 @@ async fn siem_batch_value_is_an_object() {
 
 #[tokio::test]
 async fn rest_routes_answer_results_and_next() {
-    let sim = start(cfg(60)).await;
-    let tok = token(&sim).await;
+    let (sim, tok) = start_demo(cfg(60)).await;
     let list =
         "/threats/v1/events?timestampRangeStartsAt=2026-01-15T00:00:00Z&pageSize=20&limit=1000";
-    let normal = get(&sim, &tok, list).await.json();
+    let normal = get_ok(&sim, &tok, list).await;
     let records = normal["value"].as_array().cloned().expect("value");
     assert_eq!(records.len(), 20);
 
     // Not applicable (and not counted): an endpoint outside the three families.
     sim.clear_requests();
     inject(&sim, "wrong-shapex3");
-    let acct = post(&sim, &tok, "/api/account/get-account", &json!({"data": []}))
+    let acct = v2_post_ok(&sim, &tok, "/api/account/get-account", &json!({"data": []}))
         .await
         .json();
     assert!(acct["data"].is_array());
 
     // Threats list: `{"results":[…],"next":"<token>"}`; the token continues the walk.
-    let v = get(&sim, &tok, list).await.json();
+    let v = get_ok(&sim, &tok, list).await;
     assert_eq!(keys(&v), ["next", "results"], "{v}");
     assert_eq!(v["results"], json!(records));
     let next = v["next"].as_str().expect("next").to_string();
@@ -354,7 +250,7 @@ async fn rest_routes_answer_results_and_next() {
     // Details: `{"results":[detail]}`, no `next`.
     let id = records[0]["id"].as_str().expect("id");
     let details = format!("/threats/v1/events/{id}/details?source=EMAIL&pageSize=5");
-    let v = get(&sim, &tok, &details).await.json();
+    let v = get_ok(&sim, &tok, &details).await;
     assert_eq!(keys(&v), ["results"], "{v}");
     assert_eq!(v["results"].as_array().map(Vec::len), Some(1));
     assert_eq!(v["results"][0]["id"], id);
@@ -362,7 +258,7 @@ async fn rest_routes_answer_results_and_next() {
     // Reported emails: `{"results":[…],"next":"<URI>"}`.
     let reported =
         "/threat-reporting/v1/reported-emails?dateRangeStartsAt=2026-01-15T00:00:00Z&pageSize=25";
-    let v = get(&sim, &tok, reported).await.json();
+    let v = get_ok(&sim, &tok, reported).await;
     assert_eq!(keys(&v), ["next", "results"], "{v}");
     assert_eq!(v["results"].as_array().map(Vec::len), Some(25));
     let n = v["next"].as_str().expect("next");
@@ -374,11 +270,9 @@ async fn rest_routes_answer_results_and_next() {
         "{n}"
     );
     // The rule is spent (x3): the next URI answers the documented shape.
-    let v = get(&sim, &tok, n).await.json();
+    let v = get_ok(&sim, &tok, n).await;
     assert!(v["value"].is_array() && v["meta"].is_object(), "{v}");
-    let v = get(&sim, &tok, &format!("/threats/v1/events?pageToken={next}"))
-        .await
-        .json();
+    let v = get_ok(&sim, &tok, &format!("/threats/v1/events?pageToken={next}")).await;
     assert_eq!(v["value"].as_array().map(Vec::len), Some(20));
     assert_eq!(
         faults(&sim)
@@ -397,13 +291,12 @@ async fn rest_routes_answer_results_and_next() {
 
     // On the last page there is no `next`.
     inject(&sim, "wrong-shape");
-    let v = get(
+    let v = get_ok(
         &sim,
         &tok,
         "/threats/v1/events?timestampRangeStartsAt=2026-01-15T00:00:00Z&pageSize=100&limit=1000",
     )
-    .await
-    .json();
+    .await;
     assert_eq!(keys(&v), ["results"], "{v}");
     assert_eq!(v["results"].as_array().map(Vec::len), Some(60));
     sim.shutdown().await;
