@@ -705,3 +705,48 @@ async fn files_are_private_or_shared_with_the_configured_group() {
     }
     sim.shutdown().await;
 }
+
+/// A settled window followed by a short one that is not (cut at "now"): the next poll's overlap
+/// reaches back past the settled window's end. Its ids must still be remembered there, or the
+/// events of those seconds are written twice (seen with 133 threats when windows were halved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlap_reaching_back_past_a_settled_window_repeats_nothing() {
+    let acme = SimTenant::named("acme");
+    // One record a second, up to the server's now (records appear as its clock reaches them).
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        records_per_stream: 7_200,
+        end: Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(30)),
+        span: std::time::Duration::from_secs(7_200),
+        quota_per_minute: 0,
+        ..mimecast_sim::SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let mut tenant = with_streams(v2_tenant(&sim, &acme), &[StreamKind::TtpUrl]);
+    for s in &mut tenant.streams {
+        s.page_size = 500;
+        s.poll_interval = std::time::Duration::from_secs(1);
+    }
+    let mut config = collector_config(
+        vec![tenant],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    // The first window ends 5 min 10 s ago (settled); the next, 4 min 40 s long, is not.
+    config.collector.initial_lookback = std::time::Duration::from_secs(6 * 3600 + 310);
+    let daemon = spawn_daemon(config, std::time::Duration::from_secs(2));
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    daemon.shutdown.cancel();
+    daemon.run.await.unwrap().unwrap();
+    let events = read_events(&out);
+    assert!(events.len() > 1_000, "{} events", events.len());
+    let mut ids = std::collections::HashSet::new();
+    let repeated = events
+        .iter()
+        .filter(|e| !ids.insert(e["id"].as_str().unwrap_or_default().to_string()))
+        .count();
+    assert_eq!(repeated, 0, "events written twice");
+    sim.shutdown().await;
+}

@@ -154,25 +154,37 @@ fn every_mistake_names_its_key() {
         ),
         (
             "threats page beyond the route's 100",
-            v2_tenant("a").replace("streams = [\"siem_cg\", \"audit\"]", "streams = [\"threats\"]\n[tenant.stream.threats]\npage_size = 101"),
+            v2_tenant("a").replace(
+                "streams = [\"siem_cg\", \"audit\"]",
+                "streams = [\"threats\"]\n[tenant.stream.threats]\npage_size = 101",
+            ),
             "tenant[0].stream.threats.page_size",
             "1 to 100",
         ),
         (
             "reported emails page size the route does not take",
-            v2_tenant("a").replace("streams = [\"siem_cg\", \"audit\"]", "streams = [\"reported_emails\"]\n[tenant.stream.reported_emails]\npage_size = 30"),
+            v2_tenant("a").replace(
+                "streams = [\"siem_cg\", \"audit\"]",
+                "streams = [\"reported_emails\"]\n[tenant.stream.reported_emails]\npage_size = 30",
+            ),
             "tenant[0].stream.reported_emails.page_size",
             "25, 50, 100, 250 or 500",
         ),
         (
             "a CG type for the CI stream",
-            v2_tenant("a").replace("streams = [\"siem_cg\", \"audit\"]", "streams = [\"siem_ci\"]\n[tenant.stream.siem_ci]\ntypes = [\"receipt\"]"),
+            v2_tenant("a").replace(
+                "streams = [\"siem_cg\", \"audit\"]",
+                "streams = [\"siem_ci\"]\n[tenant.stream.siem_ci]\ntypes = [\"receipt\"]",
+            ),
             "tenant[0].stream.siem_ci.types[0]",
             "is not one of entities, mailflow, urlclick",
         ),
         (
             "types for a stream without types",
-            v2_tenant("a").replace("streams = [\"siem_cg\", \"audit\"]", "streams = [\"dlp\"]\n[tenant.stream.dlp]\ntypes = [\"x\"]"),
+            v2_tenant("a").replace(
+                "streams = [\"siem_cg\", \"audit\"]",
+                "streams = [\"dlp\"]\n[tenant.stream.dlp]\ntypes = [\"x\"]",
+            ),
             "tenant[0].stream.dlp.types",
             "applies only to the siem_cg and siem_ci stream",
         ),

@@ -189,6 +189,9 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
                     ("timestampRangeEndsAt", iso_date(t)),
                     ("pageSize", n.clamp(1, 100).to_string()),
                     ("limit", THREATS_LIMIT.to_string()),
+                    // Newest first: where a query is cut at its limit, what is left out is the
+                    // oldest, which the overlap had read before (third-party code, §9.3).
+                    ("orderBy", "timestamp:desc".into()),
                 ]
             },
         },
@@ -256,6 +259,11 @@ pub struct WindowCursor {
     /// backlog walk wastes no request on overlaps).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settled: bool,
+    /// Routes whose windows are halved ([`Split`]): the length, in seconds, of the last window
+    /// read whole. The next window is twice that at most, so a busy stream does not start
+    /// every window at six hours and halve it down again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_s: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +325,7 @@ impl super::Cursor for WindowCursor {
             covered_until: Some(since),
             window: None,
             settled: false,
+            span_s: None,
         })
     }
 }
@@ -383,7 +392,18 @@ impl WindowSource {
         if self.end <= from || c.covered_until.is_some_and(|cu| self.end <= cu) {
             return None;
         }
-        let to = self.end.min(from + MAX_WINDOW.max(self.max_lag * 2));
+        let longest = time::Duration::try_from(MAX_WINDOW.max(self.max_lag * 2))
+            .unwrap_or(time::Duration::HOUR);
+        let len = match c.span_s {
+            // Twice what fit last, and always past the overlap by a minute.
+            Some(span) => {
+                let past = c.covered_until.map_or(time::Duration::ZERO, |cu| cu - from);
+                let twice: time::Duration = time::Duration::seconds(span) * 2;
+                twice.max(past + MIN_SPLIT).min(longest)
+            }
+            None => longest,
+        };
+        let to = self.end.min(from + len);
         Some(OpenWindow {
             from,
             to,
@@ -402,13 +422,12 @@ impl WindowSource {
         c.window.clone().or_else(|| self.next_window(c))
     }
 
-    /// When a window closes, only the overlap the next window re-reads is kept.
+    /// When a window closes, the ids of its last `max_lag` are kept, settled or not: the next
+    /// window starts at its end when it is settled, but the one after that may be short (cut
+    /// at "now", or halved) and not settled, and its overlap then reaches back past this
+    /// window's end. Forgetting them there repeated the events of that overlap.
     fn keep_after_close(&self, w: &OpenWindow) -> OffsetDateTime {
-        if w.settled {
-            w.to
-        } else {
-            w.to - self.max_lag
-        }
+        w.to - self.max_lag
     }
 }
 
@@ -472,21 +491,31 @@ impl super::Source for WindowSource {
             Records::Array(items) => count_items(items)?,
             _ => 0,
         };
-        // Only the part past what is known complete is halved: the overlap re-read at a
-        // window's start was read before, and a window that ended inside it would move the
-        // checkpoint back.
+        // A window too big for the route is made smaller: its part past what is known complete
+        // is halved (the overlap re-read at its start was read before, and a window that ended
+        // inside it would move the checkpoint back); once that part is a minute, the overlap
+        // re-read is given up for this window (late events in it are the price of a minute
+        // busier than a page), and only then is the window paged or closed as it is.
         let floor = c.covered_until.map_or(w.from, |cu| cu.max(w.from));
-        let splittable = w.to - floor > MIN_SPLIT;
-        let split = match (self.spec.split, &next_token) {
-            (Split::OnNextPage, Some(_)) => splittable,
-            (Split::AtCount(limit), None) if w.read + answered >= limit => {
-                if !splittable {
-                    tracing::error!(from = %crate::event::rfc3339::format(w.from), to = %crate::event::rfc3339::format(w.to), limit, "a one-minute window answered the route's whole limit; events past it in that minute may be missing");
-                }
-                splittable
-            }
+        let too_big = match (self.spec.split, &next_token) {
+            (Split::OnNextPage, Some(_)) => true,
+            (Split::AtCount(limit), None) => w.read + answered >= limit,
             _ => false,
         };
+        let smaller = if !too_big {
+            None
+        } else if w.to - floor > MIN_SPLIT {
+            Some((w.from, whole_seconds(floor + (w.to - floor) / 2)))
+        } else if w.from < floor {
+            tracing::warn!(from = %crate::event::rfc3339::format(floor), to = %crate::event::rfc3339::format(w.to), "a minute holds more than one answer of this route: its overlap re-read for late events is skipped");
+            Some((floor, w.to))
+        } else {
+            if let Split::AtCount(limit) = self.spec.split {
+                tracing::error!(from = %crate::event::rfc3339::format(w.from), to = %crate::event::rfc3339::format(w.to), limit, "a window of a minute answered the route's whole limit; the oldest events of that minute may be missing");
+            }
+            None
+        };
+        let split = smaller.is_some();
         // An empty page that still names a next page is followed: the data may be behind it.
         let (next, forget) = match next_token {
             // The window is read again in halves; what this page holds is written now, and
@@ -495,7 +524,8 @@ impl super::Source for WindowSource {
                 WindowCursor {
                     covered_until: c.covered_until,
                     window: Some(OpenWindow {
-                        to: whole_seconds(floor + (w.to - floor) / 2),
+                        from: smaller.map_or(w.from, |(f, _)| f),
+                        to: smaller.map_or(w.to, |(_, t)| t),
                         next: String::new(),
                         after_empty: false,
                         placeholder_seen: false,
@@ -503,6 +533,7 @@ impl super::Source for WindowSource {
                         ..w.clone()
                     }),
                     settled: c.settled,
+                    span_s: c.span_s,
                 },
                 None,
             ),
@@ -517,6 +548,7 @@ impl super::Source for WindowSource {
                         ..w.clone()
                     }),
                     settled: c.settled,
+                    span_s: c.span_s,
                 },
                 None,
             ),
@@ -525,6 +557,9 @@ impl super::Source for WindowSource {
                     covered_until: Some(w.to),
                     window: None,
                     settled: w.settled,
+                    // A window read whole sizes the next, on routes whose windows are halved.
+                    span_s: (self.spec.split != Split::Never)
+                        .then(|| (w.to - w.from).whole_seconds()),
                 },
                 Some(self.keep_after_close(&w).unix_timestamp()),
             ),
@@ -574,8 +609,8 @@ impl super::Source for WindowSource {
         let Some(w) = next.window.as_mut() else {
             // Closing page: the tail the next window re-reads is what is kept.
             if let Some(to) = next.covered_until {
-                let tail = if next.settled { to } else { to - self.max_lag };
-                let tail = tail.unix_timestamp();
+                // As `keep_after_close`: the last `max_lag`, settled or not.
+                let tail = (to - self.max_lag).unix_timestamp();
                 rendered.seen.retain(|(_, t)| *t >= tail);
             }
             return;
@@ -630,6 +665,7 @@ impl super::Source for WindowSource {
                 covered_until: Some(w.to),
                 window: None,
                 settled: w.settled,
+                span_s: c.span_s,
             });
         }
         let from = w.resume_from.unwrap_or(w.from).clamp(w.from, w.to);
@@ -652,6 +688,7 @@ impl super::Source for WindowSource {
                 read: 0,
             }),
             settled: c.settled,
+            span_s: c.span_s,
         })
     }
 }
@@ -685,6 +722,7 @@ mod tests {
                 read: 0,
             }),
             settled: false,
+            span_s: None,
         };
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<WindowCursor>(&text).unwrap(), c);
@@ -765,6 +803,7 @@ mod tests {
             covered_until: Some(datetime!(2026-11-23 11:00 UTC)),
             window: None,
             settled: false,
+            span_s: None,
         };
         let full = || {
             Response::Rest(RestPage {
@@ -773,21 +812,71 @@ mod tests {
             })
         };
         let mut ends = Vec::new();
+        let mut froms = Vec::new();
         for _ in 0..20 {
             let page = src.page(&c, full()).unwrap();
             let w = page.next.window.clone().unwrap();
             assert!(w.to > datetime!(2026-11-23 11:00 UTC), "{w:?}");
             assert!(w.next.is_empty() || w.to - datetime!(2026-11-23 11:00 UTC) <= MIN_SPLIT);
             ends.push(w.to);
+            froms.push(w.from);
             if !w.next.is_empty() {
                 break;
             }
             c = page.next;
         }
-        // Halved (on whole seconds) until the part past the checkpoint is one minute, then paged.
-        let halved = &ends[..ends.len() - 1];
+        // Before paging, the overlap re-read is given up: the last window starts at the
+        // checkpoint, the ones before it 5 minutes earlier.
+        assert_eq!(
+            froms.last(),
+            Some(&datetime!(2026-11-23 11:00 UTC)),
+            "{froms:?}"
+        );
+        assert_eq!(froms[0], datetime!(2026-11-23 10:55 UTC), "{froms:?}");
+        // Halved (on whole seconds) until the part past the checkpoint is one minute, then
+        // narrowed to start at the checkpoint, then paged.
+        let halved = &ends[..ends.len() - 2];
         assert!(halved.windows(2).all(|p| p[1] < p[0]), "{ends:?}");
         assert!(ends.iter().all(|t| t.nanosecond() == 0), "{ends:?}");
         assert!(ends.len() > 3, "{ends:?}");
+    }
+
+    /// A route whose windows are halved starts its next window at twice what fit last (and
+    /// always past the overlap), not at six hours again.
+    #[test]
+    fn the_next_window_is_twice_the_last_that_fit() {
+        use crate::streams::Source;
+        let mut src = WindowSource::new(
+            spec(StreamKind::Threats).unwrap(),
+            100,
+            Duration::from_secs(86_400),
+            Duration::from_secs(300),
+        );
+        src.begin(&WindowCursor::default(), datetime!(2026-11-23 12:00 UTC));
+        let at = |span_s, settled| WindowCursor {
+            covered_until: Some(datetime!(2026-11-23 08:00 UTC)),
+            window: None,
+            settled,
+            span_s,
+        };
+        let w = src.next_window(&at(Some(600), true)).unwrap();
+        assert_eq!(
+            (w.from, w.to),
+            (
+                datetime!(2026-11-23 08:00 UTC),
+                datetime!(2026-11-23 08:20 UTC)
+            )
+        );
+        // Not settled: from 5 minutes back, and at least a minute past the checkpoint.
+        let w = src.next_window(&at(Some(60), false)).unwrap();
+        assert_eq!(
+            (w.from, w.to),
+            (
+                datetime!(2026-11-23 07:55 UTC),
+                datetime!(2026-11-23 08:01 UTC)
+            )
+        );
+        let w = src.next_window(&at(None, true)).unwrap();
+        assert_eq!(w.to, datetime!(2026-11-23 14:00 UTC).min(src.end));
     }
 }
