@@ -669,10 +669,13 @@ impl super::Source for WindowSource {
             });
         }
         let from = w.resume_from.unwrap_or(w.from).clamp(w.from, w.to);
-        let to = if self.spec.ordered || w.to - w.from <= time::Duration::minutes(2) {
+        // Only the part past the checkpoint is halved (as when a window is split): a window
+        // ending inside the overlap would move the checkpoint back.
+        let floor = c.covered_until.map_or(w.from, |cu| cu.clamp(w.from, w.to));
+        let to = if self.spec.ordered || w.to - floor <= time::Duration::minutes(2) {
             w.to
         } else {
-            w.from + (w.to - w.from) / 2
+            whole_seconds(floor + (w.to - floor) / 2)
         };
         Some(WindowCursor {
             covered_until: c.covered_until,
@@ -878,5 +881,47 @@ mod tests {
         );
         let w = src.next_window(&at(None, true)).unwrap();
         assert_eq!(w.to, datetime!(2026-11-23 14:00 UTC).min(src.end));
+    }
+
+    /// A refused token halves an unordered window from the checkpoint, never into the overlap
+    /// before it: a short window (sized from the last that fit) must not end behind what is
+    /// already complete.
+    #[test]
+    fn a_restart_never_ends_a_window_before_the_checkpoint() {
+        use crate::streams::Source;
+        let mut src = WindowSource::new(
+            spec(StreamKind::Threats).unwrap(),
+            100,
+            Duration::from_secs(86_400),
+            Duration::from_secs(300),
+        );
+        src.begin(&WindowCursor::default(), datetime!(2026-11-23 12:00 UTC));
+        let c = WindowCursor {
+            covered_until: Some(datetime!(2026-11-23 08:00 UTC)),
+            window: Some(OpenWindow {
+                from: datetime!(2026-11-23 07:55 UTC),
+                to: datetime!(2026-11-23 08:01 UTC),
+                next: "tok".into(),
+                resume_from: None,
+                resume_ids: Vec::new(),
+                settled: false,
+                after_empty: false,
+                placeholder_seen: false,
+                read: 0,
+            }),
+            settled: false,
+            span_s: Some(60),
+        };
+        let w = src.restart(&c).unwrap().window.unwrap();
+        assert_eq!(w.to, datetime!(2026-11-23 08:01 UTC), "{w:?}");
+        let long = WindowCursor {
+            window: c.window.clone().map(|w| OpenWindow {
+                to: datetime!(2026-11-23 09:00 UTC),
+                ..w
+            }),
+            ..c
+        };
+        let w = src.restart(&long).unwrap().window.unwrap();
+        assert_eq!(w.to, datetime!(2026-11-23 08:30 UTC), "{w:?}");
     }
 }
