@@ -699,7 +699,20 @@ impl super::Source for WindowSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::streams::Source;
     use time::macros::datetime;
+
+    /// A source of `kind` (24 h lookback, 5 min `max_lag`) at the start of a poll at `now`.
+    fn source_at(kind: StreamKind, now: OffsetDateTime) -> WindowSource {
+        let mut src = WindowSource::new(
+            spec(kind).unwrap(),
+            100,
+            Duration::from_secs(86_400),
+            Duration::from_secs(300),
+        );
+        src.begin(&WindowCursor::default(), now);
+        src
+    }
 
     #[test]
     fn body_dates_use_mimecasts_format() {
@@ -793,15 +806,7 @@ mod tests {
     #[test]
     fn a_split_window_never_ends_before_the_checkpoint() {
         use crate::api::{Next, RestPage};
-        use crate::streams::Source;
-        let mut src = WindowSource::new(
-            spec(StreamKind::ReportedEmails).unwrap(),
-            25,
-            Duration::from_secs(86_400),
-            Duration::from_secs(300),
-        );
-        let now = datetime!(2026-11-23 12:00 UTC);
-        src.begin(&WindowCursor::default(), now);
+        let mut src = source_at(StreamKind::ReportedEmails, datetime!(2026-11-23 12:00 UTC));
         let mut c = WindowCursor {
             covered_until: Some(datetime!(2026-11-23 11:00 UTC)),
             window: None,
@@ -848,14 +853,7 @@ mod tests {
     /// always past the overlap), not at six hours again.
     #[test]
     fn the_next_window_is_twice_the_last_that_fit() {
-        use crate::streams::Source;
-        let mut src = WindowSource::new(
-            spec(StreamKind::Threats).unwrap(),
-            100,
-            Duration::from_secs(86_400),
-            Duration::from_secs(300),
-        );
-        src.begin(&WindowCursor::default(), datetime!(2026-11-23 12:00 UTC));
+        let src = source_at(StreamKind::Threats, datetime!(2026-11-23 12:00 UTC));
         let at = |span_s, settled| WindowCursor {
             covered_until: Some(datetime!(2026-11-23 08:00 UTC)),
             window: None,
@@ -888,14 +886,7 @@ mod tests {
     /// already complete.
     #[test]
     fn a_restart_never_ends_a_window_before_the_checkpoint() {
-        use crate::streams::Source;
-        let mut src = WindowSource::new(
-            spec(StreamKind::Threats).unwrap(),
-            100,
-            Duration::from_secs(86_400),
-            Duration::from_secs(300),
-        );
-        src.begin(&WindowCursor::default(), datetime!(2026-11-23 12:00 UTC));
+        let mut src = source_at(StreamKind::Threats, datetime!(2026-11-23 12:00 UTC));
         let c = WindowCursor {
             covered_until: Some(datetime!(2026-11-23 08:00 UTC)),
             window: Some(OpenWindow {
