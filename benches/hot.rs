@@ -79,7 +79,7 @@ fn bench_normalize(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             let e = normalize(StreamKind::TtpUrl, &ctx_url, black_box(&raw));
-            e.write_line(&mut out);
+            mimecast_collector::render::native::write(&e, &mut out);
             black_box(out.len())
         })
     });
@@ -107,7 +107,7 @@ fn bench_normalize(c: &mut Criterion) {
             // What `streams::siem_cg` does per line before rendering.
             let raw: &RawValue = serde_json::from_str(black_box(line.as_str())).expect("JSON");
             let e = normalize(StreamKind::SiemCg, &ctx_cg, raw);
-            e.write_line(&mut out);
+            mimecast_collector::render::native::write(&e, &mut out);
             black_box(out.len())
         })
     });
@@ -133,7 +133,15 @@ fn bench_page(c: &mut Criterion) {
     });
     // As `streams::window` calls it: every record in the re-read overlap is remembered.
     g.bench_function("Emitter::render", |b| {
-        let emitter = Emitter::new("demo", StreamKind::TtpUrl, true, []);
+        let emitter = Emitter::new(
+            "demo",
+            StreamKind::TtpUrl,
+            mimecast_collector::render::Output {
+                format: mimecast_collector::render::Format::Native,
+                include_raw: true,
+            },
+            [],
+        );
         b.iter(|| {
             let r = emitter.render(recs.iter().copied(), COLLECTED_AT, Some(from), Some(from));
             black_box(r.lines.len())

@@ -1,10 +1,12 @@
-//! The output event: one typed model that every stream normalizes into, rendered as one JSON
-//! line. Building the event first (instead of JSON ad hoc per stream) keeps the schema in one
-//! place and leaves room for other renderings (OCSF, ECS) of the same event later.
+//! The output event: one typed model that every stream normalizes into. Normalizers know
+//! Mimecast; renderings (`render`: native, OCSF, ECS) know only this model and the stream it
+//! came from, so a field filled once appears in every format, and a new format never reads a
+//! Mimecast record.
 //!
 //! Fields borrow from the response body where they can, and `raw` is the record's original
 //! bytes (`RawValue`), so emitting an event copies each string at most once and never
-//! re-serializes the Mimecast record. The schema is `schema/event.schema.json`.
+//! re-serializes the Mimecast record. The native schema is `schema/event.schema.json`; its
+//! serde attributes below are that rendering.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -38,6 +40,46 @@ pub enum Severity {
     High,
 }
 
+/// What happened to the message or the thing detected, in four words analysts can filter on.
+/// Normalizers derive it from the record's action or result; [`Verdict::Unknown`] when the
+/// record names no outcome (or one we do not recognize: the raw word stays in `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Delivered, clicked through, released, accepted.
+    Allowed,
+    /// Rejected, bounced, blocked, deleted, removed.
+    Blocked,
+    /// Held or quarantined for review.
+    Held,
+    Unknown,
+}
+
+/// What an indicator's value is (threat intelligence, STIX patterns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorType {
+    Ipv4,
+    Ipv6,
+    Domain,
+    Url,
+    Email,
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+    /// A file name (STIX `file:name`).
+    FileName,
+}
+
+/// One observable of a threat-intelligence object: `indicator` and `indicator_type` in the
+/// native form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indicator<'a> {
+    pub kind: IndicatorType,
+    pub value: Cow<'a, str>,
+}
+
 /// One normalized event. Optional fields are left out of the JSON when absent.
 #[derive(Debug, Serialize)]
 pub struct Event<'a> {
@@ -65,6 +107,9 @@ pub struct Event<'a> {
     pub message_id: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<Cow<'a, str>>,
+    /// Where the message went (the next hop a delivery connected to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_ip: Option<Cow<'a, str>>,
     /// The acting user (audit) or the directory entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<Cow<'a, str>>,
@@ -78,8 +123,38 @@ pub struct Event<'a> {
     pub file_hash: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<Cow<'a, str>>,
+    /// The normalized outcome (see [`Verdict`]); message and threat events only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// The policy, definition or rule that acted (TTP definition, DLP policy...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Cow<'a, str>>,
+    /// Malware or threat family names the record gives (STIX malware, virus found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threat_name: Option<Cow<'a, str>>,
+    #[serde(
+        flatten,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "indicator::serialize"
+    )]
+    pub indicator: Option<Indicator<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<&'a RawValue>,
+}
+
+mod indicator {
+    use super::Indicator;
+    use serde::ser::{SerializeMap, Serializer};
+
+    /// Flattened as two native fields, `indicator` and `indicator_type`.
+    pub fn serialize<S: Serializer>(i: &Option<Indicator<'_>>, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(i) = i {
+            m.serialize_entry("indicator", &i.value)?;
+            m.serialize_entry("indicator_type", &i.kind)?;
+        }
+        m.end()
+    }
 }
 
 impl<'a> Event<'a> {
@@ -106,39 +181,19 @@ impl<'a> Event<'a> {
             url: None,
             message_id: None,
             source_ip: None,
+            destination_ip: None,
             user: None,
             direction: None,
             category: None,
             file_name: None,
             file_hash: None,
             description: None,
+            verdict: None,
+            rule: None,
+            threat_name: None,
+            indicator: None,
             raw: ctx.include_raw.then_some(raw),
         }
-    }
-
-    /// Appends the event as one JSON line to `out`.
-    pub fn write_line(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        // Serializing plain strings and RawValue into a Vec cannot fail.
-        if serde_json::to_writer(&mut *out, self).is_err() {
-            out.truncate(start);
-            return;
-        }
-        // `raw` is copied verbatim and may hold the source's insignificant whitespace. A literal
-        // CR or LF can never be inside a JSON string (they must be escaped), so turning them into
-        // spaces keeps the JSON identical in meaning and the event on one line. Only `raw` can
-        // hold one (serde escapes every other field), so only then is the line scanned.
-        if self
-            .raw
-            .is_some_and(|r| r.get().bytes().any(|b| b == b'\n' || b == b'\r'))
-        {
-            for b in &mut out[start..] {
-                if *b == b'\n' || *b == b'\r' {
-                    *b = b' ';
-                }
-            }
-        }
-        out.push(b'\n');
     }
 }
 

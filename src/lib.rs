@@ -10,7 +10,7 @@
 //!                     │                (sources: hooks only, typed cursors;
 //!                     │                 threat_details completes a page's threats)
 //!                     ├─► api (auth, limiter, retry, envelope, rest) ─► Mimecast
-//!                     ├─► normalize ─► event (rendering)
+//!                     ├─► normalize ─► event ─► render (native, ocsf, ecs)
 //!                     └─► sink::writer ─► sink (stdout, file) ─► state (checkpoint commit)
 //! ```
 //!
@@ -23,8 +23,8 @@
 //! - [`api`]: everything about talking to Mimecast: hosts, signing (1.0) and tokens (2.0),
 //!   envelopes and the undocumented REST shapes (`api::rest`), typed errors, rate limiting and
 //!   retries.
-//! - [`normalize`]: Mimecast records to events (pure functions); [`event`]: the event and its
-//!   JSON line.
+//! - [`normalize`]: Mimecast records to events (pure functions); [`event`]: the typed event;
+//!   [`render`]: the event as one line in the sink's format (native, OCSF 1.8, ECS 9).
 //! - [`sink`]: stdout and the exactly-once file, and the writer thread that commits.
 //! - [`state`]: SQLite checkpoints (delta commits), dedup ids, the file's offset, quarantine.
 //! - [`metrics`]: Prometheus text and `/healthz`; [`logging`]: the log format; [`cli`]: the
@@ -42,6 +42,7 @@ pub mod event;
 pub mod logging;
 pub mod metrics;
 pub mod normalize;
+pub mod render;
 pub mod sink;
 pub mod state;
 pub mod streams;

@@ -67,7 +67,7 @@ fn a_huge_number_record_becomes_a_valid_line() {
         include_raw: true,
     };
     let mut out = Vec::new();
-    normalize(StreamKind::Audit, &ctx, &raw).write_line(&mut out);
+    mimecast_collector::render::native::write(&normalize(StreamKind::Audit, &ctx, &raw), &mut out);
     assert!(serde_json::from_slice::<serde::de::IgnoredAny>(&out).is_ok());
     assert!(String::from_utf8(out).unwrap().contains("\"raw\":16E562"));
 }
@@ -114,7 +114,7 @@ proptest! {
         for kind in StreamKind::ALL {
             let ctx = Context { tenant: "acme", stream: kind.name(), collected_at, include_raw: true };
             let mut out = Vec::new();
-            normalize(kind, &ctx, &raw).write_line(&mut out);
+            mimecast_collector::render::native::write(&normalize(kind, &ctx, &raw), &mut out);
             prop_assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
             let line: Value = serde_json::from_slice(&out).expect("every event line is JSON");
             prop_assert!(line["id"].as_str().is_some_and(|s| !s.is_empty()));

@@ -57,7 +57,7 @@ fn every_stream_matches_its_golden_file_and_the_schema() {
                     "{kind}: the record's own time was not found"
                 );
             }
-            event.write_line(&mut out);
+            mimecast_collector::render::native::write(&event, &mut out);
         }
         let got = String::from_utf8(out).unwrap();
         for line in got.lines() {
@@ -102,7 +102,7 @@ fn raw_is_left_out_when_not_wanted() {
         include_raw: false,
     };
     let mut out = Vec::new();
-    normalize(StreamKind::Audit, &ctx, &raw).write_line(&mut out);
+    mimecast_collector::render::native::write(&normalize(StreamKind::Audit, &ctx, &raw), &mut out);
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert!(v.get("raw").is_none());
     assert_eq!(v["id"], "x");

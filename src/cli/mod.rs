@@ -13,6 +13,7 @@ mod status;
 
 use crate::config::{self, ConfigError};
 use crate::logging::{self, LogFormat};
+use crate::render::Format;
 use clap::{Parser, Subcommand};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -135,7 +136,14 @@ pub enum Command {
         /// Stop after this many events.
         #[arg(long)]
         events: Option<u64>,
+        /// The rendering to print: native, ocsf or ecs.
+        #[arg(long, default_value = "native", value_parser = parse_format)]
+        format: Format,
     },
+}
+
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::from_name(name).ok_or_else(|| format!("{name:?} is not one of native, ocsf, ecs"))
 }
 
 /// Entry point used by `main.rs`.
@@ -300,7 +308,7 @@ async fn dispatch(command: Command) -> u8 {
                 }
             },
         },
-        Command::Demo { events } => run::demo(events).await,
+        Command::Demo { events, format } => run::demo(events, format).await,
         Command::Sim(args) => sim::run(args).await,
     }
 }

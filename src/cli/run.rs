@@ -5,6 +5,7 @@ use crate::config::{
     self, Config, Credentials, SinkConfig, SinkKind, StreamConfig, StreamKind, TenantConfig,
 };
 use crate::daemon::{self, RunOptions};
+use crate::render::Format;
 use mimecast_sim::{SimConfig, SimTenant, Simulator};
 use secrecy::SecretString;
 use std::num::NonZeroU32;
@@ -55,7 +56,7 @@ fn stream(kind: StreamKind, types: &[&str]) -> StreamConfig {
 
 /// The demo: the simulator on a free loopback port, the collector against it with a temporary
 /// state database, events to stdout.
-pub async fn demo(events: Option<u64>) -> u8 {
+pub async fn demo(events: Option<u64>, format: Format) -> u8 {
     let demo = SimTenant::demo();
     let sim_config = SimConfig {
         tenants: vec![demo.clone()],
@@ -152,6 +153,7 @@ pub async fn demo(events: Option<u64>) -> u8 {
         sink: SinkConfig {
             kind: SinkKind::Stdout,
             include_raw: true,
+            format,
         },
         tenants,
         metrics: config::MetricsConfig::default(),

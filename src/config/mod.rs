@@ -13,6 +13,7 @@ mod validate;
 
 pub use validate::{Secrets, DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, MAX_PAGE_SIZE};
 
+use crate::render::{Format, Output};
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::fmt;
@@ -89,6 +90,17 @@ impl Default for RetryConfig {
 pub struct SinkConfig {
     pub kind: SinkKind,
     pub include_raw: bool,
+    /// The rendering every event is written in (`native`, `ocsf`, `ecs`).
+    pub format: Format,
+}
+
+impl SinkConfig {
+    pub fn output(&self) -> Output {
+        Output {
+            format: self.format,
+            include_raw: self.include_raw,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -59,6 +59,7 @@ pub struct RawSink {
     pub kind: Option<String>,
     pub path: Option<PathBuf>,
     pub include_raw: Option<bool>,
+    pub format: Option<String>,
 }
 
 /// Secrets hold the raw text (possibly `${VAR}`) until validation resolves them into a

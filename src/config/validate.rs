@@ -245,6 +245,16 @@ pub(super) fn validate(
 
     let sink = SinkConfig {
         include_raw: raw.sink.include_raw.unwrap_or(true),
+        format: match raw.sink.format.as_deref() {
+            None => Format::Native,
+            Some(name) => Format::from_name(name).unwrap_or_else(|| {
+                errs.push(
+                    "sink.format",
+                    format!("{name:?} is not one of native, ocsf, ecs"),
+                );
+                Format::Native
+            }),
+        },
         kind: match raw.sink.kind.as_deref().unwrap_or("stdout") {
             "stdout" => {
                 if raw.sink.path.is_some() {

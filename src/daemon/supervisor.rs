@@ -135,7 +135,7 @@ impl Supervisor {
                         client: client.clone(),
                         sink: self.sink.clone(),
                         collector: config.collector.clone(),
-                        include_raw: config.sink.include_raw,
+                        output: config.sink.output(),
                         once: self.once,
                         metrics: self.metrics.clone(),
                     };
@@ -144,8 +144,10 @@ impl Supervisor {
                         h.update(&tfp.to_le_bytes());
                         h.update(
                             format!(
-                                "{:?}{:?}{}",
-                                stream, config.collector, config.sink.include_raw
+                                "{:?}{:?}{:?}",
+                                stream,
+                                config.collector,
+                                config.sink.output()
                             )
                             .as_bytes(),
                         );

@@ -2,6 +2,7 @@
 
 use crate::api::MimecastClient;
 use crate::config::{CollectorConfig, StreamConfig};
+use crate::render::Output;
 use crate::sink::writer::{SinkHandle, WriteErrorKind};
 use crate::state::StreamKey;
 use crate::streams::batch_files::BatchSource;
@@ -23,7 +24,7 @@ pub struct StreamTask {
     pub client: MimecastClient,
     pub sink: SinkHandle,
     pub collector: CollectorConfig,
-    pub include_raw: bool,
+    pub output: Output,
     pub once: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
@@ -74,7 +75,7 @@ impl StreamTask {
                     s.page_size,
                     s.domains.clone(),
                     self.tenant.clone(),
-                    self.include_raw,
+                    self.output.include_raw,
                 ))
                 .await?
             }
@@ -92,7 +93,7 @@ impl StreamTask {
             })?,
             None => S::Cursor::default(),
         };
-        let emitter = Emitter::new(&self.tenant, kind, self.include_raw, resume.seen);
+        let emitter = Emitter::new(&self.tenant, kind, self.output, resume.seen);
         let mut driver = Driver::new(
             source,
             kind,

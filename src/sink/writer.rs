@@ -455,6 +455,7 @@ mod tests {
             &SinkConfig {
                 kind: SinkKind::File { path: out.clone() },
                 include_raw: true,
+                format: crate::render::Format::Native,
             },
             &mut state,
         )

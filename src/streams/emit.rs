@@ -9,6 +9,7 @@
 use crate::catalog::StreamKind;
 use crate::event::Context;
 use crate::normalize::normalize;
+use crate::render::Output;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -46,7 +47,7 @@ pub fn id_hash(id: &str) -> i64 {
 pub struct Emitter {
     tenant: String,
     kind: StreamKind,
-    include_raw: bool,
+    output: Output,
     /// id hash -> event unix time, for pruning.
     seen: HashMap<i64, i64, IdBuild>,
     /// Every id of the last page handed over, remembered or not: a server whose consecutive
@@ -91,13 +92,13 @@ impl Emitter {
     pub fn new(
         tenant: &str,
         kind: StreamKind,
-        include_raw: bool,
+        output: Output,
         seen: impl IntoIterator<Item = (i64, i64)>,
     ) -> Emitter {
         Emitter {
             tenant: tenant.to_string(),
             kind,
-            include_raw,
+            output,
             seen: seen.into_iter().collect(),
             recent: HashSet::default(),
         }
@@ -133,7 +134,7 @@ impl Emitter {
             tenant: &self.tenant,
             stream: self.kind.name(),
             collected_at,
-            include_raw: self.include_raw,
+            include_raw: self.output.include_raw,
         };
         let mut out = Rendered::default();
         let records = records.into_iter().map(Into::into);
@@ -166,7 +167,7 @@ impl Emitter {
             if newest_before.is_none_or(|cap| event.time < cap) {
                 out.newest = out.newest.max(Some(event.time));
             }
-            event.write_line(&mut out.lines);
+            self.output.format.write(self.kind, &event, &mut out.lines);
             out.emitted += 1;
         }
         if remember_from.is_some() {
@@ -215,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_record_without_a_usable_time_is_not_the_newest_written() {
-        let e = Emitter::new("t", StreamKind::TtpUrl, false, Vec::new());
+        let e = Emitter::new("t", StreamKind::TtpUrl, Output::default(), Vec::new());
         let dated: Box<RawValue> =
             serde_json::from_str(r#"{"url":"u1","date":"2026-11-20T08:00:00+0000"}"#).unwrap();
         let undated: Box<RawValue> = serde_json::from_str(r#"{"url":"u2"}"#).unwrap();

@@ -144,6 +144,7 @@ pub fn collector_config(
         sink: SinkConfig {
             kind: sink,
             include_raw: true,
+            format: mimecast_collector::render::Format::Native,
         },
         tenants,
         metrics: MetricsConfig::default(),
