@@ -1,6 +1,9 @@
 //! Shared helpers for integration tests: a simulator on port 0 and tenant configs that point at it.
 #![allow(dead_code)]
 
+pub mod ecs;
+pub mod ocsf;
+
 use mimecast_collector::api::{HttpSettings, MimecastClient};
 use mimecast_collector::config::{
     Credentials, RetryConfig, StreamConfig, StreamKind, TenantConfig, V1Credentials, V2Credentials,

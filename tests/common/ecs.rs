@@ -1,0 +1,1 @@
+//! Checks a line against the ECS 9.4 field list (`tests/fixtures/schemas/ecs`).
