@@ -597,17 +597,33 @@ async fn sighup_reloads_the_configuration_and_keeps_checkpoints() {
     };
     tokio::task::block_in_place(|| {
         wait_for(&|| lines(&out) == 160, "first drain");
-        // Add a stream to acme, remove globex, add initech.
-        write(&[
-            tenant_toml("acme", &base, &acme, false, r#"["ttp_url", "audit"]"#),
-            tenant_toml("initech", &base, &initech, false, r#"["ttp_url"]"#),
-        ]);
+        // Add a stream to acme, remove globex, add initech; ask for another format, which
+        // waits for the restart: one output file holds one format.
+        std::fs::write(
+            &config,
+            format!(
+                "{}{}{}",
+                head.replace("[sink]\n", "[sink]\nformat = \"ocsf\"\n"),
+                tenant_toml("acme", &base, &acme, false, r#"["ttp_url", "audit"]"#),
+                tenant_toml("initech", &base, &initech, false, r#"["ttp_url"]"#),
+            ),
+        )
+        .unwrap();
         hup();
         wait_for(
             &|| lines(&out) == 320,
             "acme/audit and initech/ttp_url after the reload",
         );
         assert!(log.lock().unwrap().contains("configuration reloaded"));
+        assert!(log
+            .lock()
+            .unwrap()
+            .contains("take effect at the next restart"));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.lines().all(|l| l.starts_with("{\"id\":")),
+            "every line is still native after a reload asking for ocsf"
+        );
         // A broken file is refused; the daemon keeps running the last good configuration.
         std::fs::write(
             &config,

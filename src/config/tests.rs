@@ -73,6 +73,7 @@ fn loads_a_valid_config_with_defaults() {
     assert_eq!(cfg.collector.poll_interval, Duration::from_secs(60));
     assert_eq!(cfg.collector.max_lag, Duration::from_secs(300));
     assert_eq!(cfg.sink.kind, SinkKind::Stdout);
+    assert_eq!(cfg.sink.format, crate::render::Format::Native);
     assert_eq!(
         acme.requests_per_minute.get(),
         validate::DEFAULT_REQUESTS_PER_MINUTE
@@ -352,6 +353,12 @@ fn every_mistake_names_its_key() {
             "stdout, file",
         ),
         (
+            "bad sink format",
+            format!("[sink]\nformat = \"cef\"\n{}", v2_tenant("a")),
+            "sink.format",
+            "native, ocsf, ecs",
+        ),
+        (
             "file sink without path",
             format!("[sink]\nkind = \"file\"\n{}", v2_tenant("a")),
             "sink.path",
@@ -527,3 +534,17 @@ fn relative_secret_files_resolve_next_to_the_config() {
 }
 
 use secrecy::ExposeSecret;
+
+#[test]
+fn every_format_is_accepted_by_name() {
+    for format in crate::render::Format::ALL {
+        let cfg = load_text(&format!(
+            "[sink]\nformat = \"{}\"\n{}",
+            format.name(),
+            v2_tenant("a")
+        ))
+        .unwrap();
+        assert_eq!(cfg.sink.format, format);
+        assert_eq!(cfg.sink.output().format, format);
+    }
+}

@@ -167,10 +167,15 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = streams.all_done(), if options.once => break,
-            Some(next) = reload_rx.recv() => {
+            Some(mut next) = reload_rx.recv() => {
                 if next.sink != current.sink || next.collector.state_path != current.collector.state_path || next.metrics != current.metrics {
                     tracing::warn!("sink, state_path and metrics changes take effect at the next restart; the rest of the new configuration is applied");
                 }
+                // The open sink, state and metrics stay as started, and so does the rendering:
+                // one output holds one format, whatever a reload says until the restart.
+                next.sink = current.sink.clone();
+                next.collector.state_path = current.collector.state_path.clone();
+                next.metrics = current.metrics.clone();
                 notify::reloading();
                 streams.apply(&next, &stop);
                 tracing::info!(tenants = next.tenants.len(), streams = streams.len(), "configuration reloaded");
