@@ -35,7 +35,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: bench [--records N] [--runs R] [--idle-tenants T] [--idle-seconds S] \
          [--python PATH|--no-python] [--bin PATH] [--threats N] \
-         [--only drain|limit|python|idle|limiter|threats]..."
+         [--only drain|limit|python|idle|limiter|threats|formats]...\n\
+         (formats runs only when named)"
     );
     std::process::exit(2)
 }
@@ -277,9 +278,13 @@ fn tenant_toml(name: &str, base_url: &str, id: &str, secret: &str, streams: &[&S
 }
 
 fn write_config(dir: &Path, http: &str, tenants: &str) -> PathBuf {
+    write_config_as(dir, http, tenants, "native")
+}
+
+fn write_config_as(dir: &Path, http: &str, tenants: &str, format: &str) -> PathBuf {
     let text = format!(
         "[collector]\nstate_path = {:?}\ninitial_lookback = \"24h\"\n\n[http]\n{http}\n\n\
-         [sink]\nkind = \"file\"\npath = {:?}\n\n{tenants}",
+         [sink]\nkind = \"file\"\nformat = {format:?}\npath = {:?}\n\n{tenants}",
         dir.join("state.db"),
         dir.join("events.jsonl"),
     );
@@ -305,6 +310,10 @@ struct DrainResult {
 /// `run --once` on a fresh state, `runs` times; the rate limiter is opened wide (the drain
 /// measures the collector, not the quota; the limiter scenario measures the quota).
 fn drain(args: &Args, sim: &Sim, stream: &Stream, keep: &Path) -> DrainResult {
+    drain_as(args, sim, stream, keep, "native")
+}
+
+fn drain_as(args: &Args, sim: &Sim, stream: &Stream, keep: &Path, format: &str) -> DrainResult {
     let (id, secret) = demo_creds();
     let mut usage = Vec::new();
     let mut records = 0;
@@ -314,7 +323,7 @@ fn drain(args: &Args, sim: &Sim, stream: &Stream, keep: &Path) -> DrainResult {
     for run in 0..=args.runs {
         let dir = tempfile::tempdir().expect("tempdir");
         let tenants = tenant_toml("demo", &sim.sim().base_url(), &id, &secret, &[stream]);
-        let cfg = write_config(dir.path(), "requests_per_minute = 100000", &tenants);
+        let cfg = write_config_as(dir.path(), "requests_per_minute = 100000", &tenants, format);
         sim.clear();
         let sim_cpu = self_cpu();
         let u = measured(
@@ -329,7 +338,7 @@ fn drain(args: &Args, sim: &Sim, stream: &Stream, keep: &Path) -> DrainResult {
         let out = dir.path().join("events.jsonl");
         records = count_lines(&out);
         eprintln!(
-            "  {} {}: {} records in {:.2} s, {:.2} CPU-s, {:.1} MiB (simulator: {:.2} CPU-s)",
+            "  {} {format} {}: {} records in {:.2} s, {:.2} CPU-s, {:.1} MiB (simulator: {:.2} CPU-s)",
             stream.name,
             if run == 0 {
                 "warm-up".to_string()
@@ -904,6 +913,64 @@ fn main() {
             d.records,
             d.statuses
         ));
+    }
+    if args.only.iter().any(|o| o == "formats") {
+        // Every format drains the same records in one invocation, one run of each in turn, so
+        // the machine's noise falls on all of them alike; the ratio is what the README quotes.
+        for stream in [&TTP_URL, &SIEM_CG] {
+            eprintln!(
+                "formats: {} x {} records, {} runs per format",
+                stream.name, args.records, args.runs
+            );
+            let sim = Sim::start(sim_config(args.records, vec![SimTenant::demo()], 0));
+            let formats = ["native", "ocsf", "ecs"];
+            let mut runs: BTreeMap<&str, Vec<Usage>> = BTreeMap::new();
+            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+            let one = Args {
+                runs: 1,
+                only: Vec::new(),
+                python: None,
+                bin: args.bin.clone(),
+                records: args.records,
+                idle_tenants: args.idle_tenants,
+                idle_seconds: args.idle_seconds,
+                threats: args.threats,
+            };
+            for _ in 0..args.runs {
+                for format in formats {
+                    let d = drain_as(
+                        &one,
+                        &sim,
+                        stream,
+                        &keep.path().join(format!("{}.{format}.jsonl", stream.name)),
+                        format,
+                    );
+                    runs.entry(format).or_default().extend(d.usage);
+                    counts.insert(format, d.records);
+                }
+            }
+            let native_cpu = median(runs["native"].iter().map(|u| u.cpu).collect());
+            let native_wall = median(runs["native"].iter().map(|u| u.wall).collect());
+            for format in formats {
+                let u = &runs[format];
+                let walls: Vec<f64> = u.iter().map(|u| u.wall).collect();
+                let (lo, hi) = walls
+                    .iter()
+                    .fold((f64::MAX, 0f64), |(lo, hi), w| (lo.min(*w), hi.max(*w)));
+                let wall = median(walls);
+                let cpu = median(u.iter().map(|u| u.cpu).collect());
+                let rss = median(u.iter().map(|u| u.max_rss_mib).collect());
+                let n = counts[format];
+                table.push(format!(
+                    "| {} drain, format {format} | {n} | {wall:.2} s ({lo:.2}-{hi:.2}) | {:.0} | {:.2} | {rss:.1} MiB | {:.2}x native wall, {:.2}x native CPU |",
+                    stream.name,
+                    n as f64 / wall,
+                    cpu * 1e6 / n as f64,
+                    wall / native_wall,
+                    cpu / native_cpu
+                ));
+            }
+        }
     }
     if want("limiter") {
         eprintln!("default limiter against the simulator's default quota");
