@@ -188,6 +188,15 @@ async fn status_and_reset_with_and_without_a_running_daemon() {
         .code(),
         Some(2)
     );
+    // A bare number is refused like the config refuses it, not read as 1970.
+    let bare = run(
+        &[
+            "reset", "--tenant", "acme", "--stream", "audit", "--since", "3",
+        ],
+        &config,
+    );
+    assert_eq!(bare.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("bare number"));
     sim.shutdown().await;
 }
 
@@ -676,5 +685,93 @@ async fn sighup_reloads_the_configuration_and_keeps_checkpoints() {
         assert!(started.elapsed() < Duration::from_secs(20));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    sim.shutdown().await;
+}
+
+/// `run --once` that could not complete a stream (a permission missing, a server failing
+/// through every retry) exits 1 and names each such stream; the streams that worked still
+/// wrote their events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_once_exits_1_naming_every_stream_that_failed() {
+    let good = SimTenant::named("good");
+    let mut limited = SimTenant::named("limited");
+    limited.denied = vec!["Monitoring | URL Protection | Read".into()];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![good.clone(), limited.clone()],
+            records_per_stream: 20,
+            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
+            faults: vec![mimecast_sim::FaultRule {
+                path_prefix: Some("/api/audit/get-audit-events".into()),
+                tenant: Some("good".into()),
+                times: u32::MAX,
+                after: 0,
+                kind: mimecast_sim::FaultKind::Status(500),
+            }],
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let out = dir.path().join("events.jsonl");
+    let text = format!(
+        "[collector]\nstate_path = {:?}\n[http]\nretry_initial_delay = \"10ms\"\nretry_max_delay = \"20ms\"\nretry_max_attempts = 2\n[sink]\nkind = \"file\"\npath = {:?}\n{}{}",
+        dir.path().join("state.db").display().to_string(),
+        out.display().to_string(),
+        tenant_toml("good", &sim.base_url(), &good, true, r#"["ttp_url", "audit"]"#),
+        tenant_toml("limited", &sim.base_url(), &limited, true, r#"["ttp_url"]"#),
+    );
+    std::fs::write(&config, text).unwrap();
+    let config2 = config.clone();
+    let once = tokio::task::spawn_blocking(move || run(&["run", "--once"], &config2))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&once.stderr);
+    assert_eq!(once.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: good/audit: "), "{stderr}");
+    assert!(stderr.contains("error: limited/ttp_url: "), "{stderr}");
+    assert!(!stderr.contains("error: good/ttp_url"), "{stderr}");
+    assert!(stderr.contains("2 stream(s) did not complete"), "{stderr}");
+    assert_eq!(lines(&out), 20, "good/ttp_url still wrote its events");
+    // `status` says the same from the state database: exit 1, the failing streams named.
+    let status = run(&["status"], &config);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("2 stream(s) failing (last poll failed): good/audit, limited/ttp_url"),
+        "{text}"
+    );
+    // Once the server recovers and the permission is granted elsewhere, a clean run exits 0.
+    let clean = dir.path().join("clean.toml");
+    std::fs::write(
+        &clean,
+        format!(
+            "[collector]\nstate_path = {:?}\n[sink]\nkind = \"file\"\npath = {:?}\n{}",
+            dir.path().join("state.db").display().to_string(),
+            out.display().to_string(),
+            tenant_toml("good", &sim.base_url(), &good, true, r#"["ttp_url"]"#),
+        ),
+    )
+    .unwrap();
+    let ok = tokio::task::spawn_blocking(move || run(&["run", "--once"], &clean))
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let status = run(&["status"], &dir.path().join("clean.toml"));
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
     sim.shutdown().await;
 }

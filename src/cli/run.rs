@@ -13,7 +13,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the daemon until a stop signal; 0 after a clean stop, 1 if it could not start.
+/// Runs the daemon until a stop signal; 0 after a clean stop, 1 if it could not start. With
+/// `--once`, 1 as well when a stream's last poll failed, naming each such stream: a drain that
+/// stopped short must not look like a drain that completed.
 pub async fn run(
     config: Config,
     options: RunOptions,
@@ -25,12 +27,23 @@ pub async fn run(
         eprintln!("error: cannot install signal handlers: {e}");
         return EXIT_FAILURE;
     }
+    let once = options.once;
     match daemon::run(config, options, shutdown, move |c| {
         let _ = control_tx.send(Some(c));
     })
     .await
     {
-        Ok(()) => EXIT_OK,
+        Ok(summary) if once && !summary.failed.is_empty() => {
+            for (key, error) in &summary.failed {
+                eprintln!("error: {key}: {error}");
+            }
+            eprintln!(
+                "error: {} stream(s) did not complete; `mimecast-collector status` shows them",
+                summary.failed.len()
+            );
+            EXIT_FAILURE
+        }
+        Ok(_) => EXIT_OK,
         Err(e) => {
             tracing::error!(error = %e, "collector could not start");
             eprintln!("error: {e}");

@@ -77,6 +77,15 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
         (Some(max), Some(s)) => r.configured && lag(s, now).is_none_or(|l| l > max),
     };
     let lagging = rows.iter().filter(|r| behind(r)).count();
+    // A stream whose last poll failed (a success clears the error) is failing, however recent
+    // its checkpoint: on-call must not read "exit 0" as "all is well".
+    let failing_row =
+        |r: &Row| r.configured && r.status.as_ref().is_some_and(|s| s.last_error.is_some());
+    let failing: Vec<String> = rows
+        .iter()
+        .filter(|r| failing_row(r))
+        .map(|r| r.key.to_string())
+        .collect();
     if as_json {
         let list: Vec<Value> = rows
             .iter()
@@ -96,6 +105,7 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
                     "last_error": s.and_then(|s| s.last_error.clone()),
                     "last_error_at": s.and_then(|s| s.last_error_at).map(rfc3339::format),
                     "behind": behind(r),
+                    "failing": failing_row(r),
                 })
             })
             .collect();
@@ -181,8 +191,15 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
                 );
             }
         }
+        if !failing.is_empty() {
+            println!(
+                "\n{} stream(s) failing (last poll failed): {}",
+                failing.len(),
+                failing.join(", ")
+            );
+        }
     }
-    if lagging > 0 {
+    if lagging > 0 || !failing.is_empty() {
         EXIT_FAILURE
     } else {
         EXIT_OK

@@ -92,7 +92,7 @@ pub async fn run(
     options: RunOptions,
     shutdown: CancellationToken,
     on_start: impl FnOnce(Control),
-) -> Result<(), DaemonError> {
+) -> Result<Summary, DaemonError> {
     let state_path = config.collector.state_path.clone();
     // Held until `run` returns: one daemon per state database.
     let _lock = crate::state::lock::StateLock::acquire(&state_path)?;
@@ -189,7 +189,8 @@ pub async fn run(
             }
         }
     }
-    streams.shutdown(grace).await;
+    let mut failed = streams.shutdown(grace).await;
+    failed.sort();
     // The writer ends when the last handle to it is gone: the supervisor holds one.
     drop(streams);
     stop.cancel();
@@ -199,5 +200,12 @@ pub async fn run(
         tracing::error!("the output writer ended abnormally");
     }
     tracing::info!("collector stopped");
-    Ok(())
+    Ok(Summary { failed })
+}
+
+/// How a run ended, for the exit status of `run --once`.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// The streams whose last poll failed, with the error (sorted by stream).
+    pub failed: Vec<(crate::state::StreamKey, String)>,
 }

@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 struct Running {
     fingerprint: u64,
     cancel: CancellationToken,
-    handle: JoinHandle<()>,
+    /// The task's last poll error, if its last poll failed.
+    handle: JoinHandle<Option<String>>,
 }
 
 pub struct Supervisor {
@@ -211,7 +212,7 @@ impl Supervisor {
                         let _ = old.await;
                     }
                     tokio::select! {
-                        _ = run_cancel.cancelled() => return,
+                        _ = run_cancel.cancelled() => return None,
                         _ = tokio::time::sleep(delay) => {}
                     }
                     task.run(run_cancel).await
@@ -238,11 +239,15 @@ impl Supervisor {
     }
 
     /// Asks every task to stop after its page; after `grace`, stops the rest where they are.
-    pub async fn shutdown(&mut self, grace: Duration) {
+    ///
+    /// Returns the streams whose last poll failed, with the error.
+    pub async fn shutdown(&mut self, grace: Duration) -> Vec<(StreamKey, String)> {
+        let mut failed = Vec::new();
         for r in self.running.values() {
             r.cancel.cancel();
         }
         let running: Vec<_> = self.running.drain().collect();
+        let keys: Vec<StreamKey> = running.iter().map(|(k, _)| k.clone()).collect();
         let aborts: Vec<_> = running
             .iter()
             .map(|(_, r)| r.handle.abort_handle())
@@ -250,10 +255,14 @@ impl Supervisor {
         let all = futures_util::future::join_all(running.into_iter().map(|(_, r)| r.handle));
         match tokio::time::timeout(grace, all).await {
             Ok(results) => {
-                for r in results {
-                    if let Err(e) = r {
-                        if !e.is_cancelled() {
+                for (key, r) in keys.into_iter().zip(results) {
+                    match r {
+                        Ok(Some(error)) => failed.push((key, error)),
+                        Ok(None) => {}
+                        Err(e) if e.is_cancelled() => {}
+                        Err(e) => {
                             tracing::error!(error = %e, "a stream task ended abnormally");
+                            failed.push((key, format!("the stream's task ended abnormally: {e}")));
                         }
                     }
                 }
@@ -265,5 +274,6 @@ impl Supervisor {
                 }
             }
         }
+        failed
     }
 }

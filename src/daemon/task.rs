@@ -112,7 +112,9 @@ impl StreamTask {
         Ok(Box::new(driver))
     }
 
-    pub async fn run(self, cancel: CancellationToken) {
+    /// Polls until cancelled (or once, with `--once`); returns the last poll's error, if the
+    /// last poll failed, so `run --once` can say which streams did not complete.
+    pub async fn run(self, cancel: CancellationToken) -> Option<String> {
         let interval = self.settings.poll_interval;
         tracing::info!(
             interval_s = interval.as_secs(),
@@ -120,6 +122,7 @@ impl StreamTask {
             "stream starting"
         );
         let mut poller: Option<Box<dyn Poll>> = None;
+        let mut last_error = None;
         loop {
             if cancel.is_cancelled() {
                 break;
@@ -175,6 +178,7 @@ impl StreamTask {
                         "poll complete"
                     );
                     self.sink.health(self.key(), None).await;
+                    last_error = None;
                 }
                 Err(e) => {
                     self.metrics.poll_failed(&self.key(), elapsed.as_secs_f64());
@@ -195,7 +199,8 @@ impl StreamTask {
                     } else {
                         tracing::warn!(error = %message, next_try_s = interval.as_secs(), "poll failed; will retry");
                     }
-                    self.sink.health(self.key(), Some(message)).await;
+                    self.sink.health(self.key(), Some(message.clone())).await;
+                    last_error = Some(message);
                 }
             }
             if self.once {
@@ -207,6 +212,7 @@ impl StreamTask {
             }
         }
         tracing::info!("stream stopped");
+        last_error
     }
 }
 

@@ -239,7 +239,9 @@ pub fn count_lines(path: &std::path::Path) -> usize {
 
 /// A daemon running in-process, as `run` from the command line would, with its stop signal.
 pub struct RunningDaemon {
-    pub run: tokio::task::JoinHandle<Result<(), mimecast_collector::daemon::DaemonError>>,
+    pub run: tokio::task::JoinHandle<
+        Result<mimecast_collector::daemon::Summary, mimecast_collector::daemon::DaemonError>,
+    >,
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
