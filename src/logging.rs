@@ -12,6 +12,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// Checks a `--log-level` value. `EnvFilter` reads a bare word it does not know as a target
+/// name (so `--log-level verbose` would silently log nothing of ours at all): every directive
+/// must be a level, or `target=level`.
+pub fn parse_level(text: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    for directive in text.split(',').map(str::trim) {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "{directive:?} is not a level: use one of {} or target=level",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    EnvFilter::try_new(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
 pub fn init(format: LogFormat, level: Option<&str>) {
     let filter = match level {
         Some(l) => EnvFilter::try_new(l).unwrap_or_else(|_| EnvFilter::new("info")),

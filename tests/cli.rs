@@ -188,10 +188,15 @@ fn systemd_unit_is_hardened() {
         "Restart=on-failure",
         "RestartPreventExitStatus=78",
         "ExecReload=/bin/kill -HUP $MAINPID",
-        "ExecStartPre=/usr/local/bin/mimecast-collector check --offline",
     ] {
         assert!(directives.contains(&required), "unit lacks {required}");
     }
+    // RestartPreventExitStatus= does not apply to ExecStartPre: a config check there exits 78,
+    // systemd restarts anyway, forever. `run` refuses a bad config itself (exit 78).
+    assert!(
+        !directives.iter().any(|d| d.starts_with("ExecStartPre=")),
+        "a check in ExecStartPre restarts a bad config forever"
+    );
 }
 
 #[test]
@@ -295,4 +300,64 @@ fn permissions_without_a_config_prints_every_stream() {
             "{stream}: {text}"
         );
     }
+}
+
+/// `check --offline --json` answers in JSON whether the configuration is good or refused.
+#[test]
+fn check_offline_json_is_json_for_a_good_and_a_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[[tenant]]\nname = \"acme\"\nclient_id = \"id\"\nclient_secret = \"s\"\nstreams = [\"ttp_url\", \"audit\"]\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["check", "--offline", "--json", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["streams"], 2);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[sink]\nformat = \"cef\"\n[[tenant]]\nname = \"acme\"\nregion = \"mars\"\nclient_id = \"id\"\nclient_secret = \"s\"\nstreams = [\"ttp_url\"]\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["check", "--offline", "--json", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["ok"], false);
+    let keys: Vec<&str> = v["config_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"sink.format"), "{v}");
+    assert!(keys.contains(&"tenant[0].region"), "{v}");
+}
+
+/// A `--log-level` that is not a level is a usage error, not a filter that hides every line.
+#[test]
+fn a_nonsense_log_level_is_a_usage_error() {
+    let out = bin()
+        .args(["--log-level", "verbose", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a level"));
+    let out = bin()
+        .args(["--log-level", "info,mimecast_collector=debug", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
 }

@@ -39,7 +39,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log level or filter (e.g. "debug", "info,mimecast_collector=debug"); default: $RUST_LOG, else info.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = crate::logging::parse_level)]
     pub log_level: Option<String>,
 }
 
@@ -200,6 +200,36 @@ pub fn load_config_with(
     })
 }
 
+/// [`load_config`] for `check`: with `--json`, a refused configuration is JSON on stdout too
+/// (`{"ok": false, "config_errors": [{"key", "message"}]}`), so a script reads one format.
+fn load_config_for_check(
+    cli_path: Option<&std::path::Path>,
+    as_json: bool,
+) -> Result<config::Config, u8> {
+    if !as_json {
+        return load_config(cli_path);
+    }
+    let env = process_env();
+    let path = config::resolve_path(cli_path, &env);
+    config::load_with(&path, &env, config::Secrets::Resolve).map_err(|e| {
+        let errors: Vec<serde_json::Value> = match &e {
+            ConfigError::Invalid { errors, .. } => errors
+                .iter()
+                .map(|k| serde_json::json!({"key": k.path, "message": k.message}))
+                .collect(),
+            ConfigError::Load { .. } => {
+                vec![serde_json::json!({"key": null, "message": e.to_string()})]
+            }
+        };
+        println!(
+            "{}",
+            serde_json::json!({"ok": false, "config_path": path, "config_errors": errors})
+        );
+        eprintln!("error: {e}");
+        EXIT_CONFIG
+    })
+}
+
 async fn dispatch(command: Command) -> u8 {
     match command {
         Command::Run {
@@ -222,14 +252,21 @@ async fn dispatch(command: Command) -> u8 {
             offline,
             tenant,
             json,
-        } => match load_config(config.as_deref()) {
+        } => match load_config_for_check(config.as_deref(), json) {
             Err(code) => code,
             Ok(config) if offline => {
                 let streams: usize = config.tenants.iter().map(|t| t.streams.len()).sum();
-                println!(
-                    "configuration ok: {} tenant(s), {streams} stream(s)",
-                    config.tenants.len()
-                );
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"ok": true, "tenants": config.tenants.len(), "streams": streams})
+                    );
+                } else {
+                    println!(
+                        "configuration ok: {} tenant(s), {streams} stream(s)",
+                        config.tenants.len()
+                    );
+                }
                 EXIT_OK
             }
             Ok(config) => check::run(&config, tenant.as_deref(), json).await,

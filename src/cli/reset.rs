@@ -12,6 +12,14 @@ use time::OffsetDateTime;
 
 /// `2026-11-01T00:00:00Z` or a duration back from now (`3d`).
 pub fn parse_since(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    // The record-time parser reads a bare number as epoch seconds or milliseconds (Mimecast
+    // sends both); from an operator, `3` is a duration missing its unit, never 1970.
+    if !text.is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "--since: {text:?} is a bare number: write a duration with its unit (\"{t}d\", \"{t}h\") or a time (2026-11-01T00:00:00Z)",
+            t = text.trim()
+        ));
+    }
     if let Some(t) = crate::normalize::fields::parse_time(text) {
         if t > now {
             return Err(format!("{text:?} is in the future"));
@@ -161,6 +169,10 @@ mod tests {
             .unwrap_err()
             .contains("future"));
         assert!(parse_since("last week", now).is_err());
+        for bare in ["3", "1700000000", " 42 "] {
+            let e = parse_since(bare, now).unwrap_err();
+            assert!(e.contains("bare number"), "{bare}: {e}");
+        }
     }
 
     #[test]

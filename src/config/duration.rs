@@ -33,6 +33,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => Duration::from_secs(value.saturating_mul(60)),
             "h" => Duration::from_secs(value.saturating_mul(3600)),
             "d" => Duration::from_secs(value.saturating_mul(86_400)),
+            "" if tail.starts_with(char::is_whitespace) => {
+                return Err(format!(
+                    "{text:?} is not a duration: write the unit right after the number, without a space, e.g. \"{num}s\" (units: ms, s, m, h, d)"
+                ))
+            }
             "" => {
                 return Err(format!(
                     "{text:?} has no unit: write \"{num}s\", \"{num}m\", \"{num}h\" or \"{num}d\""
@@ -92,6 +97,8 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-5s").is_err());
+        let spaced = parse_duration("30 seconds").unwrap_err();
+        assert!(spaced.contains("without a space"), "{spaced}");
     }
 
     #[test]
