@@ -10,6 +10,7 @@ pub mod fields;
 mod mail;
 mod other;
 mod siem;
+mod stix;
 mod threats;
 mod ttp;
 
