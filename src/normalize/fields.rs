@@ -1,6 +1,8 @@
-//! Building blocks shared by the normalizers: lenient scalars, Mimecast time formats, and ids
-//! for records that carry none.
+//! Building blocks shared by the normalizers: lenient scalars, Mimecast time formats, ids for
+//! records that carry none, and the one table that turns Mimecast's outcome words into a
+//! [`Verdict`], so every stream agrees on what "held" or "bounce" means.
 
+use crate::event::Verdict;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -269,6 +271,116 @@ pub fn action_word(code: Cow<'_, str>) -> Cow<'_, str> {
     Cow::Borrowed(word)
 }
 
+/// Outcome words and their verdicts, lower case, words separated by one space.
+const VERDICT_WORDS: &[(&str, Verdict)] = &[
+    ("allow", Verdict::Allowed),
+    ("allowed", Verdict::Allowed),
+    ("accept", Verdict::Allowed),
+    ("accepted", Verdict::Allowed),
+    ("acc", Verdict::Allowed),
+    ("safe", Verdict::Allowed),
+    ("clean", Verdict::Allowed),
+    ("continue", Verdict::Allowed),
+    ("release", Verdict::Allowed),
+    ("released", Verdict::Allowed),
+    ("user release", Verdict::Allowed),
+    ("deliver", Verdict::Allowed),
+    ("delivered", Verdict::Allowed),
+    ("delivery", Verdict::Allowed),
+    ("delivery in progress", Verdict::Allowed),
+    ("warn", Verdict::Allowed),
+    ("warned", Verdict::Allowed),
+    ("none", Verdict::Allowed),
+    ("no action", Verdict::Allowed),
+    ("do nothing", Verdict::Allowed),
+    ("tag", Verdict::Allowed),
+    ("tagged", Verdict::Allowed),
+    ("notify", Verdict::Allowed),
+    ("block", Verdict::Blocked),
+    ("blocked", Verdict::Blocked),
+    ("deny", Verdict::Blocked),
+    ("denied", Verdict::Blocked),
+    ("reject", Verdict::Blocked),
+    ("rejected", Verdict::Blocked),
+    ("rej", Verdict::Blocked),
+    ("bounce", Verdict::Blocked),
+    ("bounced", Verdict::Blocked),
+    ("bnc", Verdict::Blocked),
+    ("delete", Verdict::Blocked),
+    ("deleted", Verdict::Blocked),
+    ("remove", Verdict::Blocked),
+    ("removed", Verdict::Blocked),
+    ("drop", Verdict::Blocked),
+    ("dropped", Verdict::Blocked),
+    ("hold", Verdict::Held),
+    ("held", Verdict::Held),
+    ("hld", Verdict::Held),
+    ("quarantine", Verdict::Held),
+    ("quarantined", Verdict::Held),
+];
+
+/// One outcome word in the [`Verdict`] vocabulary, or `None` when it names no outcome. Case and
+/// the separators Mimecast mixes (`DO_NOTHING`, `no action`, `user-release`) do not matter;
+/// short SIEM codes (`Acc`, `Hld`, `Bnc`...) read as their words do.
+///
+/// Choices worth knowing: `warn` is allowed (the user was warned and may proceed), `none` and
+/// `tag` are allowed (the message went on, perhaps marked), `notify` is allowed (DLP told
+/// someone and let the message go), a bounce is blocked. `sandbox`, `journal`, `archived`,
+/// `report` and the like say where a message went next, not whether it got through: unknown.
+/// The four values are OCSF's `disposition_id` collapsed (Rejected, Deleted and Blocked are all
+/// blocked; Quarantined is held).
+pub fn verdict_word(word: &str) -> Option<Verdict> {
+    let word = word.trim();
+    let same = |key: &str| {
+        word.len() == key.len()
+            && word.bytes().zip(key.bytes()).all(|(w, k)| {
+                let w = match w {
+                    b'_' | b'-' => b' ',
+                    w => w.to_ascii_lowercase(),
+                };
+                w == k
+            })
+    };
+    VERDICT_WORDS
+        .iter()
+        .find(|(key, _)| same(key))
+        .map(|(_, v)| *v)
+}
+
+/// The verdict of an action field. Some fields list every step a message went through
+/// (`actionTriggered: "sandbox, block"`); the strongest recognised step wins (blocked, then
+/// held, then allowed), so a sandboxed-then-blocked attachment is blocked and `"none, none"`
+/// allowed. Nothing recognised: [`Verdict::Unknown`].
+pub fn verdict(text: &str) -> Verdict {
+    let rank = |v: Verdict| match v {
+        Verdict::Blocked => 3,
+        Verdict::Held => 2,
+        Verdict::Allowed => 1,
+        Verdict::Unknown => 0,
+    };
+    text.split([',', ';'])
+        .filter_map(verdict_word)
+        .max_by_key(|v| rank(*v))
+        .unwrap_or(Verdict::Unknown)
+}
+
+/// A delivery flag (`Delivered: false`, CG `delivered: "true"`): the message reached the next
+/// hop or it did not.
+pub fn delivered_verdict(flag: &str) -> Option<Verdict> {
+    match flag.trim() {
+        f if f.eq_ignore_ascii_case("true") => Some(Verdict::Allowed),
+        f if f.eq_ignore_ascii_case("false") => Some(Verdict::Blocked),
+        _ => None,
+    }
+}
+
+/// The value when it is an IP address, else `None`: a field that should hold one is passed on
+/// only when it does.
+pub fn ip_address(text: &str) -> Option<&str> {
+    let text = text.trim();
+    text.parse::<std::net::IpAddr>().is_ok().then_some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,5 +496,71 @@ mod tests {
         assert_eq!(split_addresses(Some("a@x".into())), vec!["a@x"]);
         assert_eq!(action_word("Hld".into()), "hold");
         assert_eq!(action_word("Block".into()), "block");
+    }
+
+    #[test]
+    fn outcome_words_in_four_verdicts() {
+        use Verdict::*;
+        for (text, want) in [
+            // SIEM codes and their words
+            ("Acc", Allowed),
+            ("accept", Allowed),
+            ("Rej", Blocked),
+            ("reject", Blocked),
+            ("Bnc", Blocked),
+            ("bounce", Blocked),
+            ("Hld", Held),
+            ("hold", Held),
+            ("Sdbx", Unknown),
+            ("journal", Unknown),
+            // TTP URL: the user may proceed past a warning
+            ("allow", Allowed),
+            ("warn", Allowed),
+            ("block", Blocked),
+            ("Block", Blocked),
+            // Attachment Protect lists every step; the strongest wins
+            ("none, none", Allowed),
+            ("sandbox, block", Blocked),
+            ("sandbox, hold", Held),
+            ("sandbox", Unknown),
+            // Impersonation, DLP, held-message release, Threats, CI
+            ("none", Allowed),
+            ("notify", Allowed),
+            ("released", Allowed),
+            ("rejected", Blocked),
+            ("deliver", Allowed),
+            ("quarantined", Held),
+            ("DO_NOTHING", Allowed),
+            ("BLOCK", Blocked),
+            ("DELIVERY_IN_PROGRESS", Allowed),
+            ("deleted", Blocked),
+            // names no outcome
+            ("", Unknown),
+            ("N/A", Unknown),
+            ("report", Unknown),
+            ("archived", Unknown),
+            ("processing", Unknown),
+            ("Browser Isolation", Unknown),
+        ] {
+            assert_eq!(verdict(text), want, "{text:?}");
+        }
+        assert_eq!(delivered_verdict("true"), Some(Allowed));
+        assert_eq!(delivered_verdict("False"), Some(Blocked));
+        assert_eq!(delivered_verdict("1"), None);
+    }
+
+    #[test]
+    fn only_addresses_pass_as_ips() {
+        assert_eq!(ip_address(" 8.8.8.8 "), Some("8.8.8.8"));
+        assert_eq!(ip_address("2001:db8::1"), Some("2001:db8::1"));
+        for bad in [
+            "",
+            "8.8.8",
+            "8.8.8.256",
+            "example.com",
+            "8.8.8.8, Application: Web",
+        ] {
+            assert_eq!(ip_address(bad), None, "{bad}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Message metadata: archive search results (§4.8), Message Finder results (§4.11) and held
 //! messages released or rejected from the hold queue (§4.14, §9.6).
 
-use super::fields::{parse_time, split_addresses, Address, OneOrMany, Text};
+use super::fields::{parse_time, split_addresses, verdict, Address, OneOrMany, Text};
 use super::id_or_hash;
 use crate::event::{Context, Event, EventKind, Severity};
 use serde::Deserialize;
@@ -39,12 +39,14 @@ pub fn archive_message<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::
     e.recipients = split_addresses(r.displayto.get());
     e.subject = r.subject.get();
     e.action = r.status.get();
+    e.verdict = r.status.as_str().map(verdict);
     e.description = r.size.get().map(|s| format!("size {s} bytes").into());
     Ok(e)
 }
 
 /// Message Finder items: the field list is UNCONFIRMED (§4.11); these names follow the
-/// `advancedTrackAndTraceOptions` vocabulary and the held-release log shape (§4.14).
+/// `advancedTrackAndTraceOptions` vocabulary and the held-release log shape (§4.14). The
+/// request spells the sender's address `senderIP`, so the item may too: both spellings read.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TrackedEmail<'a> {
@@ -64,6 +66,8 @@ struct TrackedEmail<'a> {
     received: Text<'a>,
     #[serde(borrow, default)]
     sender_ip: Text<'a>,
+    #[serde(borrow, default, rename = "senderIP")]
+    sender_ip_caps: Text<'a>,
     #[serde(borrow, default)]
     route: Text<'a>,
     #[serde(borrow, default)]
@@ -81,6 +85,7 @@ pub fn tracked_email<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Re
         raw,
     );
     e.action = r.status.get();
+    e.verdict = r.status.as_str().map(verdict);
     e.sender = r
         .from_env
         .as_ref()
@@ -88,7 +93,7 @@ pub fn tracked_email<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Re
         .or_else(|| r.from_hdr.as_ref().and_then(Address::text));
     e.recipients = r.to.iter().flatten().filter_map(Address::text).collect();
     e.subject = r.subject.get();
-    e.source_ip = r.sender_ip.get();
+    e.source_ip = r.sender_ip_caps.get().or_else(|| r.sender_ip.get());
     e.direction = r.route.get();
     e.message_id = r.message_id.get();
     Ok(e)
@@ -124,6 +129,8 @@ struct HeldRelease<'a> {
     #[serde(borrow, default)]
     route: Text<'a>,
     #[serde(borrow, default)]
+    policy: Text<'a>,
+    #[serde(borrow, default)]
     spam_score: Text<'a>,
     #[serde(borrow, default)]
     spam_processing_detail: Option<SpamDetail<'a>>,
@@ -158,18 +165,21 @@ pub fn held_release<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Res
         time,
         raw,
     );
-    let verdict = r
+    let spam_verdict = r
         .spam_processing_detail
         .as_ref()
         .and_then(|d| d.verdict.as_ref());
-    e.severity = verdict
+    e.severity = spam_verdict
         .and_then(|v| risk_severity(v.risk.as_str()?))
         .or_else(|| spam_score_severity(r.spam_score.as_str()?))
-        .or_else(|| match verdict?.decision.as_str()? {
+        .or_else(|| match spam_verdict?.decision.as_str()? {
             "clean" => Some(Severity::Info),
             _ => Some(Severity::Low),
         });
     e.action = r.status.get();
+    // Released: the message went on to its recipients; rejected: it never did.
+    e.verdict = r.status.as_str().map(verdict);
+    e.rule = r.policy.get();
     e.user = r.operator.as_ref().and_then(Address::text);
     e.sender = r
         .from_env
@@ -217,6 +227,7 @@ fn spam_score_severity(score: &str) -> Option<Severity> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Verdict;
     use time::macros::datetime;
 
     fn release(text: &str) -> Event<'_> {
@@ -246,6 +257,51 @@ mod tests {
             e.severity,
             Some(Severity::Info),
             "the verdict beats the score"
+        );
+    }
+
+    #[test]
+    fn a_release_is_allowed_a_rejection_blocked_and_the_policy_is_the_rule() {
+        let e = release(r#"{"status":"released","policy":"Default Spam Scanning Definition"}"#);
+        assert_eq!(e.verdict, Some(Verdict::Allowed));
+        assert_eq!(e.rule.as_deref(), Some("Default Spam Scanning Definition"));
+        assert_eq!(
+            release(r#"{"status":"rejected"}"#).verdict,
+            Some(Verdict::Blocked)
+        );
+    }
+
+    fn tracked(text: &str) -> Event<'_> {
+        let ctx = Context {
+            tenant: "t",
+            stream: "message_tracking",
+            collected_at: datetime!(2026-11-23 10:00 UTC),
+            include_raw: false,
+        };
+        let raw: &RawValue = serde_json::from_str(text).unwrap();
+        tracked_email(&ctx, raw).unwrap()
+    }
+
+    #[test]
+    fn a_tracked_message_reads_the_sender_ip_as_the_search_spells_it() {
+        // As the simulator serves it: the `advancedTrackAndTraceOptions` name.
+        let e = tracked(
+            r#"{"id":"eNpV1","fromEnv":{"emailAddress":"a@x"},"to":[{"emailAddress":"b@y"}],
+                "received":"2026-11-23T09:00:00+0000","status":"held","route":"inbound",
+                "senderIP":"198.51.100.7","messageId":"<m@x>"}"#,
+        );
+        assert_eq!(e.source_ip.as_deref(), Some("198.51.100.7"));
+        assert_eq!(e.verdict, Some(Verdict::Held));
+        let camel = tracked(r#"{"senderIp":"192.0.2.1","status":"bounced"}"#);
+        assert_eq!(camel.source_ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(camel.verdict, Some(Verdict::Blocked));
+        assert_eq!(
+            tracked(r#"{"status":"delivery"}"#).verdict,
+            Some(Verdict::Allowed)
+        );
+        assert_eq!(
+            tracked(r#"{"status":"archived"}"#).verdict,
+            Some(Verdict::Unknown)
         );
     }
 

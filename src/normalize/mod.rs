@@ -3,18 +3,21 @@
 //! Each normalizer reads only the fields it maps, borrowing strings from the response body,
 //! and never fails: a record whose fields cannot be read still becomes an event (with its raw
 //! bytes, a synthetic id and the collection time), because dropping data is worse than emitting
-//! it plainly. Field names follow the real samples in MIMECAST.md; golden files in
+//! it plainly. Field names follow the documented samples, and where the same field is spelled
+//! differently by another log type or API version every spelling is read: a field the record
+//! carries but the event lacks is invisible to the user. Golden files in
 //! `tests/fixtures/normalize/` pin the output for each stream.
 
 pub mod fields;
 mod mail;
 mod other;
 mod siem;
+mod stix;
 mod threats;
 mod ttp;
 
 use crate::catalog::StreamKind;
-use crate::event::{Context, Event, EventKind};
+use crate::event::{Context, Event, EventKind, Verdict};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
@@ -43,7 +46,15 @@ pub fn normalize<'a>(kind: StreamKind, ctx: &Context<'a>, raw: &'a RawValue) -> 
         StreamKind::MessageRelease => mail::held_release(ctx, raw),
         StreamKind::ReportedEmails => threats::reported_email(ctx, raw),
     };
-    parsed.unwrap_or_else(|_| fallback(kind, ctx, raw))
+    let mut e = parsed.unwrap_or_else(|_| fallback(kind, ctx, raw));
+    // Message and threat events always say what happened, if only that it is unknown, so a
+    // filter on the verdict never silently misses a stream; the others never carry one.
+    if matches!(e.kind, EventKind::Email | EventKind::Threat) {
+        e.verdict.get_or_insert(Verdict::Unknown);
+    } else {
+        e.verdict = None;
+    }
+    e
 }
 
 /// The event for a record whose fields could not be read (e.g. duplicate keys, not an object).

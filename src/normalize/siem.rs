@@ -4,10 +4,14 @@
 //! CG and MTA records carry no id, so ids are synthetic. The CG batch form names the type
 //! `type`/`subtype`, the streaming form `eventType`/`subType`; both are read. CI records do carry
 //! a per-row key (`processingId`), but one message's rows of different types share it.
+//!
+//! A delivery record's outcome is its `delivered` flag, not an action: it has none.
 
-use super::fields::{action_word, parse_time, split_addresses, Address, OneOrMany, Text};
+use super::fields::{
+    action_word, delivered_verdict, parse_time, split_addresses, verdict, Address, OneOrMany, Text,
+};
 use super::id_or_hash;
-use crate::event::{Context, Event, EventKind, Severity};
+use crate::event::{Context, Event, EventKind, Severity, Verdict};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -55,6 +59,16 @@ struct CgRecord<'a> {
     hold_reason: Text<'a>,
     #[serde(borrow, default)]
     virus_found: Text<'a>,
+    #[serde(borrow, default)]
+    destination_ip: Text<'a>,
+    #[serde(borrow, default)]
+    delivered: Text<'a>,
+    /// Impersonation protect's definition (UNCONFIRMED for CG: the API 1.0 logs and the TTP
+    /// routes name it so); `policyDefinition` as some CG records spell the policy.
+    #[serde(borrow, default)]
+    definition: Text<'a>,
+    #[serde(borrow, default)]
+    policy_definition: Text<'a>,
 }
 
 pub fn cg<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
@@ -71,11 +85,19 @@ pub fn cg<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<
     e.severity = severity;
     e.category = event_type;
     e.action = r.action.get().map(action_word);
+    e.verdict = r
+        .delivered
+        .as_str()
+        .and_then(delivered_verdict)
+        .or_else(|| r.action.as_str().map(verdict));
+    e.rule = r.definition.get().or_else(|| r.policy_definition.get());
+    e.threat_name = r.virus_found.get();
     e.sender = r.sender_envelope.get().or_else(|| r.sender_header.get());
     e.recipients = split_addresses(r.recipients.get());
     e.subject = r.subject.get();
     e.message_id = r.message_id.get();
     e.source_ip = r.sender_ip.get();
+    e.destination_ip = r.destination_ip.get();
     e.direction = r.direction.get().or_else(|| r.route.get());
     e.file_name = r.file_name.get();
     e.file_hash = r.sha256.get();
@@ -91,13 +113,21 @@ pub fn cg<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<
 }
 
 /// MTA log lines use capitalised keys (`Sender`, `Rcpt`, `MsgId`) except the TTP URL log, which
-/// uses lower-case ones (`sender`, `recipient`, `msgid`); both spellings are read.
+/// uses lower-case ones (`sender`, `recipient`, `msgid`); both spellings are read. The other
+/// log types spell the same facts their own way, and each spelling is read too (as Elastic's
+/// `siem_logs` v1 pipeline names them, elastic/integrations `packages/mimecast`): receipt,
+/// delivery and journal lines say `Rcpt`, the antivirus, spam, internal email protect,
+/// impersonation and attachment lines `Recipient`; receipt and delivery lines say `IP`, spam
+/// lines `SourceIP`; impersonation lines `Action` and `Definition`; antivirus lines `Virus`;
+/// internal email protect lines `URL`.
 #[derive(Deserialize)]
 struct MtaRecord<'a> {
     #[serde(borrow, default)]
     datetime: Text<'a>,
     #[serde(borrow, default, rename = "Act")]
     act: Text<'a>,
+    #[serde(borrow, default, rename = "Action")]
+    action_cap: Text<'a>,
     #[serde(borrow, default)]
     action: Text<'a>,
     #[serde(borrow, default, rename = "Sender")]
@@ -106,6 +136,8 @@ struct MtaRecord<'a> {
     sender: Text<'a>,
     #[serde(borrow, default, rename = "Rcpt")]
     rcpt: Text<'a>,
+    #[serde(borrow, default, rename = "Recipient")]
+    recipient_cap: Text<'a>,
     #[serde(borrow, default)]
     recipient: Text<'a>,
     #[serde(borrow, default, rename = "Subject")]
@@ -118,6 +150,8 @@ struct MtaRecord<'a> {
     msgid: Text<'a>,
     #[serde(borrow, default, rename = "IP")]
     ip: Text<'a>,
+    #[serde(borrow, default, rename = "SourceIP")]
+    source_ip_cap: Text<'a>,
     #[serde(borrow, default, rename = "sourceIp")]
     source_ip: Text<'a>,
     #[serde(borrow, default, rename = "Dir")]
@@ -126,6 +160,8 @@ struct MtaRecord<'a> {
     route: Text<'a>,
     #[serde(borrow, default)]
     url: Text<'a>,
+    #[serde(borrow, default, rename = "URL")]
+    url_cap: Text<'a>,
     #[serde(borrow, default)]
     reason: Text<'a>,
     #[serde(borrow, default, rename = "urlCategory")]
@@ -134,6 +170,12 @@ struct MtaRecord<'a> {
     rej_info: Text<'a>,
     #[serde(borrow, default, rename = "Hld")]
     hold: Text<'a>,
+    #[serde(borrow, default, rename = "Delivered")]
+    delivered: Text<'a>,
+    #[serde(borrow, default, rename = "Definition")]
+    definition: Text<'a>,
+    #[serde(borrow, default, rename = "Virus")]
+    virus: Text<'a>,
 }
 
 pub fn mta<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
@@ -153,14 +195,34 @@ pub fn mta<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event
             _ => Severity::Medium,
         });
     }
-    e.action = r.act.get().or_else(|| r.action.get()).map(action_word);
+    let action = r
+        .act
+        .get()
+        .or_else(|| r.action_cap.get())
+        .or_else(|| r.action.get());
+    e.verdict = r
+        .delivered
+        .as_str()
+        .and_then(delivered_verdict)
+        .or_else(|| action.as_deref().map(verdict));
+    e.action = action.map(action_word);
+    e.rule = r.definition.get();
+    e.threat_name = r.virus.get();
     e.sender = r.sender_cap.get().or_else(|| r.sender.get());
-    e.recipients = split_addresses(r.rcpt.get().or_else(|| r.recipient.get()));
+    e.recipients = split_addresses(
+        r.rcpt
+            .get()
+            .or_else(|| r.recipient_cap.get())
+            .or_else(|| r.recipient.get()),
+    );
     e.subject = r.subject_cap.get().or_else(|| r.subject.get());
     e.message_id = r.msg_id_cap.get().or_else(|| r.msgid.get());
-    e.source_ip = r.ip.get().or_else(|| r.source_ip.get());
+    e.source_ip =
+        r.ip.get()
+            .or_else(|| r.source_ip_cap.get())
+            .or_else(|| r.source_ip.get());
     e.direction = r.dir.get().or_else(|| r.route.get());
-    e.url = r.url.get();
+    e.url = r.url.get().or_else(|| r.url_cap.get());
     e.category = r.url_category.get();
     e.description = r
         .rej_info
@@ -317,6 +379,13 @@ pub fn ci<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<
         _ => r.threat_state.get().map(action_word),
     }
     .or_else(|| r.action.get().map(action_word));
+    // Where the message ended up, else what the click log did.
+    e.verdict = [r.threat_state.as_str(), r.action.as_str()]
+        .into_iter()
+        .flatten()
+        .map(verdict)
+        .find(|v| *v != Verdict::Unknown);
+    e.rule = r.policies_applied.as_deref().and_then(policy_names);
     e.sender = r.sender_envelope.get().or_else(|| r.sender_header.get());
     e.recipients = r
         .recipients
@@ -361,6 +430,21 @@ fn auth_summary(results: &[AuthResult<'_>]) -> Option<Cow<'static, str>> {
     (!parts.is_empty()).then(|| Cow::Owned(parts.join(", ")))
 }
 
+/// The applied policies' names, each once ("Default Malware Policy; Anti-Phishing").
+fn policy_names<'a>(policies: &[CiPolicy<'a>]) -> Option<Cow<'a, str>> {
+    let mut names: Vec<Cow<'a, str>> = Vec::new();
+    for name in policies.iter().filter_map(|p| p.name.get()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    match names.len() {
+        0 => None,
+        1 => names.pop(),
+        _ => Some(Cow::Owned(names.join("; "))),
+    }
+}
+
 /// "policies applied: Default O365 Mail policy (BLOCK)". The real samples repeat a policy with
 /// a null action; repeats are told once.
 fn policy_summary(policies: &[CiPolicy<'_>]) -> Option<Cow<'static, str>> {
@@ -394,6 +478,180 @@ mod tests {
         };
         let raw: &RawValue = serde_json::from_str(text).unwrap();
         ci(&ctx, raw).unwrap()
+    }
+
+    fn run<'a>(
+        f: fn(&Context<'a>, &'a RawValue) -> serde_json::Result<Event<'a>>,
+        raw: &'a RawValue,
+    ) -> Event<'a> {
+        let ctx = Context {
+            tenant: "t",
+            stream: "siem",
+            collected_at: datetime!(2026-11-23 10:00 UTC),
+            include_raw: false,
+        };
+        f(&ctx, raw).unwrap()
+    }
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_cg_delivery_names_its_next_hop_and_its_flag_is_the_verdict() {
+        // As the simulator and Elastic's batch sample shape a delivery.
+        let ok = raw(
+            r#"{"Hostname":"mx.example","delivered":"true","destinationIp":"81.2.69.144",
+                "direction":"Internal","recipients":"a@x","subtype":"true","timestamp":1731451448010,
+                "type":"delivery"}"#,
+        );
+        let e = run(cg, &ok);
+        assert_eq!(e.destination_ip.as_deref(), Some("81.2.69.144"));
+        assert_eq!(e.source_ip, None);
+        assert_eq!(e.verdict, Some(Verdict::Allowed));
+        let failed = raw(r#"{"delivered":"false","type":"delivery"}"#);
+        assert_eq!(run(cg, &failed).verdict, Some(Verdict::Blocked));
+    }
+
+    #[test]
+    fn cg_actions_definitions_and_virus_names() {
+        for (action, want) in [
+            ("Acc", Verdict::Allowed),
+            ("Rej", Verdict::Blocked),
+            ("Hld", Verdict::Held),
+            ("Sdbx", Verdict::Unknown),
+            ("Block", Verdict::Blocked),
+            ("Allow", Verdict::Allowed),
+        ] {
+            let r = raw(&format!(r#"{{"type":"receipt","action":"{action}"}}"#));
+            assert_eq!(run(cg, &r).verdict, Some(want), "{action}");
+        }
+        let imp = raw(
+            r#"{"type":"impersonation protect","action":"hold","definition":"IP - 1 hit (Tag email)"}"#,
+        );
+        let e = run(cg, &imp);
+        assert_eq!(e.rule.as_deref(), Some("IP - 1 hit (Tag email)"));
+        assert_eq!(e.verdict, Some(Verdict::Held));
+        let av = raw(r#"{"type":"av","virusFound":"Eicar-Test-Signature","fileName":"a.pdf"}"#);
+        let e = run(cg, &av);
+        assert_eq!(e.threat_name.as_deref(), Some("Eicar-Test-Signature"));
+        assert_eq!(
+            e.description.as_deref(),
+            Some("Eicar-Test-Signature"),
+            "unchanged"
+        );
+        assert_eq!(e.verdict, None, "no action: normalize() makes it unknown");
+    }
+
+    #[test]
+    fn mta_lines_of_every_log_type_give_their_recipient_and_ip() {
+        for (line, rcpt, ip) in [
+            // receipt and delivery (simulator and documented samples)
+            (
+                r#"{"Rcpt":"a@x","IP":"192.0.2.1","Act":"Acc"}"#,
+                Some("a@x"),
+                Some("192.0.2.1"),
+            ),
+            // TTP URL log (simulator and documented sample)
+            (
+                r#"{"recipient":"b@x","sourceIp":"192.0.2.2","url":"http://u"}"#,
+                Some("b@x"),
+                Some("192.0.2.2"),
+            ),
+            // spam and antivirus logs
+            (
+                r#"{"Recipient":"c@x","SourceIP":"192.0.2.3"}"#,
+                Some("c@x"),
+                Some("192.0.2.3"),
+            ),
+            // impersonation and attachment logs
+            (
+                r#"{"Recipient":"d@x","IP":"192.0.2.4"}"#,
+                Some("d@x"),
+                Some("192.0.2.4"),
+            ),
+            // process lines carry neither
+            (r#"{"Act":"Hld","Hld":"Spm","Sender":"s@x"}"#, None, None),
+        ] {
+            let r = raw(line);
+            let e = run(mta, &r);
+            assert_eq!(e.recipients.first().map(|r| r.as_ref()), rcpt, "{line}");
+            assert_eq!(e.source_ip.as_deref(), ip, "{line}");
+        }
+    }
+
+    #[test]
+    fn mta_verdicts_rules_and_virus_names() {
+        for (line, want) in [
+            (r#"{"Act":"Acc"}"#, Some(Verdict::Allowed)),
+            (r#"{"Act":"Rej"}"#, Some(Verdict::Blocked)),
+            (r#"{"Act":"Hld"}"#, Some(Verdict::Held)),
+            (r#"{"Act":"Bnc"}"#, Some(Verdict::Blocked)),
+            (r#"{"Delivered":true}"#, Some(Verdict::Allowed)),
+            (r#"{"Delivered":false}"#, Some(Verdict::Blocked)),
+            (
+                r#"{"action":"Block","url":"http://u"}"#,
+                Some(Verdict::Blocked),
+            ),
+            (
+                r#"{"Action":"hold","Definition":"IP - 2 hits"}"#,
+                Some(Verdict::Held),
+            ),
+            (r#"{"RcptActType":"Jnl"}"#, None),
+        ] {
+            let r = raw(line);
+            assert_eq!(run(mta, &r).verdict, want, "{line}");
+        }
+        let imp = raw(r#"{"Action":"none","Definition":"IP - 2 hits (Tag email)"}"#);
+        let e = run(mta, &imp);
+        assert_eq!(e.rule.as_deref(), Some("IP - 2 hits (Tag email)"));
+        assert_eq!(e.action.as_deref(), Some("none"));
+        let av = raw(r#"{"Virus":"W97M.Downloader","Recipient":"a@x"}"#);
+        assert_eq!(
+            run(mta, &av).threat_name.as_deref(),
+            Some("W97M.Downloader")
+        );
+        let iep = raw(r#"{"URL":"http://u","Recipient":"a@x"}"#);
+        let e = run(mta, &iep);
+        assert_eq!(e.url.as_deref(), Some("http://u"));
+        assert_eq!(
+            e.kind,
+            EventKind::Email,
+            "kind keeps its rule: lower-case url"
+        );
+    }
+
+    #[test]
+    fn ci_verdicts_and_policies() {
+        for (row, want) in [
+            (
+                r#"{"type":"entities","threatState":"BLOCKED"}"#,
+                Some(Verdict::Blocked),
+            ),
+            (
+                r#"{"type":"entities","threatState":"DELIVERED"}"#,
+                Some(Verdict::Allowed),
+            ),
+            (
+                r#"{"type":"entities","threatState":"DELIVERY_IN_PROGRESS"}"#,
+                Some(Verdict::Allowed),
+            ),
+            (
+                r#"{"type":"urlclick","action":"BLOCK"}"#,
+                Some(Verdict::Blocked),
+            ),
+            (r#"{"type":"mailflow","authResults":[]}"#, None),
+        ] {
+            assert_eq!(ci_event(row).verdict, want, "{row}");
+        }
+        let e = ci_event(
+            r#"{"type":"entities","policiesApplied":[{"name":"P","action":null},{"name":"P","action":null},{"name":"Q","action":"BLOCK"}]}"#,
+        );
+        assert_eq!(e.rule.as_deref(), Some("P; Q"));
+        let one = ci_event(
+            r#"{"type":"entities","policiesApplied":[{"name":"Anti-Phishing","action":"DO_NOTHING"}]}"#,
+        );
+        assert_eq!(one.rule.as_deref(), Some("Anti-Phishing"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! each part is read on its own and several spellings are accepted: a details answer of an
 //! unexpected shape costs its own fields, not the list record's id and time.
 
-use super::fields::{action_word, parse_time, split_addresses, Address, OneOrMany, Text};
+use super::fields::{action_word, parse_time, split_addresses, verdict, Address, OneOrMany, Text};
 use super::id_or_hash;
 use crate::event::{Context, Event, EventKind, Severity};
 use serde::Deserialize;
@@ -169,6 +169,8 @@ pub fn threat<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Ev
         .get()
         .or_else(|| d.and_then(|d| d.status.get()));
     e.action = status.and_then(threat_action);
+    // Where the message went: blocked/rejected/bounced, held, delivered; `unknown` says nothing.
+    e.verdict = e.action.as_deref().map(verdict);
     e.sender = [&summary.sender, &summary.from, &summary.sender_address]
         .into_iter()
         .chain(d.map(|d| &d.sender))
@@ -260,6 +262,9 @@ pub fn dlp<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event
     );
     e.severity = Some(Severity::Medium);
     e.action = r.action.get().map(action_word);
+    // block, bounce: blocked; hold: held; notify: the message went on.
+    e.verdict = r.action.as_str().map(verdict);
+    e.rule = r.policy.get();
     e.sender = r.sender_address.get();
     e.recipients = split_addresses(r.recipient_address.get());
     e.subject = r.subject.get();
@@ -308,7 +313,9 @@ struct ThreatAnalysis<'a> {
     details: Text<'a>,
 }
 
-/// §9.3 `/threat-reporting/v1/reported-emails`: messages users reported as suspicious.
+/// §9.3 `/threat-reporting/v1/reported-emails`: messages users reported as suspicious. The item
+/// names no outcome (no remediation or delivery status, only the analysts' classification), so
+/// its verdict is unknown.
 pub fn reported_email<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: ReportedEmail<'a> = serde_json::from_str(raw.get())?;
     let m = r.message.as_ref();
@@ -365,6 +372,7 @@ pub fn reported_email<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Verdict;
     use time::macros::datetime;
 
     fn run<'a>(
@@ -440,6 +448,48 @@ mod tests {
         assert_eq!(e.file_hash, None, "only a SHA-256 is a file_hash");
         assert_eq!(e.url.as_deref(), Some("https://b"), "the clicked URL first");
         assert_eq!(e.description.as_deref(), Some("one; two"));
+    }
+
+    #[test]
+    fn threat_statuses_as_verdicts() {
+        for (status, want) in [
+            ("blocked", Verdict::Blocked),
+            ("rejected", Verdict::Blocked),
+            ("bounced", Verdict::Blocked),
+            ("held", Verdict::Held),
+            ("delivered", Verdict::Allowed),
+        ] {
+            let r = raw(&format!(r#"{{"threat":{{"id":"t","status":"{status}"}}}}"#));
+            assert_eq!(run(threat, "threats", &r).verdict, Some(want), "{status}");
+        }
+        let r = raw(r#"{"threat":{"id":"t","status":"unknown"}}"#);
+        assert_eq!(
+            run(threat, "threats", &r).verdict,
+            None,
+            "normalize() makes it unknown"
+        );
+    }
+
+    #[test]
+    fn dlp_actions_and_policies() {
+        for (action, want) in [
+            ("block", Verdict::Blocked),
+            ("bounce", Verdict::Blocked),
+            ("hold", Verdict::Held),
+            ("notify", Verdict::Allowed),
+        ] {
+            let r = raw(&format!(
+                r#"{{"policy":"GDPR Personal Data","action":"{action}"}}"#
+            ));
+            let e = run(dlp, "dlp", &r);
+            assert_eq!(e.verdict, Some(want), "{action}");
+            assert_eq!(e.rule.as_deref(), Some("GDPR Personal Data"));
+            assert_eq!(
+                e.category.as_deref(),
+                Some("GDPR Personal Data"),
+                "unchanged"
+            );
+        }
     }
 
     #[test]

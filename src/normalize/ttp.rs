@@ -1,8 +1,11 @@
 //! Targeted Threat Protection logs: URL clicks, attachment scans, impersonation hits (§4.3-4.5).
+//!
+//! Each log names the TTP definition (policy) that acted, which is what an analyst tunes when a
+//! verdict is wrong: it is the event's `rule`.
 
-use super::fields::{action_word, parse_time, Text};
+use super::fields::{action_word, parse_time, verdict, Text};
 use super::id_or_hash;
-use crate::event::{Context, Event, EventKind, Severity};
+use crate::event::{Context, Event, EventKind, Severity, Verdict};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -33,6 +36,8 @@ struct ClickLog<'a> {
     message_id: Text<'a>,
     #[serde(borrow, default)]
     creation_method: Text<'a>,
+    #[serde(borrow, default)]
+    ttp_definition: Text<'a>,
 }
 
 pub fn url<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
@@ -51,6 +56,9 @@ pub fn url<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event
         _ => Severity::Info,
     });
     e.action = r.action.get().map(action_word);
+    // `warn` lets the user proceed: allowed, as the table says.
+    e.verdict = r.action.as_str().map(verdict);
+    e.rule = r.ttp_definition.get();
     e.sender = r.from_user_email_address.get();
     e.recipients = r.user_email_address.get().into_iter().collect();
     e.subject = r.subject.get();
@@ -108,6 +116,15 @@ pub fn attachment<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Resul
         _ => Severity::Low,
     });
     e.action = r.action_triggered.get().map(action_word);
+    // `actionTriggered` lists the steps ("sandbox, block"); a scan that triggered nothing it
+    // names still says the file was safe.
+    e.verdict = match r.action_triggered.as_str().map(verdict) {
+        None | Some(Verdict::Unknown) if matches!(r.result.as_str(), Some("safe" | "clean")) => {
+            Some(Verdict::Allowed)
+        }
+        v => v,
+    };
+    e.rule = r.definition.get();
     e.sender = r.sender_address.get();
     e.recipients = r.recipient_address.get().into_iter().collect();
     e.subject = r.subject.get();
@@ -161,6 +178,9 @@ pub fn impersonation<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Re
         Severity::Medium
     });
     e.action = r.action.get().map(action_word);
+    // `none`: tagged at most, delivered; `hold`; `bounce`.
+    e.verdict = r.action.as_str().map(verdict);
+    e.rule = r.definition.get();
     e.sender = r.sender_address.get();
     e.recipients = r.recipient_address.get().into_iter().collect();
     e.subject = r.subject.get();
@@ -168,4 +188,82 @@ pub fn impersonation<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Re
     e.source_ip = r.sender_ip_address.get();
     e.description = r.definition.get();
     Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn run<'a>(
+        f: fn(&Context<'a>, &'a RawValue) -> serde_json::Result<Event<'a>>,
+        raw: &'a RawValue,
+    ) -> Event<'a> {
+        let ctx = Context {
+            tenant: "t",
+            stream: "ttp",
+            collected_at: datetime!(2026-11-23 10:00 UTC),
+            include_raw: false,
+        };
+        f(&ctx, raw).unwrap()
+    }
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_click_names_its_definition_and_a_warning_lets_the_user_through() {
+        for (action, want) in [
+            ("allow", Verdict::Allowed),
+            ("warn", Verdict::Allowed),
+            ("block", Verdict::Blocked),
+        ] {
+            let r = raw(&format!(
+                r#"{{"action":"{action}","ttpDefinition":"Default Inbound URL Protect Definition"}}"#
+            ));
+            let e = run(url, &r);
+            assert_eq!(e.verdict, Some(want), "{action}");
+            assert_eq!(
+                e.rule.as_deref(),
+                Some("Default Inbound URL Protect Definition")
+            );
+        }
+    }
+
+    #[test]
+    fn an_attachment_verdict_comes_from_its_steps_or_its_result() {
+        for (triggered, result, want) in [
+            ("none, none", "safe", Verdict::Allowed),
+            ("sandbox, block", "malicious", Verdict::Blocked),
+            ("", "safe", Verdict::Allowed),
+            ("sandbox", "safe", Verdict::Allowed),
+            ("sandbox", "malicious", Verdict::Unknown),
+        ] {
+            let r = raw(&format!(
+                r#"{{"actionTriggered":"{triggered}","result":"{result}","definition":"D"}}"#
+            ));
+            let e = run(attachment, &r);
+            assert_eq!(e.verdict, Some(want), "{triggered} / {result}");
+            assert_eq!(e.rule.as_deref(), Some("D"));
+            assert_eq!(e.description.as_deref(), Some("D"), "unchanged");
+        }
+    }
+
+    #[test]
+    fn impersonation_actions() {
+        for (action, want) in [
+            ("none", Verdict::Allowed),
+            ("hold", Verdict::Held),
+            ("bounce", Verdict::Blocked),
+            ("reject", Verdict::Blocked),
+        ] {
+            let r = raw(&format!(
+                r#"{{"action":"{action}","definition":"IP - 1 hit (Tag email)"}}"#
+            ));
+            let e = run(impersonation, &r);
+            assert_eq!(e.verdict, Some(want), "{action}");
+            assert_eq!(e.rule.as_deref(), Some("IP - 1 hit (Tag email)"));
+        }
+    }
 }
