@@ -775,3 +775,81 @@ async fn run_once_exits_1_naming_every_stream_that_failed() {
     );
     sim.shutdown().await;
 }
+
+/// A caught-up stream is not "behind": polls that find nothing new still say the stream is
+/// complete up to now, in `status` (from the state database) as in `/metrics`. Before, a
+/// SIEM stream's last success stopped at its last page, and `status --max-lag` failed on a
+/// healthy daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lag_of_a_caught_up_stream_keeps_moving() {
+    let acme = SimTenant::named("acme");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![acme.clone()],
+            records_per_stream: 30,
+            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let out = dir.path().join("events.jsonl");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nstate_path = {:?}\npoll_interval = \"1s\"\n[sink]\nkind = \"file\"\npath = {:?}\n{}[tenant.stream.siem_cg]\ntypes = [\"receipt\"]\n",
+            dir.path().join("state.db").display().to_string(),
+            out.display().to_string(),
+            tenant_toml("acme", &sim.base_url(), &acme, false, r#"["siem_cg"]"#),
+        ),
+    )
+    .unwrap();
+    let mut daemon = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let config2 = config.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        // The 30 receipts, then nothing new.
+        let mut seen = (0, Instant::now());
+        while seen.0 < 30 || seen.1.elapsed() < Duration::from_secs(2) {
+            assert!(started.elapsed() < Duration::from_secs(30), "drain");
+            let n = lines(&out);
+            if n != seen.0 {
+                seen = (n, Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Caught up; several empty polls go by (the last page was committed 5 s ago).
+        std::thread::sleep(Duration::from_secs(3));
+        run(&["status", "--json", "--max-lag", "3s"], &config2)
+    })
+    .await
+    .unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let _ = daemon.wait();
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let siem = v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == "siem_cg")
+        .unwrap()
+        .clone();
+    assert!(
+        siem["lag_seconds"].as_u64().is_some_and(|l| l <= 3),
+        "a caught-up siem_cg is not behind: {siem}"
+    );
+    assert_eq!(status.status.code(), Some(0), "{v}");
+    sim.shutdown().await;
+}

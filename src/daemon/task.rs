@@ -177,7 +177,7 @@ impl StreamTask {
                         cancelled = report.cancelled,
                         "poll complete"
                     );
-                    self.sink.health(self.key(), None).await;
+                    self.sink.health(self.key(), None, covered).await;
                     last_error = None;
                 }
                 Err(e) => {
@@ -199,7 +199,9 @@ impl StreamTask {
                     } else {
                         tracing::warn!(error = %message, next_try_s = interval.as_secs(), "poll failed; will retry");
                     }
-                    self.sink.health(self.key(), Some(message.clone())).await;
+                    self.sink
+                        .health(self.key(), Some(message.clone()), None)
+                        .await;
                     last_error = Some(message);
                 }
             }

@@ -10,6 +10,7 @@
 
 use super::{Sink, SinkError};
 use crate::state::{Checkpoint, Commit, State, StateError, StreamKey};
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 /// What a stream hands over: lines to write and the checkpoint they complete.
@@ -92,7 +93,8 @@ pub struct Resume {
 enum Msg {
     Write(Box<Batch>, oneshot::Sender<Result<u64, WriteError>>),
     Load(StreamKey, oneshot::Sender<Result<Resume, WriteError>>),
-    Health(StreamKey, Option<String>),
+    /// A poll ended: its error, or (on success) how far the stream is known complete.
+    Health(StreamKey, Option<String>, Option<OffsetDateTime>),
     Reopen(oneshot::Sender<Result<(), WriteError>>),
 }
 
@@ -151,8 +153,16 @@ impl SinkHandle {
     }
 
     /// Records the outcome of a poll for `status`: `Some(error)` or `None` for success.
-    pub async fn health(&self, key: StreamKey, error: Option<String>) {
-        let _ = self.tx.send(Msg::Health(key, error)).await;
+    /// Records how a poll ended, after the commits it made: an error, or success and how far
+    /// the stream is known complete (`covered_until`; `None` means "now" for streams whose
+    /// cursor has no time).
+    pub async fn health(
+        &self,
+        key: StreamKey,
+        error: Option<String>,
+        covered_until: Option<OffsetDateTime>,
+    ) {
+        let _ = self.tx.send(Msg::Health(key, error, covered_until)).await;
     }
 
     /// Reopens the output file (SIGHUP).
@@ -306,10 +316,10 @@ impl Writer {
                 .map_err(|e: StateError| WriteError::from(&e));
                 let _ = done.send(result);
             }
-            Msg::Health(key, error) => {
+            Msg::Health(key, error, covered_until) => {
                 let result = match &error {
                     Some(message) => self.state.record_error(&key, message),
-                    None => self.state.clear_error(&key),
+                    None => self.state.record_success(&key, covered_until),
                 };
                 if let Err(e) = result {
                     tracing::warn!(tenant = %key.tenant, stream = %key.stream, error = %e, "cannot record stream health");

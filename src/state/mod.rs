@@ -435,12 +435,29 @@ impl State {
         tx.commit().map_err(sql)
     }
 
-    /// Clears the last error after a successful poll.
-    pub fn clear_error(&mut self, key: &StreamKey) -> Result<(), StateError> {
-        self.conn
-            .execute("UPDATE streams SET last_error = NULL WHERE tenant = ?1 AND stream = ?2 AND part = ?3", params![key.tenant, key.stream, key.part])
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+    /// Records a successful poll: the error is cleared, and the stream was last known complete
+    /// now (or up to `covered_until`, where its cursor says so). A poll that found nothing new
+    /// commits no page, yet the stream is as current as it can be: without this, `status`
+    /// would call a caught-up stream behind while `/metrics` (which sees every poll) did not.
+    pub fn record_success(
+        &mut self,
+        key: &StreamKey,
+        covered_until: Option<OffsetDateTime>,
+    ) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let sql = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let id = Self::ensure_stream(&tx, key).map_err(sql)?;
+        tx.execute(
+            "UPDATE streams SET last_error = NULL, last_success = ?2,
+               covered_until = COALESCE(?3, covered_until) WHERE id = ?1",
+            params![id, ts(now_utc()), covered_until.map(ts)],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
     }
 
     /// Replaces a stream's cursor outside the normal flow (`reset`); `None` clears it. Bumps the

@@ -161,8 +161,30 @@ fn sink_position_and_reset_and_errors() {
         "reset bumps the version so a running writer cannot overwrite it"
     );
     assert!(s.seen_ids("acme", "siem_cg").unwrap().is_empty());
-    s.clear_error(&key("")).unwrap();
-    assert_eq!(s.status().unwrap()[0].last_error, None);
+    let before = s.status().unwrap()[0].last_success;
+    s.record_success(&key(""), None).unwrap();
+    let st = &s.status().unwrap()[0];
+    assert_eq!(st.last_error, None);
+    assert!(
+        st.last_success > before,
+        "a poll that committed nothing still succeeded now"
+    );
+    let t = time::macros::datetime!(2026-11-23 10:00 UTC);
+    s.record_success(&key(""), Some(t)).unwrap();
+    assert_eq!(s.status().unwrap()[0].covered_until, Some(t));
+    s.record_success(&key(""), None).unwrap();
+    assert_eq!(
+        s.status().unwrap()[0].covered_until,
+        Some(t),
+        "a poll without a time keeps what is known"
+    );
+    // A stream that never committed a page, polled successfully, is no longer "never polled".
+    s.record_success(&key("fresh"), None).unwrap();
+    assert!(s
+        .status()
+        .unwrap()
+        .iter()
+        .any(|st| st.key.part == "fresh" && st.last_success.is_some()));
 }
 
 #[test]
