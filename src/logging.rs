@@ -4,6 +4,8 @@
 //! stays clean for the event stream.
 
 use std::io::IsTerminal;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,19 +38,22 @@ pub fn init(format: LogFormat, level: Option<&str>) {
         Some(l) => EnvFilter::try_new(l).unwrap_or_else(|_| EnvFilter::new("info")),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
     let result = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-        LogFormat::Text => builder
+        // One flat object per line: the span's tenant and stream sit beside the event's own
+        // fields, once (an event field of the same name wins), so a log pipeline can filter
+        // on `tenant` without digging into `span`/`spans` copies of it.
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(filter)
+            .with(tracing_flat_json::FlatJsonLayer::new(std::io::stderr))
+            .try_init()
+            .map_err(|e| e.to_string()),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
+            .try_init()
+            .map_err(|e| e.to_string()),
     };
     // A second init (tests) keeps the first subscriber; that is fine.
     let _ = result;

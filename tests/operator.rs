@@ -853,3 +853,71 @@ async fn status_lag_of_a_caught_up_stream_keeps_moving() {
     assert_eq!(status.status.code(), Some(0), "{v}");
     sim.shutdown().await;
 }
+
+/// `--log-format json`: one flat object per line, tenant and stream at the top level, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_put_tenant_and_stream_at_the_top_level_once() {
+    let acme = SimTenant::named("acme");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(
+        SimConfig {
+            tenants: vec![acme.clone()],
+            records_per_stream: 10,
+            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
+            faults: vec![mimecast_sim::FaultRule::once(
+                mimecast_sim::FaultKind::Status(503),
+            )],
+            ..SimConfig::default()
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nstate_path = {:?}\n[http]\nretry_initial_delay = \"10ms\"\n[sink]\nkind = \"file\"\npath = {:?}\n{}",
+            dir.path().join("state.db").display().to_string(),
+            dir.path().join("events.jsonl").display().to_string(),
+            tenant_toml("acme", &sim.base_url(), &acme, true, r#"["ttp_url", "audit"]"#),
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["--log-format", "json", "run", "--once", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut polls = 0;
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v.get("span").is_none() && v.get("spans").is_none(),
+            "{line}"
+        );
+        for key in ["\"tenant\":", "\"stream\":"] {
+            assert!(line.matches(key).count() <= 1, "{key} twice: {line}");
+        }
+        if v["message"] == "poll complete" {
+            polls += 1;
+            assert_eq!(v["tenant"], "acme", "{line}");
+            assert!(v["stream"] == "ttp_url" || v["stream"] == "audit", "{line}");
+            assert!(v["records"].is_u64(), "{line}");
+        }
+        if v["message"] == "transient error, retrying" {
+            assert_eq!(v["tenant"], "acme", "{line}");
+            assert!(v["stream"].is_string(), "the span's stream: {line}");
+        }
+    }
+    assert_eq!(polls, 2, "{stderr}");
+    sim.shutdown().await;
+}
