@@ -250,28 +250,105 @@ pub fn load_with(
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-    let tree: serde_json::Value = merged.try_deserialize().map_err(|e| ConfigError::Load {
+    let mut tree: serde_json::Value = merged.try_deserialize().map_err(|e| ConfigError::Load {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    let invalid = |errors| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        errors,
+    let from_env = env_keys(env);
+    let invalid = |mut errors: Vec<KeyError>| {
+        for e in &mut errors {
+            if let Some(var) = from_env.get(&e.path) {
+                e.message = format!("{} (set by the environment variable {var})", e.message);
+            }
+        }
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            errors,
+        }
     };
-    let raw: raw::RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
-        let key = e.path().to_string();
-        invalid(vec![KeyError {
-            path: if key == "." {
-                "(top level)".into()
-            } else {
-                key
-            },
-            message: shorten_serde_message(&e.into_inner().to_string()),
-        }])
-    })?;
+    // serde stops at the first mistake. Each one it finds is recorded and its key taken out of
+    // the tree, and the rest read again, so every unknown key and wrong type is reported at
+    // once, with the validation errors of everything else.
+    let mut errors = Vec::new();
+    let raw = loop {
+        match serde_path_to_error::deserialize::<_, raw::RawConfig>(tree.clone()) {
+            Ok(raw) => break Some(raw),
+            Err(e) => {
+                let key = e.path().to_string();
+                let removable = key != "." && errors.len() < 100 && remove_key(&mut tree, e.path());
+                errors.push(KeyError {
+                    path: if key == "." {
+                        "(top level)".into()
+                    } else {
+                        key
+                    },
+                    message: shorten_serde_message(&e.into_inner().to_string()),
+                });
+                if !removable {
+                    break None;
+                }
+            }
+        }
+    };
+    let Some(raw) = raw else {
+        return Err(invalid(errors));
+    };
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let lookup = |var: &str| env.get(var).cloned();
-    validate::validate(raw, base_dir, &lookup, secrets).map_err(invalid)
+    match validate::validate(raw, base_dir, &lookup, secrets) {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(invalid(errors)),
+        Err(more) => {
+            // A key taken out for its type is not also "required".
+            let reported: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
+            errors.extend(more.into_iter().filter(|e| !reported.contains(&e.path)));
+            Err(invalid(errors))
+        }
+    }
+}
+
+/// The config keys that environment variables set, as error paths name them
+/// (`collector.poll_interval`), with the variable's name.
+fn env_keys(env: &HashMap<String, String>) -> HashMap<String, String> {
+    let prefix = format!("{ENV_PREFIX}__");
+    env.keys()
+        .filter_map(|var| {
+            let rest = var.strip_prefix(&prefix)?;
+            let key = rest
+                .split("__")
+                .collect::<Vec<_>>()
+                .join(".")
+                .to_ascii_lowercase();
+            Some((key, var.clone()))
+        })
+        .collect()
+}
+
+/// Removes the key at `path` from `tree`; false when there is nothing to remove.
+fn remove_key(tree: &mut serde_json::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut node = tree;
+    for seg in parents {
+        node = match (seg, node) {
+            (Segment::Map { key }, serde_json::Value::Object(m)) => match m.get_mut(key) {
+                Some(n) => n,
+                None => return false,
+            },
+            (Segment::Seq { index }, serde_json::Value::Array(a)) => match a.get_mut(*index) {
+                Some(n) => n,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Segment::Map { key }, serde_json::Value::Object(m)) => m.remove(key).is_some(),
+        _ => false,
+    }
 }
 
 /// serde says "unknown field `x`, expected one of `a`, `b`": keep it, but say "key".

@@ -548,3 +548,64 @@ fn every_format_is_accepted_by_name() {
         assert_eq!(cfg.sink.output().format, format);
     }
 }
+
+#[test]
+fn unknown_keys_and_wrong_types_do_not_hide_the_other_mistakes() {
+    let text = format!(
+        "colector = 1\n[sink]\ninclude_raw = \"yes\"\nformat = \"cef\"\n{}",
+        v1_tenant("a")
+            .replace("\"eu\"", "\"mars\"")
+            .replace("app_id = ", "appid = ")
+    );
+    let err = load_text(&text).unwrap_err();
+    let paths: Vec<_> = err.key_errors().iter().map(|e| e.path.as_str()).collect();
+    for key in [
+        "colector",
+        "sink.include_raw",
+        "sink.format",
+        "tenant[0].appid",
+        "tenant[0].region",
+        "tenant[0].app_id",
+    ] {
+        assert!(paths.contains(&key), "{key} missing from {paths:?}");
+    }
+    let unknown = err
+        .key_errors()
+        .iter()
+        .find(|e| e.path == "colector")
+        .unwrap();
+    assert!(
+        unknown.message.contains("expected one of"),
+        "{}",
+        unknown.message
+    );
+    // The wrong-typed key is reported once, not again as missing.
+    assert_eq!(
+        paths.iter().filter(|p| **p == "sink.include_raw").count(),
+        1
+    );
+}
+
+#[test]
+fn a_mistake_set_by_the_environment_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &v2_tenant("acme"));
+    let mut env = env();
+    env.insert(
+        "MIMECAST_COLLECTOR__COLLECTOR__POLL_INTERVAL".into(),
+        "30".into(),
+    );
+    let err = load(&path, &env).unwrap_err();
+    let e = err
+        .key_errors()
+        .iter()
+        .find(|e| e.path == "collector.poll_interval")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        e.message.contains(
+            "set by the environment variable MIMECAST_COLLECTOR__COLLECTOR__POLL_INTERVAL"
+        ),
+        "{}",
+        e.message
+    );
+}
