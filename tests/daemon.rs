@@ -697,10 +697,18 @@ async fn files_are_private_or_shared_with_the_configured_group() {
             SinkKind::File { path: out.clone() },
         );
         config.collector.file_group = group;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         run_once(config).await;
         for path in [&out, &dir.path().join("state.db")] {
             let m = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
             assert_eq!(m, mode, "{} with group {group:?}", path.display());
+        }
+        // The group can also enter the directory (0700, as systemd's 0750 is to other groups):
+        // read the files, not only own them.
+        let d = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        match group {
+            None => assert_eq!(d, 0o700, "no group: the directory is left alone"),
+            Some(_) => assert_eq!(d, 0o750, "the group may enter the directory"),
         }
     }
     sim.shutdown().await;

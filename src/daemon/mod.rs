@@ -121,6 +121,23 @@ pub async fn run(
             if let (Sink::File(f), Some(gid)) = (&mut sink, group) {
                 f.set_group(gid)?;
             }
+            // The group must be able to enter the directories too.
+            let mut dirs = vec![state_path.parent().map(std::path::Path::to_path_buf)];
+            if let crate::config::SinkKind::File { path } = &sink_cfg.kind {
+                dirs.push(path.parent().map(std::path::Path::to_path_buf));
+            }
+            for dir in dirs
+                .into_iter()
+                .flatten()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                crate::state::share_dir_with_group(&dir, group).map_err(|source| {
+                    StateError::Create {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?;
+            }
             Ok((state, sink))
         })
         .await

@@ -615,6 +615,44 @@ pub fn share_with_group(path: &Path, group: Option<u32>) -> std::io::Result<()> 
     Ok(())
 }
 
+/// Lets `group` reach the files in `dir`: group ownership and the group's read and search bits
+/// added (`g+rx`, nothing else changed). A group that may read the output file but not enter
+/// its directory reads nothing: systemd creates the state directory 0750, owned by the
+/// service's own group. Only a directory this process owns is changed; for another it says
+/// whether the group can get in.
+pub fn share_dir_with_group(dir: &Path, group: Option<u32>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if let Some(gid) = group {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::metadata(dir)?;
+        let reachable = |m: &std::fs::Metadata| {
+            m.mode() & 0o005 == 0o005 || (m.gid() == gid && m.mode() & 0o050 == 0o050)
+        };
+        if reachable(&meta) {
+            return Ok(());
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        if meta.uid() != uid {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the group {gid} cannot enter {}: it is not this user's to change; give it the group and g+rx",
+                    dir.display()
+                ),
+            ));
+        }
+        std::os::unix::fs::chown(dir, None, Some(gid))?;
+        std::fs::set_permissions(
+            dir,
+            std::fs::Permissions::from_mode(meta.mode() & 0o7777 | 0o050),
+        )?;
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, group);
+    Ok(())
+}
+
 /// Creates the file with mode 0600 if it does not exist, so the database is never readable by
 /// others even for an instant.
 pub fn create_private(path: &Path) -> std::io::Result<()> {
