@@ -361,3 +361,42 @@ fn a_nonsense_log_level_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// A config the service user cannot read says "permission denied", not "not found" (as root,
+/// the binary runs as `nobody` through setpriv, which is how the service meets the file).
+#[cfg(unix)]
+#[test]
+fn an_unreadable_config_says_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "[[tenant]]\nname = \"acme\"\nclient_id = \"id\"\nclient_secret = \"s\"\nstreams = [\"ttp_url\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let out = if root {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_mimecast-collector"))
+            .args(["check", "--offline", "--config"])
+            .arg(&path)
+            .output()
+            .expect("setpriv (util-linux) runs the binary as nobody")
+    } else {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        bin()
+            .args(["check", "--offline", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(!err.contains("not found"), "{err}");
+}

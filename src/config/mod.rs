@@ -232,6 +232,21 @@ pub fn load_with(
     env: &HashMap<String, String>,
     secrets: Secrets,
 ) -> Result<Config, ConfigError> {
+    // The config crate calls every unreadable file "not found"; say what it is.
+    if let Err(e) = std::fs::File::open(path) {
+        let reason = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => format!(
+                "permission denied: this user (uid {}) cannot read it; make it readable to the service's group (e.g. chgrp mimecast-collector and chmod 0640, with the directory g+x)",
+                current_uid()
+            ),
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            _ => e.to_string(),
+        };
+        return Err(ConfigError::Load {
+            path: path.to_path_buf(),
+            reason,
+        });
+    }
     let merged = config::Config::builder()
         .add_source(
             config::File::from(path)
@@ -305,6 +320,11 @@ pub fn load_with(
             Err(invalid(errors))
         }
     }
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// The config keys that environment variables set, as error paths name them
