@@ -369,14 +369,18 @@ fn a_nonsense_log_level_is_a_usage_error() {
 fn an_unreadable_config_says_permission_denied() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = dir.path().join("config.toml");
+    // As the README's install left it: a directory the service cannot enter (root, 0750).
+    let etc = dir.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    let path = etc.join("config.toml");
     std::fs::write(
         &path,
         "[[tenant]]\nname = \"acme\"\nclient_id = \"id\"\nclient_secret = \"s\"\nstreams = [\"ttp_url\"]\n",
     )
     .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o750)).unwrap();
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let out = if root {
@@ -388,7 +392,7 @@ fn an_unreadable_config_says_permission_denied() {
             .output()
             .expect("setpriv (util-linux) runs the binary as nobody")
     } else {
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o000)).unwrap();
         bin()
             .args(["check", "--offline", "--config"])
             .arg(&path)
