@@ -65,6 +65,25 @@ impl Metrics {
         lock(&self.streams).remove(key);
     }
 
+    /// A page confirmed durable, while its poll may still go on: events, pages and coverage
+    /// move with every page, so a long backfill shows progress (and the stream is up).
+    pub fn page_committed(
+        &self,
+        key: &StreamKey,
+        page: &PollCounts,
+        covered_until: Option<OffsetDateTime>,
+    ) {
+        let mut streams = lock(&self.streams);
+        let m = streams.entry(key.clone()).or_default();
+        m.events += page.records;
+        m.duplicates += page.duplicates;
+        m.pages += page.pages;
+        m.covered_until = covered_until.or(m.covered_until);
+        m.up = true;
+    }
+
+    /// A poll ended well. Its pages were counted as they were committed
+    /// ([`Metrics::page_committed`]); `report` is only for drivers that do not count pages.
     pub fn poll_succeeded(
         &self,
         key: &StreamKey,

@@ -55,7 +55,13 @@ pub struct RunOptions {
     /// A simulated crash of the commit path (tests only; see `sink::writer::CrashPlan`).
     #[doc(hidden)]
     pub crash: Option<writer::CrashPlan>,
+    /// How often a long poll logs "backlog draining" (default [`PROGRESS_EVERY`]; tests only).
+    #[doc(hidden)]
+    pub progress_every: Option<Duration>,
 }
+
+/// At most one progress line per stream this often while a backlog drains.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
 /// A running daemon's handles for signal handlers: reopen the output, apply a new config.
 #[derive(Clone)]
@@ -158,7 +164,13 @@ pub async fn run(
     });
 
     let stop = shutdown.child_token();
-    let mut streams = supervisor::Supervisor::new(sink, metrics.clone(), options.once, &config)?;
+    let mut streams = supervisor::Supervisor::new(
+        sink,
+        metrics.clone(),
+        options.once,
+        options.progress_every.unwrap_or(PROGRESS_EVERY),
+        &config,
+    )?;
     streams.apply(&config, &stop);
     if let Some(addr) = config.metrics.listen {
         let listener = crate::metrics::bind(addr)

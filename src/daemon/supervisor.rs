@@ -31,6 +31,7 @@ pub struct Supervisor {
     sink: SinkHandle,
     metrics: Arc<Metrics>,
     once: bool,
+    progress_every: Duration,
     http: reqwest::Client,
     /// One client (and so one limiter and one token) per tenant, kept while its fingerprint holds.
     clients: HashMap<String, (u64, MimecastClient)>,
@@ -79,6 +80,7 @@ impl Supervisor {
         sink: SinkHandle,
         metrics: Arc<Metrics>,
         once: bool,
+        progress_every: Duration,
         config: &Config,
     ) -> Result<Supervisor, DaemonError> {
         let http = HttpSettings::from(&config.http)
@@ -88,6 +90,7 @@ impl Supervisor {
             sink,
             metrics,
             once,
+            progress_every,
             http,
             clients: HashMap::new(),
             running: HashMap::new(),
@@ -138,6 +141,7 @@ impl Supervisor {
                         collector: config.collector.clone(),
                         output: config.sink.output(),
                         once: self.once,
+                        progress_every: self.progress_every,
                         metrics: self.metrics.clone(),
                     };
                     let fp = {

@@ -26,6 +26,8 @@ pub struct StreamTask {
     pub collector: CollectorConfig,
     pub output: Output,
     pub once: bool,
+    /// How often a running poll logs its progress ("backlog draining").
+    pub progress_every: Duration,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
@@ -106,7 +108,11 @@ impl StreamTask {
                 stored: resume.checkpoint.cursor,
                 version: resume.checkpoint.version,
             },
-        );
+        )
+        .with_progress(crate::streams::driver::Progress::new(
+            self.metrics.clone(),
+            self.progress_every,
+        ));
         let carried = driver.source.carried_ids(driver.cursor());
         driver.emitter.remember(&carried);
         Ok(Box::new(driver))
@@ -156,12 +162,13 @@ impl StreamTask {
             match result {
                 Ok(report) => {
                     let covered = poller.as_ref().and_then(|p| p.complete_until());
+                    // The pages were counted as they were committed (the driver's progress).
                     self.metrics.poll_succeeded(
                         &self.key(),
                         &crate::metrics::PollCounts {
-                            records: report.records,
-                            duplicates: report.duplicates,
-                            pages: report.pages,
+                            records: 0,
+                            duplicates: 0,
+                            pages: 0,
                         },
                         elapsed.as_secs_f64(),
                         covered,

@@ -74,6 +74,32 @@ pub struct Driver<S: Source> {
     cursor: S::Cursor,
     stored: Option<String>,
     version: u64,
+    progress: Option<Progress>,
+}
+
+/// Progress while a poll is still running: a backfill of hours must not look dead. Each
+/// confirmed page counts in the metrics at once (not when the poll ends), and a line is logged
+/// at most every `every` while the poll goes on.
+pub struct Progress {
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub every: std::time::Duration,
+    poll_started: std::time::Instant,
+    last_line: std::time::Instant,
+}
+
+impl Progress {
+    pub fn new(
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+        every: std::time::Duration,
+    ) -> Progress {
+        let now = std::time::Instant::now();
+        Progress {
+            metrics,
+            every,
+            poll_started: now,
+            last_line: now,
+        }
+    }
 }
 
 /// A commit handed to the writer and not yet confirmed.
@@ -170,7 +196,14 @@ impl<S: Source> Driver<S> {
             cursor: resume.cursor,
             stored: resume.stored,
             version: resume.version,
+            progress: None,
         }
+    }
+
+    /// Counts each confirmed page in `progress.metrics` and logs progress while a poll runs.
+    pub fn with_progress(mut self, progress: Progress) -> Driver<S> {
+        self.progress = Some(progress);
+        self
     }
 
     pub fn cursor(&self) -> &S::Cursor {
@@ -198,6 +231,31 @@ impl<S: Source> Driver<S> {
         report.pages += u64::from(p.page);
         report.records += p.emitted;
         report.duplicates += p.duplicates;
+        if let Some(progress) = &mut self.progress {
+            let covered = self.cursor.complete_until();
+            progress.metrics.page_committed(
+                &self.key,
+                &crate::metrics::PollCounts {
+                    records: p.emitted,
+                    duplicates: p.duplicates,
+                    pages: u64::from(p.page),
+                },
+                covered,
+            );
+            if progress.last_line.elapsed() >= progress.every {
+                progress.last_line = std::time::Instant::now();
+                let seconds = progress.poll_started.elapsed().as_secs_f64().max(0.001);
+                let lag_s = covered.map(|c| (OffsetDateTime::now_utc() - c).whole_seconds());
+                tracing::info!(
+                    records = report.records,
+                    pages = report.pages,
+                    position = %self.cursor.describe(),
+                    lag_s,
+                    records_per_s = (report.records as f64 / seconds).round() as u64,
+                    "backlog draining"
+                );
+            }
+        }
         Ok(())
     }
 
@@ -257,6 +315,11 @@ impl<S: Source> Driver<S> {
     /// One poll: from the stored cursor until the source has nothing more to read now.
     pub async fn poll(&mut self, cancel: &CancellationToken) -> Result<PollReport, StreamError> {
         let mut report = PollReport::default();
+        if let Some(p) = &mut self.progress {
+            let now = std::time::Instant::now();
+            p.poll_started = now;
+            p.last_line = now;
+        }
         let mut pending = None;
         let result = self.walk(cancel, &mut report, &mut pending).await;
         // Whatever ended the walk, the commit in flight is confirmed (or its failure reported)
