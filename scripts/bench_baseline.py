@@ -20,7 +20,8 @@ import requests
 
 TTP_URL_PATH = "/api/ttp/url/get-logs"
 SIEM_CG_PATH = "/siem/v1/batch/events/cg"
-# Event types of API 2.0 SIEM batch (MIMECAST.md §6.4), as the simulator serves them.
+# Event types of API 2.0 SIEM batch (docs/mimecast-api.md#siem-batch-cloud-gateway), as the
+# simulator serves them.
 SIEM_CG_TYPES = [
     "receipt", "process", "delivery", "av", "spam", "internal email protect",
     "impersonation protect", "url protect", "attachment protect", "journal",

@@ -9,9 +9,9 @@ use std::fmt;
 /// Which Mimecast API a tenant uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiVersion {
-    /// HMAC-SHA1 signed requests on a regional host (legacy; MIMECAST.md §1).
+    /// HMAC-SHA1 signed requests on a regional host (legacy; docs/mimecast-api.md#api-10-signing).
     V1,
-    /// OAuth2 client credentials on the API gateway (MIMECAST.md §6).
+    /// OAuth2 client credentials on the API gateway (docs/mimecast-api.md#api-20-oauth2).
     V2,
 }
 
@@ -62,7 +62,8 @@ pub struct StreamSpec {
     pub console: &'static str,
     /// What a setup guide commonly grants beyond `console` that the collector does not need.
     pub not_needed: Option<&'static str>,
-    /// The API 2.0 product the application must be granted in the Admin Console (§6.3).
+    /// The API 2.0 product the application must be granted in the Admin Console
+    /// (docs/mimecast-api.md#api-20-products).
     pub v2_product: &'static str,
 }
 
@@ -98,7 +99,7 @@ impl StreamKind {
             "Security Events and Data Retrieval | Threat and security statistics | Read";
         const CG_PRODUCT: &str = "Threats, Security Events and Data for CG";
         match self {
-            // §6.4: batch SIEM files, API 2.0 only.
+            // docs/mimecast-api.md#siem-batch-cloud-gateway: batch SIEM files, API 2.0 only.
             SiemCg => &StreamSpec {
                 name: "siem_cg",
                 path: "/siem/v1/batch/events/cg",
@@ -109,7 +110,8 @@ impl StreamKind {
                 not_needed: None,
                 v2_product: CG_PRODUCT,
             },
-            // §4.2: not served on the 2.0 gateway (§6.3).
+            // docs/mimecast-api.md#siem-mta-log-files-api-10: not served on the 2.0 gateway
+            // (docs/mimecast-api.md#api-10-functions-on-the-20-gateway).
             SiemMta => &StreamSpec {
                 name: "siem_mta",
                 path: "/api/audit/get-siem-logs",
@@ -179,7 +181,8 @@ impl StreamKind {
                 permission: "Archive | Search | Read",
                 console: "Archive Menu | Search | Read",
                 // The timetoreply guide grants "Read, Search Content View"; the collector asks
-                // for message metadata only (§4.8 return fields), never content.
+                // for message metadata only (docs/mimecast-api.md#archive-search return fields),
+                // never content.
                 not_needed: Some(
                     "Search Content View (the collector reads message metadata, never content)",
                 ),
@@ -226,7 +229,8 @@ impl StreamKind {
                 not_needed: None,
                 v2_product: "User and Group Management",
             },
-            // §9.2: Cloud Integrated tenants; a product of its own (elastic/integrations#13888).
+            // docs/mimecast-api.md#siem-batch-cloud-integrated: Cloud Integrated tenants; a product
+            // of its own (elastic/integrations#13888).
             SiemCi => &StreamSpec {
                 name: "siem_ci",
                 path: "/siem/v1/batch/events/ci",
@@ -237,7 +241,7 @@ impl StreamKind {
                 not_needed: None,
                 v2_product: "Threats, Security Events and Data for CI",
             },
-            // §9.3-9.4: the Threats routes of the CG product.
+            // docs/mimecast-api.md#threats-api: the Threats routes of the CG product.
             Threats => &StreamSpec {
                 name: "threats",
                 path: "/threats/v1/events",
@@ -248,7 +252,8 @@ impl StreamKind {
                 not_needed: None,
                 v2_product: CG_PRODUCT,
             },
-            // §4.6; the console wording is a vendor guide's ("Monitoring Menu > DLP > Read",
+            // docs/mimecast-api.md#dlp-logs; the console wording is a vendor guide's
+            // ("Monitoring Menu > DLP > Read",
             // https://www.livingsecurity.com/migration/support/data-integration-guide-mimecast-v2).
             Dlp => &StreamSpec {
                 name: "dlp",
@@ -260,7 +265,8 @@ impl StreamKind {
                 not_needed: None,
                 v2_product: "Security Events",
             },
-            // §4.14, §9.6. The permission is UNCONFIRMED: no source names it.
+            // docs/mimecast-api.md#held-message-release-logs. The permission is UNCONFIRMED: no
+            // source names it.
             MessageRelease => &StreamSpec {
                 name: "message_release",
                 path: "/api/gateway/get-held-release-logs",
@@ -271,8 +277,8 @@ impl StreamKind {
                 not_needed: None,
                 v2_product: "Audit Events",
             },
-            // §9.3: a route of the CG product. The permission is UNCONFIRMED: no source names
-            // it; the Threats permission is the likeliest.
+            // docs/mimecast-api.md#threats-api: a route of the CG product. The permission is
+            // UNCONFIRMED: no source names it; the Threats permission is the likeliest.
             ReportedEmails => &StreamSpec {
                 name: "reported_emails",
                 path: "/threat-reporting/v1/reported-emails",
@@ -332,7 +338,8 @@ impl fmt::Display for StreamKind {
     }
 }
 
-/// SIEM event types of the CG batch route (§6.4). They contain spaces and are URL-encoded.
+/// SIEM event types of the CG batch route (docs/mimecast-api.md#siem-batch-cloud-gateway). They
+/// contain spaces and are URL-encoded.
 pub const SIEM_CG_TYPES: [&str; 10] = [
     "receipt",
     "process",
@@ -346,11 +353,11 @@ pub const SIEM_CG_TYPES: [&str; 10] = [
     "journal",
 ];
 
-/// Cloud Integrated SIEM event types (§9.2: the Elastic manifest's default and Sentinel's
-/// `CI_TYPES`).
+/// Cloud Integrated SIEM event types (docs/mimecast-api.md#siem-batch-cloud-integrated: the Elastic
+/// manifest's default and Sentinel's `CI_TYPES`).
 pub const SIEM_CI_TYPES: [&str; 3] = ["entities", "mailflow", "urlclick"];
 
-/// Threat-intel feed types (§4.7).
+/// Threat-intel feed types (docs/mimecast-api.md#threat-intel-feed).
 pub const THREAT_FEED_TYPES: [&str; 2] = ["malware_customer", "malware_grid"];
 
 #[cfg(test)]

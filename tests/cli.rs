@@ -404,3 +404,166 @@ fn an_unreadable_config_says_permission_denied() {
     assert!(err.contains("permission denied"), "{err}");
     assert!(!err.contains("not found"), "{err}");
 }
+
+/// The project's knowledge of the Mimecast API lives in `docs/mimecast-api.md`: nothing in the
+/// repository may point at notes a clone does not have (a Mimecast notes file kept outside the
+/// repository, or a path into a `shared` directory beside it).
+mod api_reference {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    /// Spelled in pieces so that this file does not match its own checks.
+    const FORBIDDEN: [&str; 2] = [concat!("MIMECAST", ".md"), concat!("..", "/shared")];
+    const DOC: &str = concat!("docs/mimecast-api", ".md");
+    const LINK: &str = concat!("docs/mimecast-api", ".md#");
+
+    fn root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// Every text file under the places the project keeps code and prose; build output and
+    /// recorded fixtures are skipped.
+    fn text_files() -> Vec<(PathBuf, String)> {
+        let mut todo: Vec<PathBuf> = [
+            "src",
+            "crates",
+            "tests",
+            "docs",
+            "config",
+            "scripts",
+            "systemd",
+            "benches",
+            "examples",
+            "fuzz",
+            "README.md",
+            "Cargo.toml",
+        ]
+        .iter()
+        .map(|p| root().join(p))
+        .filter(|p| p.exists())
+        .collect();
+        let skip = [root().join("tests/fixtures")];
+        let mut out = Vec::new();
+        while let Some(p) = todo.pop() {
+            if p.is_dir() {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name == "target" || name.starts_with('.') || skip.contains(&p) {
+                    continue;
+                }
+                for e in std::fs::read_dir(&p).unwrap() {
+                    todo.push(e.unwrap().path());
+                }
+            } else if let Ok(text) = std::fs::read_to_string(&p) {
+                out.push((p, text));
+            }
+        }
+        assert!(out.len() > 50, "walked only {} files", out.len());
+        out
+    }
+
+    /// GitHub's anchor for a heading: lowercase, spaces to `-`, punctuation other than `-` and
+    /// `_` dropped, and `-1`, `-2`, ... for repeats.
+    fn anchors(markdown: &str) -> Vec<String> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::new();
+        let mut fenced = false;
+        for line in markdown.lines() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            let Some(title) = line.strip_prefix('#') else {
+                continue;
+            };
+            if fenced {
+                continue;
+            }
+            let title = title.trim_start_matches('#');
+            if !title.starts_with(' ') {
+                continue;
+            }
+            let slug: String = title
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect();
+            let n = seen.entry(slug.clone()).or_insert(0);
+            out.push(if *n == 0 {
+                slug.clone()
+            } else {
+                format!("{slug}-{n}")
+            });
+            *n += 1;
+        }
+        out
+    }
+
+    fn anchor_after(text: &str, at: usize) -> &str {
+        let rest = &text[at..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(rest.len());
+        &rest[..end]
+    }
+
+    #[test]
+    fn nothing_points_outside_the_repository_for_api_knowledge() {
+        let mut found = Vec::new();
+        for (path, text) in text_files() {
+            for (n, line) in text.lines().enumerate() {
+                if FORBIDDEN.iter().any(|f| line.contains(f)) {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "point these at {DOC} instead:\n{}",
+            found.join("\n")
+        );
+    }
+
+    #[test]
+    fn every_api_reference_anchor_exists() {
+        let doc = std::fs::read_to_string(root().join(DOC)).expect("the API reference exists");
+        let known = anchors(&doc);
+        let mut missing = Vec::new();
+        let mut links = 0;
+        for (path, text) in text_files() {
+            for (at, _) in text.match_indices(LINK) {
+                links += 1;
+                let anchor = anchor_after(&text, at + LINK.len());
+                if !known.iter().any(|k| k == anchor) {
+                    missing.push(format!("{}: #{anchor}", path.display()));
+                }
+            }
+        }
+        // Links inside the reference itself: `](#anchor)`.
+        for (at, _) in doc.match_indices("](#") {
+            let anchor = anchor_after(&doc, at + 3);
+            if !known.iter().any(|k| k == anchor) {
+                missing.push(format!("{DOC}: #{anchor}"));
+            }
+        }
+        assert!(links > 50, "only {links} links to {DOC} found");
+        assert!(
+            missing.is_empty(),
+            "anchors not among the headings of {DOC}:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    #[test]
+    fn anchors_follow_github_rules() {
+        let md = "# API 1.0 signing\n```\n# not a heading\n```\n## SIEM batch (Cloud Gateway)\n### Dup\n### Dup\n#nospace\n";
+        assert_eq!(
+            anchors(md),
+            ["api-10-signing", "siem-batch-cloud-gateway", "dup", "dup-1"]
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! Golden files: real Mimecast sample records (from MIMECAST.md) in
+//! Golden files: real Mimecast sample records (the public samples docs/mimecast-api.md#endpoints
+//! cites) in
 //! `tests/fixtures/normalize/<stream>.json` must normalize to exactly
 //! `<stream>.expected.jsonl`, and every line must validate against `schema/event.schema.json`.
 //! After an intended change, regenerate with `UPDATE_GOLDEN=1 cargo test --test normalize_golden`

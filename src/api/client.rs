@@ -418,8 +418,9 @@ impl MimecastClient {
         own_link(&self.inner.base_url, url)
     }
 
-    /// GETs a pre-signed file URL (no Authorization header, §6.4) and returns the response for
-    /// streaming. Not retried here: the caller decides (an expired URL means re-reading the page).
+    /// GETs a pre-signed file URL (no Authorization header,
+    /// docs/mimecast-api.md#siem-batch-cloud-gateway) and returns the response for streaming. Not
+    /// retried here: the caller decides (an expired URL means re-reading the page).
     pub async fn fetch_unsigned(&self, url: &url::Url) -> Result<reqwest::Response, ApiError> {
         let resp = self
             .inner

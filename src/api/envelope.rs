@@ -1,9 +1,10 @@
 //! The two response shapes Mimecast uses, parsed without touching the records.
 //!
-//! `/api/...` functions answer `{"meta":…,"data":[…],"fail":[…]}` (MIMECAST.md §3) and report
-//! function-level failure in `fail[]` even with HTTP 200. The 2.0 SIEM routes answer
-//! `{"value":[…],"@nextPage":…,"isCaughtUp":…}` and errors as `{"error":{…}}` (§6.4). Records stay
-//! a `RawValue` here: each stream parses them into its own types, once.
+//! `/api/...` functions answer `{"meta":…,"data":[…],"fail":[…]}` (docs/mimecast-api.md#envelope)
+//! and report function-level failure in `fail[]` even with HTTP 200. The 2.0 SIEM routes answer
+//! `{"value":[…],"@nextPage":…,"isCaughtUp":…}` and errors as `{"error":{…}}`
+//! (docs/mimecast-api.md#siem-batch-cloud-gateway). Records stay a `RawValue` here: each stream
+//! parses them into its own types, once.
 
 use super::error::{snippet, ApiError};
 use serde::Deserialize;
@@ -35,13 +36,14 @@ pub struct Pagination {
     pub next: Option<String>,
     #[serde(default)]
     pub previous: Option<String>,
-    /// Sometimes a number, sometimes a string (§3): kept loose.
+    /// Sometimes a number, sometimes a string (docs/mimecast-api.md#envelope): kept loose.
     #[serde(default)]
     pub total_count: Option<serde_json::Value>,
 }
 
 /// One `fail[]` entry. Two forms exist: `{key, errors:[{code,message,retryable}]}` and a bare
-/// `{code?, message}` (OAuth and 401 bodies, §3 and §6.2).
+/// `{code?, message}` (OAuth and 401 bodies, docs/mimecast-api.md#envelope,
+/// docs/mimecast-api.md#api-20-oauth2).
 #[derive(Debug, Default, Deserialize)]
 pub struct FailEntry {
     #[serde(default)]
@@ -62,7 +64,8 @@ pub struct FailError {
     pub retryable: bool,
 }
 
-/// Code Mimecast returns in `fail[]` for an expired API 1.0 binding (§1.4).
+/// Code Mimecast returns in `fail[]` for an expired API 1.0 binding
+/// (docs/mimecast-api.md#key-expiry-and-binding-refresh).
 pub const BINDING_EXPIRED: &str = "err_xdk_binding_expired";
 
 impl Envelope {
@@ -132,8 +135,9 @@ impl Envelope {
     }
 
     /// The token for the next page, or `None` on the last page. Mimecast omits `next` on the
-    /// last page; some responses carry a placeholder `next` with no records (§4.9), so an empty
-    /// page also ends the walk. `records` is what the caller found in this page.
+    /// last page; some responses carry a placeholder `next` with no records
+    /// (docs/mimecast-api.md#archive-search-logs), so an empty page also ends the walk. `records`
+    /// is what the caller found in this page.
     pub fn next_page_token(&self, records: usize) -> Option<&str> {
         if records == 0 {
             return None;
@@ -146,7 +150,7 @@ impl Envelope {
     }
 }
 
-/// One page of a 2.0 SIEM route (§6.4).
+/// One page of a 2.0 SIEM route (docs/mimecast-api.md#siem-batch-cloud-gateway).
 #[derive(Debug, Deserialize)]
 pub struct SiemPage {
     #[serde(default)]

@@ -2,11 +2,13 @@
 //!
 //! Transient errors are retried with backoff and never move a checkpoint; permanent errors stop
 //! the stream from hammering and carry the fix an operator must make. The split follows the
-//! documented response codes (MIMECAST.md §3, §1.4, §5).
+//! documented response codes (docs/mimecast-api.md#errors,
+//! docs/mimecast-api.md#key-expiry-and-binding-refresh, docs/mimecast-api.md#rate-limits).
 
 use std::time::Duration;
 
-/// The fix for expired API 1.0 keys (MIMECAST.md §1.4): shown by the daemon, `check` and `status`.
+/// The fix for expired API 1.0 keys (docs/mimecast-api.md#key-expiry-and-binding-refresh): shown by
+/// the daemon, `check` and `status`.
 pub const KEYS_EXPIRED_ACTION: &str = "keys expired: set the service user's Authentication Cache TTL to Never Expire and run `mimecast-collector login` again";
 
 /// The fix for API 2.0 credentials Mimecast refused (shared by the token source and the mapping

@@ -1,11 +1,13 @@
 //! Where each region's API lives.
 //!
 //! Host names are facts about Mimecast, kept here alone so that a correction is one line.
-//! Sources: MIMECAST.md §2 (API 1.0 regional hosts) and §6.1 (API 2.0 gateways).
+//! Sources: docs/mimecast-api.md#api-10-regional-hosts (API 1.0 regional hosts) and
+//! docs/mimecast-api.md#api-20-gateways (API 2.0 gateways).
 
 use crate::catalog::ApiVersion;
 
-/// Global host that answers `/api/login/discover-authentication` for API 1.0 (§1.2).
+/// Global host that answers `/api/login/discover-authentication` for API 1.0
+/// (docs/mimecast-api.md#discover-authentication).
 pub const V1_DISCOVERY_HOST: &str = "https://api.mimecast.com";
 
 /// Regions accepted for API 1.0 tenants, as written in the config.
@@ -26,10 +28,12 @@ pub fn base_url(api: ApiVersion, region: &str) -> Option<&'static str> {
             "ca" => "https://ca-api.mimecast.com",
             "za" => "https://za-api.mimecast.com",
             "au" => "https://au-api.mimecast.com",
-            // Offshore (Jersey): `je-` appears in more sources than `jer-` (UNCONFIRMED, §2);
-            // both spellings of the region are accepted and mean the same host.
+            // Offshore (Jersey): `je-` appears in more sources than `jer-` (UNCONFIRMED,
+            // docs/mimecast-api.md#api-10-regional-hosts); both spellings of the region are
+            // accepted and mean the same host.
             "je" | "jer" => "https://je-api.mimecast.com",
-            // UK accounts (CUK*) live on the Europe grid (§2); no separate 1.0 UK host is known.
+            // UK accounts (CUK*) live on the Europe grid
+            // (docs/mimecast-api.md#api-10-regional-hosts); no separate 1.0 UK host is known.
             "uk" => "https://eu-api.mimecast.com",
             "uspcom" => "https://uspcom-api.mimecast-pscom-us.com",
             _ => return None,

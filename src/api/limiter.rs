@@ -1,10 +1,10 @@
 //! The client-side request limiter of one tenant.
 //!
-//! Mimecast counts requests per user (1.0) or per application (2.0) across all functions (§5),
-//! so every stream of a tenant draws from one limiter. The quota is shaped so that no sliding
-//! minute ever holds more than `requests_per_minute` requests: a small burst, then a steady
-//! rate of the remainder. A 429 pauses the whole tenant for as long as Mimecast asked, because
-//! the next request of any stream would be refused too.
+//! Mimecast counts requests per user (1.0) or per application (2.0) across all functions
+//! (docs/mimecast-api.md#rate-limits), so every stream of a tenant draws from one limiter. The
+//! quota is shaped so that no sliding minute ever holds more than `requests_per_minute` requests: a
+//! small burst, then a steady rate of the remainder. A 429 pauses the whole tenant for as long as
+//! Mimecast asked, because the next request of any stream would be refused too.
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;

@@ -1,6 +1,6 @@
 //! API 1.0 login: a service user's email and password exchanged once for an access key and
-//! secret key (MIMECAST.md §1.2, §1.3). The password is never stored or logged; it lives in a
-//! `SecretString` and is wiped when dropped.
+//! secret key (docs/mimecast-api.md#discover-authentication, docs/mimecast-api.md#login). The
+//! password is never stored or logged; it lives in a `SecretString` and is wiped when dropped.
 //!
 //! Both calls carry `x-mc-date`, `x-mc-req-id` and `x-mc-app-id` but no HMAC. Discovery answers
 //! the regional base URL in `data[0].region.api`; login answers `data[0].accessKey` and

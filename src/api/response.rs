@@ -1,5 +1,5 @@
-//! Mapping a non-2xx HTTP response to an [`ApiError`], per the documented codes (MIMECAST.md §3:
-//! 401, 403, 418 Binding Expired, 429 Quota Exceeded, 5xx).
+//! Mapping a non-2xx HTTP response to an [`ApiError`], per the documented codes
+//! (docs/mimecast-api.md#errors: 401, 403, 418 Binding Expired, 429 Quota Exceeded, 5xx).
 
 use super::envelope::{error_detail, Envelope, BINDING_EXPIRED};
 use super::error::ApiError;

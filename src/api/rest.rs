@@ -6,10 +6,11 @@
 //! - The developer portal's route list (scraped 2025-12-12 in the public repository
 //!   `ecpunk/Mimecast-API-Action-Pack`, `api-reference.json`) gives the parameters of both
 //!   routes, that the threat statistics routes answer `value[]`, and that reported emails page
-//!   by `meta.nextPage`, a full URI (MIMECAST.md §9.3).
+//!   by `meta.nextPage`, a full URI (docs/mimecast-api.md#reported-emails).
 //! - The Threats list's answer is not documented. Third-party action code reads `data` or
 //!   `events`; Mimecast's other 2.0 REST routes answer `value[]` with `@nextPage` (the SIEM
-//!   batch route, §6.4), so that is the form expected first.
+//!   batch route, docs/mimecast-api.md#siem-batch-cloud-gateway), so that is the form expected
+//!   first.
 //!
 //! So a page is accepted when it has its records under `value`, `data` or `events`, and its
 //! continuation under `@nextPage`, `meta.nextPage` or `meta.pagination.next`; a continuation is

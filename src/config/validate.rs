@@ -10,11 +10,13 @@ use base64::Engine;
 use secrecy::ExposeSecret;
 use std::collections::HashSet;
 
-/// Default page size: a safe value every endpoint accepts (§3: 100 default, 500 practical max).
+/// Default page size: a safe value every endpoint accepts (docs/mimecast-api.md#pagination: 100
+/// default, 500 practical max).
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 500;
-/// Default client-side request rate per tenant. Mimecast publishes no numbers (§5); this is
-/// low enough that a dozen streams of one tenant stay far from any observed quota.
+/// Default client-side request rate per tenant. Mimecast publishes no numbers
+/// (docs/mimecast-api.md#rate-limits); this is low enough that a dozen streams of one tenant stay
+/// far from any observed quota.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 240;
 /// No setting needs more than a year; larger values only risk overflow in time arithmetic.
 const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
@@ -682,7 +684,7 @@ fn stream(
         // list that moves loses entries): the biggest page the route takes.
         (StreamKind::ReportedEmails, None) => 500,
         (_, None) => DEFAULT_PAGE_SIZE,
-        // MIMECAST.md §9.3: the Threats route pages 1 to 100 events.
+        // docs/mimecast-api.md#threats-api: the Threats route pages 1 to 100 events.
         (StreamKind::Threats, Some(n @ 1..=100)) => n,
         (StreamKind::Threats, Some(n)) => {
             errs.push(
@@ -691,7 +693,7 @@ fn stream(
             );
             DEFAULT_PAGE_SIZE
         }
-        // §9.3: reported-emails accepts five page sizes only.
+        // docs/mimecast-api.md#reported-emails: reported-emails accepts five page sizes only.
         (StreamKind::ReportedEmails, Some(n @ (25 | 50 | 100 | 250 | 500))) => n,
         (StreamKind::ReportedEmails, Some(n)) => {
             errs.push(

@@ -11,8 +11,8 @@ use std::fmt;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// A scalar field read as text whatever JSON type it arrives as. Mimecast sends the same field
-/// as `"1"` or `1` depending on the route (MIMECAST.md §6.4), so a type change must never make a
-/// record unreadable. Objects and arrays read as absent.
+/// as `"1"` or `1` depending on the route (docs/mimecast-api.md#siem-batch-cloud-gateway), so a
+/// type change must never make a record unreadable. Objects and arrays read as absent.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Text<'a>(pub Option<Cow<'a, str>>);
 
@@ -83,9 +83,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 }
 
 /// An address as plain text or as `{"emailAddress": "..."}`, the form Mimecast's newer shapes
-/// use (held-release logs §4.14, Threats details §9.3). The same field arrives in either form
-/// depending on the route or sample (Elastic's held-release mock sends `operator` as a string),
-/// so both read; an object without `emailAddress` reads as absent.
+/// use (held-release logs docs/mimecast-api.md#held-message-release-logs, Threats details
+/// docs/mimecast-api.md#threats-api). The same field arrives in either form depending on the route
+/// or sample (Elastic's held-release mock sends `operator` as a string), so both read; an object
+/// without `emailAddress` reads as absent.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Address<'a> {
@@ -106,7 +107,8 @@ impl<'a> Address<'a> {
 }
 
 /// A field that is a list in one shape and a single value in another (CG `recipients` is a
-/// string, CI's an array, §9.2). A single value is read rather than failing the record.
+/// string, CI's an array, docs/mimecast-api.md#siem-batch-cloud-integrated). A single value is read
+/// rather than failing the record.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany<T> {

@@ -1,5 +1,6 @@
-//! Message metadata: archive search results (§4.8), Message Finder results (§4.11) and held
-//! messages released or rejected from the hold queue (§4.14, §9.6).
+//! Message metadata: archive search results (docs/mimecast-api.md#archive-search), Message Finder
+//! results (docs/mimecast-api.md#message-tracking) and held messages released or rejected from the
+//! hold queue (docs/mimecast-api.md#held-message-release-logs).
 
 use super::fields::{parse_time, split_addresses, verdict, Address, OneOrMany, Text};
 use super::id_or_hash;
@@ -44,9 +45,10 @@ pub fn archive_message<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::
     Ok(e)
 }
 
-/// Message Finder items: the field list is UNCONFIRMED (§4.11); these names follow the
-/// `advancedTrackAndTraceOptions` vocabulary and the held-release log shape (§4.14). The
-/// request spells the sender's address `senderIP`, so the item may too: both spellings read.
+/// Message Finder items: the field list is UNCONFIRMED (docs/mimecast-api.md#message-tracking);
+/// these names follow the `advancedTrackAndTraceOptions` vocabulary and the held-release log shape
+/// (docs/mimecast-api.md#held-message-release-logs). The request spells the sender's address
+/// `senderIP`, so the item may too: both spellings read.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TrackedEmail<'a> {
@@ -99,8 +101,8 @@ pub fn tracked_email<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Re
     Ok(e)
 }
 
-/// A held-release log entry (§4.14). Address fields are objects in the field list and, for
-/// `operator`, a plain string in Elastic's mock; both read.
+/// A held-release log entry (docs/mimecast-api.md#held-message-release-logs). Address fields are
+/// objects in the field list and, for `operator`, a plain string in Elastic's mock; both read.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HeldRelease<'a> {
@@ -152,9 +154,9 @@ struct SpamVerdict<'a> {
     decision: Text<'a>,
 }
 
-/// §4.14 held-release logs: an operator released a held message to its recipients or rejected
-/// it. Severity is the message's risk, which matters most when it was released (Elastic
-/// integrations#9395 asks to alert on exactly that).
+/// Held-release logs (docs/mimecast-api.md#held-message-release-logs): an operator released a held
+/// message to its recipients or rejected it. Severity is the message's risk, which matters most
+/// when it was released (Elastic integrations#9395 asks to alert on exactly that).
 pub fn held_release<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: HeldRelease<'a> = serde_json::from_str(raw.get())?;
     let time = r.released.as_str().and_then(parse_time);

@@ -29,7 +29,7 @@ struct AuditEvent<'a> {
     category: Text<'a>,
 }
 
-/// §4.1 `get-audit-events`.
+/// `get-audit-events` (docs/mimecast-api.md#audit-events).
 pub fn audit<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: AuditEvent<'a> = serde_json::from_str(raw.get())?;
     let time = r.event_time.as_str().and_then(parse_time);
@@ -76,7 +76,8 @@ struct SearchLog<'a> {
     description: Text<'a>,
 }
 
-/// §4.9 `get-archive-search-logs`: who searched the archive for what. No id: synthetic.
+/// `get-archive-search-logs` (docs/mimecast-api.md#archive-search-logs): who searched the
+/// archive for what. No id: synthetic.
 pub fn archive_search_log<'a>(
     ctx: &Context<'a>,
     raw: &'a RawValue,
@@ -108,7 +109,7 @@ struct Notification<'a> {
     visible_from: Text<'a>,
 }
 
-/// §4.12 dashboard notifications.
+/// Dashboard notifications (docs/mimecast-api.md#dashboard-notifications).
 pub fn notification<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: Notification<'a> = serde_json::from_str(raw.get())?;
     let time = r.visible_from.as_str().and_then(parse_time);
@@ -137,7 +138,7 @@ pub fn notification<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Res
 struct DirectoryUser<'a> {
     #[serde(borrow, default)]
     email_address: Text<'a>,
-    /// The documented example spells it `emaiLAddress` (§4.13).
+    /// The documented example spells it `emaiLAddress` (docs/mimecast-api.md#directory).
     #[serde(borrow, default, rename = "emaiLAddress")]
     email_address_typo: Text<'a>,
     #[serde(borrow, default)]
@@ -146,7 +147,8 @@ struct DirectoryUser<'a> {
     action: Text<'a>,
 }
 
-/// §4.13 internal users. The stream adds `action` (added/changed/removed) to what it emits.
+/// Internal users (docs/mimecast-api.md#directory). The stream adds `action`
+/// (added/changed/removed) to what it emits.
 pub fn directory_user<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: DirectoryUser<'a> = serde_json::from_str(raw.get())?;
     let user = r.email_address.get().or_else(|| r.email_address_typo.get());
@@ -182,7 +184,7 @@ struct StixObject<'a> {
     relationship_type: Text<'a>,
 }
 
-/// §4.7 threat feed: one event per STIX object of the bundle.
+/// Threat feed (docs/mimecast-api.md#threat-intel-feed): one event per STIX object of the bundle.
 pub fn stix_object<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: StixObject<'a> = serde_json::from_str(raw.get())?;
     let time = r

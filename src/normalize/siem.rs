@@ -1,5 +1,6 @@
-//! SIEM records: API 2.0 CG batch files (§6.4), Cloud Integrated batch files (§9.2) and API 1.0
-//! MTA log files (§4.2).
+//! SIEM records: API 2.0 CG batch files (docs/mimecast-api.md#siem-batch-cloud-gateway), Cloud
+//! Integrated batch files (docs/mimecast-api.md#siem-batch-cloud-integrated) and API 1.0 MTA log
+//! files (docs/mimecast-api.md#siem-mta-log-files-api-10).
 //!
 //! CG and MTA records carry no id, so ids are synthetic. The CG batch form names the type
 //! `type`/`subtype`, the streaming form `eventType`/`subType`; both are read. CI records do carry
@@ -232,8 +233,9 @@ pub fn mta<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event
     Ok(e)
 }
 
-/// One row of a Cloud Integrated batch file, any of its three types (§9.2). `urlclick` has no
-/// public sample: its fields are the ones Mimecast's URL Protect logs use elsewhere (UNCONFIRMED).
+/// One row of a Cloud Integrated batch file, any of its three types
+/// (docs/mimecast-api.md#siem-batch-cloud-integrated). `urlclick` has no public sample: its fields
+/// are the ones Mimecast's URL Protect logs use elsewhere (UNCONFIRMED).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CiRecord<'a> {
@@ -318,8 +320,8 @@ fn ci_label_severity(label: &str) -> Severity {
     }
 }
 
-/// §9.2 Cloud Integrated rows: `entities` (one per message), `mailflow` (its SPF/DKIM/DMARC
-/// results) and `urlclick` (blocked clicks only).
+/// docs/mimecast-api.md#siem-batch-cloud-integrated Cloud Integrated rows: `entities` (one per
+/// message), `mailflow` (its SPF/DKIM/DMARC results) and `urlclick` (blocked clicks only).
 pub fn ci<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: CiRecord<'a> = serde_json::from_str(raw.get())?;
     let row_type = r.kind.get();
@@ -340,7 +342,8 @@ pub fn ci<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<
         severity = severity.max(Some(Severity::Medium));
     }
     if is_urlclick {
-        // The CI URL log carries blocked clicks only (§9.2): a user followed a link Mimecast
+        // The CI URL log carries blocked clicks only
+        // (docs/mimecast-api.md#siem-batch-cloud-integrated): a user followed a link Mimecast
         // judged dangerous enough to stop.
         severity = Some(
             if r.action

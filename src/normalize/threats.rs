@@ -1,5 +1,6 @@
-//! Detections outside TTP and SIEM: API 2.0 Threats (§9.3), DLP policy hits (§4.6) and
-//! user-reported emails (§9.3).
+//! Detections outside TTP and SIEM: API 2.0 Threats (docs/mimecast-api.md#threats-api), DLP policy
+//! hits (docs/mimecast-api.md#dlp-logs) and user-reported emails
+//! (docs/mimecast-api.md#reported-emails).
 //!
 //! The Threats record is one the collector assembles (`streams::threat_details`): the listed
 //! threat, its details or null, and why they are null. Neither part's shape is documented, so
@@ -25,7 +26,7 @@ struct ThreatEnvelope<'a> {
 }
 
 /// A `/threats/v1/events` item. The time and sender names past the first are guesses for an
-/// undocumented shape (§9.3 "UNCONFIRMED").
+/// undocumented shape (UNCONFIRMED, docs/mimecast-api.md#threats-api).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct ThreatSummary<'a> {
@@ -56,7 +57,7 @@ struct ThreatSummary<'a> {
 }
 
 /// A `/threats/v1/events/{id}/details` answer. Sub-collections are cut at the request's
-/// `pageSize` (§9.3); the first items are the ones mapped.
+/// `pageSize` (docs/mimecast-api.md#threats-api); the first items are the ones mapped.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct ThreatDetails<'a> {
@@ -122,8 +123,8 @@ fn verdict_severity(label: &str) -> Option<Severity> {
     })
 }
 
-/// §9.3 Threats, as the collector stores them: `{"threat", "details", "detailsError"}`. A bare
-/// list record (no envelope) is read as the threat.
+/// docs/mimecast-api.md#threats-api Threats, as the collector stores them: `{"threat", "details",
+/// "detailsError"}`. A bare list record (no envelope) is read as the threat.
 pub fn threat<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let envelope: ThreatEnvelope<'a> = serde_json::from_str(raw.get())?;
     let summary: ThreatSummary<'a> = match envelope.threat {
@@ -248,8 +249,9 @@ struct DlpLog<'a> {
     message_id: Text<'a>,
 }
 
-/// §4.6 DLP logs: a message matched a data-loss-prevention policy. No id: synthetic. Severity is
-/// medium throughout: the record names the policy, not how sensitive the matched content was.
+/// docs/mimecast-api.md#dlp-logs DLP logs: a message matched a data-loss-prevention policy. No id:
+/// synthetic. Severity is medium throughout: the record names the policy, not how sensitive the
+/// matched content was.
 pub fn dlp<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: DlpLog<'a> = serde_json::from_str(raw.get())?;
     let time = r.event_time.as_str().and_then(parse_time);
@@ -313,9 +315,9 @@ struct ThreatAnalysis<'a> {
     details: Text<'a>,
 }
 
-/// §9.3 `/threat-reporting/v1/reported-emails`: messages users reported as suspicious. The item
-/// names no outcome (no remediation or delivery status, only the analysts' classification), so
-/// its verdict is unknown.
+/// docs/mimecast-api.md#reported-emails `/threat-reporting/v1/reported-emails`: messages users
+/// reported as suspicious. The item names no outcome (no remediation or delivery status, only the
+/// analysts' classification), so its verdict is unknown.
 pub fn reported_email<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Result<Event<'a>> {
     let r: ReportedEmail<'a> = serde_json::from_str(raw.get())?;
     let m = r.message.as_ref();

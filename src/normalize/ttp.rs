@@ -1,4 +1,5 @@
-//! Targeted Threat Protection logs: URL clicks, attachment scans, impersonation hits (§4.3-4.5).
+//! Targeted Threat Protection logs: URL clicks, attachment scans, impersonation hits
+//! (docs/mimecast-api.md#ttp-logs).
 //!
 //! Each log names the TTP definition (policy) that acted, which is what an analyst tunes when a
 //! verdict is wrong: it is the event's `rule`.

@@ -1,5 +1,6 @@
 //! SIEM batch files: `GET /siem/v1/batch/events/cg` lists pre-signed URLs of gzip NDJSON files
-//! per event type, with an `@nextPage` continuation (MIMECAST.md §6.4).
+//! per event type, with an `@nextPage` continuation
+//! (docs/mimecast-api.md#siem-batch-cloud-gateway).
 //!
 //! The cursor names the listing being read, the files of it already written (by a stable key:
 //! the URL's path, without the signed query that changes with every listing) and the lines
@@ -20,7 +21,8 @@ pub const PATH: &str = "/siem/v1/batch/events/cg";
 pub const MAX_CARRIED: usize = 100;
 /// Decode failures of one file (across polls) before it is quarantined.
 pub const MAX_FILE_ATTEMPTS: u32 = 3;
-/// Batch data is kept about 7 days (§6.4, UNCONFIRMED): the first listing never asks for more.
+/// Batch data is kept about 7 days (docs/mimecast-api.md#siem-batch-cloud-gateway, UNCONFIRMED):
+/// the first listing never asks for more.
 const RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 /// Which listing a request asks for: the first (by date) or the one after a token.

@@ -167,13 +167,14 @@ pub fn spawn_decoder(
     (rx, AbortOnDropHandle::new(task))
 }
 
-/// Reads an API 1.0 SIEM log file (`get-siem-logs`, MIMECAST.md §4.2): a zip of JSON-lines
-/// files, or the JSON lines themselves when Mimecast did not compress them. A zip is spooled to
-/// an unnamed temporary file as it arrives and then read entry by entry through its central
-/// directory: entries written with data descriptors (sizes after the data, as streaming zip
-/// writers do) and empty zips read as they should, and memory holds a chunk, never the file.
-/// Chunks of lines go out as for [`spawn_decoder`]. An entry that is one JSON array rather than
-/// lines is read whole (it cannot be split before its end).
+/// Reads an API 1.0 SIEM log file (`get-siem-logs`,
+/// docs/mimecast-api.md#siem-mta-log-files-api-10): a zip of JSON-lines files, or the JSON lines
+/// themselves when Mimecast did not compress them. A zip is spooled to an unnamed temporary file as
+/// it arrives and then read entry by entry through its central directory: entries written with data
+/// descriptors (sizes after the data, as streaming zip writers do) and empty zips read as they
+/// should, and memory holds a chunk, never the file. Chunks of lines go out as for
+/// [`spawn_decoder`]. An entry that is one JSON array rather than lines is read whole (it cannot be
+/// split before its end).
 pub fn spawn_zip_decoder(
     resp: reqwest::Response,
 ) -> (

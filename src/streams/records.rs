@@ -1,5 +1,5 @@
-//! Where each endpoint puts its records inside `data` (MIMECAST.md §7.4): most nest them one
-//! level down (`data[0].clickLogs`), audit events sit directly in `data[]`.
+//! Where each endpoint puts its records inside `data` (docs/mimecast-api.md#where-the-records-are):
+//! most nest them one level down (`data[0].clickLogs`), audit events sit directly in `data[]`.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -1,6 +1,7 @@
 //! Streams that read a whole list each poll and emit what is new or changed:
-//! `dashboard` (notifications, new ids only, MIMECAST.md §4.12) and `directory` (internal users
-//! per domain, added / changed / removed, §4.13).
+//! `dashboard` (notifications, new ids only, docs/mimecast-api.md#dashboard-notifications) and
+//! `directory` (internal users per domain, added / changed / removed,
+//! docs/mimecast-api.md#directory).
 //!
 //! Neither endpoint takes a time window, so the state is what was seen: notification ids in the
 //! dedup table, and for the directory a map of address -> record hash kept in the cursor.

@@ -1,8 +1,9 @@
 //! A threat from `/threats/v1/events` says what was caught; who sent it, to whom, which files and
-//! which links are in its details (`/threats/v1/events/{id}/details`, MIMECAST.md §9.3). An
-//! analyst wants one event with both, so each threat of a page is completed with its details
-//! before the page is written, and the pair is the event's raw record:
-//! `{"threat": <as listed>, "details": <as answered, or null>, "detailsError": <why null>}`.
+//! which links are in its details (`/threats/v1/events/{id}/details`,
+//! docs/mimecast-api.md#threats-api). An analyst wants one event with both, so each threat of a
+//! page is completed with its details before the page is written, and the pair is the event's raw
+//! record: `{"threat": <as listed>, "details": <as answered, or null>, "detailsError": <why
+//! null>}`.
 //!
 //! Details that cannot be had for one threat (gone: 404, 410; refused or answered oddly for that
 //! request: 400, 422, an unknown shape) do not hold the stream back: the threat is written
@@ -17,7 +18,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// The details route's path for a threat id, if the id is one it accepts
-/// (`^[A-Za-z0-9_-]+$`, "Detection Id" in the portal's route list, §9.3).
+/// (`^[A-Za-z0-9_-]+$`, "Detection Id" in the portal's route list,
+/// docs/mimecast-api.md#threats-api).
 pub fn path(id: &str) -> Option<String> {
     let ok = !id.is_empty()
         && id
@@ -50,8 +52,8 @@ pub fn requests(items: &RawValue) -> Result<Vec<Option<Detail>>, StreamError> {
                 id,
                 request: Request::GetOne {
                     path,
-                    // §9.3: `source` is required (EMAIL only); `pageSize` (1-100) bounds the
-                    // sub-collections (files, URLs, recipients).
+                    // docs/mimecast-api.md#threats-api: `source` is required (EMAIL only);
+                    // `pageSize` (1-100) bounds the sub-collections (files, URLs, recipients).
                     query: vec![("source", "EMAIL".into()), ("pageSize", "100".into())],
                 },
             })

@@ -1,7 +1,8 @@
 //! Endpoints that answer with a file and a continuation token in a response header:
-//! `siem_mta` (`/api/audit/get-siem-logs`, zip of JSON lines, `mc-siem-token`, MIMECAST.md §4.2)
-//! and `threat_intel` (`/api/ttp/threat-intel/get-feed`, STIX bundle,
-//! `x-mc-threat-feed-next-token`, §4.7).
+//! `siem_mta` (`/api/audit/get-siem-logs`, zip of JSON lines, `mc-siem-token`,
+//! docs/mimecast-api.md#siem-mta-log-files-api-10) and `threat_intel`
+//! (`/api/ttp/threat-intel/get-feed`, STIX bundle, `x-mc-threat-feed-next-token`,
+//! docs/mimecast-api.md#threat-intel-feed).
 //!
 //! Each file is written in full, then committed together with the token that follows it, so a
 //! restart asks for the file after the last one written. A JSON envelope instead of a file
@@ -25,7 +26,7 @@ use time::OffsetDateTime;
 
 pub const SIEM_TOKEN_HEADER: &str = "mc-siem-token";
 pub const FEED_TOKEN_HEADER: &str = "x-mc-threat-feed-next-token";
-/// The feed's "nothing in this window" code (§4.7).
+/// The feed's "nothing in this window" code (docs/mimecast-api.md#threat-intel-feed).
 pub const FEED_NO_RESULT: &str = "err_threat_intel_feed_no_result_found";
 /// Largest decompressed file accepted from a zip (a corrupt or hostile archive cannot exhaust memory).
 const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
@@ -134,7 +135,7 @@ pub fn mta_records(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
     Ok(records)
 }
 
-/// The objects of a STIX bundle (§4.7), each one event.
+/// The objects of a STIX bundle (docs/mimecast-api.md#threat-intel-feed), each one event.
 pub fn stix_objects(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
     #[derive(Deserialize)]
     struct Bundle<'a> {

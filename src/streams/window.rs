@@ -45,7 +45,7 @@ fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }
 
-/// Mimecast's body date format: `2026-11-23T10:15:30+0000` (MIMECAST.md §4).
+/// Mimecast's body date format: `2026-11-23T10:15:30+0000` (docs/mimecast-api.md#date-formats).
 pub fn body_date(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
@@ -60,7 +60,7 @@ pub fn body_date(t: OffsetDateTime) -> String {
 }
 
 /// ISO 8601 with a zone and milliseconds, as the 2.0 REST routes ask ("Extended ISO-8601 format
-/// with mandatory time zone", MIMECAST.md §9.3): `2026-11-23T10:15:30.000Z`.
+/// with mandatory time zone", docs/mimecast-api.md#date-formats): `2026-11-23T10:15:30.000Z`.
 pub fn iso_date(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
@@ -98,7 +98,8 @@ pub enum Wire {
 pub struct WindowSpec {
     pub kind: StreamKind,
     pub wire: Wire,
-    /// The request asks for oldest-first order (`oldestFirst: true`, §4.3-4.5).
+    /// The request asks for oldest-first order (`oldestFirst: true`,
+    /// docs/mimecast-api.md#ttp-logs).
     pub ordered: bool,
     /// Each record is completed by its details (threats, [`super::threat_details`]).
     pub details: bool,
@@ -125,8 +126,8 @@ pub enum Split {
 pub const MIN_SPLIT: Duration = Duration::from_secs(60);
 
 /// The most threats the Threats route answers for one query, across its pages (`limit`,
-/// 1-1000, default 5 in third-party code, MIMECAST.md §9.3). Asked for in full; a window
-/// that reaches it is split.
+/// 1-1000, default 5 in third-party code, docs/mimecast-api.md#threats-api). Asked for in full; a
+/// window that reaches it is split.
 pub const THREATS_LIMIT: u64 = 1000;
 
 pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
@@ -134,54 +135,58 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
     let envelope =
         |item: fn(OffsetDateTime, OffsetDateTime) -> Value, field| Wire::Envelope { item, field };
     let wire = match kind {
-        // §4.3: oldestFirst, from/to; route and scanResult "all" ask for everything.
+        // docs/mimecast-api.md#ttp-url-logs: oldestFirst, from/to; route and scanResult "all" ask
+        // for everything.
         TtpUrl => envelope(
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true, "route": "all", "scanResult": "all"}),
             Some("clickLogs"),
         ),
-        // §4.4
+        // docs/mimecast-api.md#ttp-attachment-logs
         TtpAttachment => envelope(
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true, "route": "all", "result": "all"}),
             Some("attachmentLogs"),
         ),
-        // §4.5
+        // docs/mimecast-api.md#ttp-impersonation-logs
         TtpImpersonation => envelope(
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true}),
             Some("impersonationLogs"),
         ),
-        // §4.6: the same request fields as the TTP logs (Postman collection); oldestFirst is
-        // asked for but not relied on.
+        // docs/mimecast-api.md#dlp-logs: the same request fields as the TTP logs (Postman
+        // collection); oldestFirst is asked for but not relied on.
         Dlp => envelope(
             |f, t| json!({"from": body_date(f), "to": body_date(t), "oldestFirst": true}),
             Some("dlpLogs"),
         ),
-        // §4.1: both dates required; records directly in data[].
+        // docs/mimecast-api.md#audit-events: both dates required; records directly in data[].
         Audit => envelope(
             |f, t| json!({"startDateTime": body_date(f), "endDateTime": body_date(t)}),
             None,
         ),
-        // §4.11: item fields UNCONFIRMED; start/end as documented.
+        // docs/mimecast-api.md#message-tracking: item fields UNCONFIRMED; start/end as documented.
         MessageTracking => envelope(
             |f, t| json!({"start": body_date(f), "end": body_date(t), "searchReason": "mimecast-collector export"}),
             Some("trackedEmails"),
         ),
-        // §4.9: start/end are documented for get-search-logs; records filtered by time here too.
+        // docs/mimecast-api.md#archive-search-logs: start/end are documented for get-search-logs;
+        // records filtered by time here too.
         ArchiveSearchLogs => envelope(
             |f, t| json!({"start": body_date(f), "end": body_date(t)}),
             Some("logs"),
         ),
-        // §4.8: the window is a `between` date range inside the XML query; XSOAR reads data[0].items.
+        // docs/mimecast-api.md#archive-search: the window is a `between` date range inside the XML
+        // query; XSOAR reads data[0].items.
         ArchiveSearch => envelope(
             |f, t| json!({"admin": true, "query": archive_query(f, t)}),
             Some("items"),
         ),
-        // §4.14, §9.6: start/end (Elastic sends RFC 3339; Mimecast's own form is accepted by
-        // every /api route), records in data[0].heldReleaseLogs, no order parameter.
+        // docs/mimecast-api.md#held-message-release-logs: start/end (Elastic sends RFC 3339;
+        // Mimecast's own form is accepted by every /api route), records in data[0].heldReleaseLogs,
+        // no order parameter.
         MessageRelease => envelope(
             |f, t| json!({"start": body_date(f), "end": body_date(t)}),
             Some("heldReleaseLogs"),
         ),
-        // §9.3: the end is exclusive; the page size is 1-100.
+        // docs/mimecast-api.md#threats-api: the end is exclusive; the page size is 1-100.
         Threats => Wire::Rest {
             query: |f, t, n| {
                 vec![
@@ -190,13 +195,15 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
                     ("pageSize", n.clamp(1, 100).to_string()),
                     ("limit", THREATS_LIMIT.to_string()),
                     // Newest first: where a query is cut at its limit, what is left out is the
-                    // oldest, which the overlap had read before (third-party code, §9.3).
+                    // oldest, which the overlap had read before (third-party code,
+                    // docs/mimecast-api.md#threats-api).
                     ("orderBy", "timestamp:desc".into()),
                 ]
             },
         },
-        // §9.3: newest first whatever is asked; page sizes 25, 50, 100, 250, 500 (config
-        // validation allows only those); pages are followed by `meta.nextPage` links.
+        // docs/mimecast-api.md#reported-emails: newest first whatever is asked; page sizes 25, 50,
+        // 100, 250, 500 (config validation allows only those); pages are followed by
+        // `meta.nextPage` links.
         ReportedEmails => Wire::Rest {
             query: |f, t, n| {
                 vec![
@@ -208,8 +215,8 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
         },
         _ => return None,
     };
-    // Oldest first is documented for the TTP logs (§4.3); DLP takes the same field in a
-    // third-party collection only, so its order is not relied on.
+    // Oldest first is documented for the TTP logs (docs/mimecast-api.md#ttp-url-logs); DLP takes
+    // the same field in a third-party collection only, so its order is not relied on.
     let ordered = matches!(kind, TtpUrl | TtpAttachment | TtpImpersonation);
     let split = match kind {
         ReportedEmails => Split::OnNextPage,
@@ -225,8 +232,8 @@ pub fn spec(kind: StreamKind) -> Option<WindowSpec> {
     })
 }
 
-/// The XML query for message metadata received in `[from, to)` (§4.8, XSOAR's default query
-/// with a `between` range).
+/// The XML query for message metadata received in `[from, to)`
+/// (docs/mimecast-api.md#archive-search, XSOAR's default query with a `between` range).
 pub fn archive_query(from: OffsetDateTime, to: OffsetDateTime) -> String {
     format!(
         concat!(

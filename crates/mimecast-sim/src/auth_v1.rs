@@ -1,10 +1,10 @@
 //! API 1.0 request-signature verification, written independently of the collector.
 //!
 //! WHY independent: if the simulator shared the collector's signing code, a bug in it would
-//! be "verified" by itself. This module re-implements MIMECAST.md §1.1 from the documentation:
-//! `Authorization: MC {accessKey}:{Base64(HMAC-SHA1(base64decode(secretKey), DataToSign))}` with
-//! `DataToSign = x-mc-date ":" x-mc-req-id ":" {uri path} ":" {appKey}`, and compares signatures
-//! in constant time.
+//! be "verified" by itself. This module re-implements docs/mimecast-api.md#api-10-signing from the
+//! documentation: `Authorization: MC {accessKey}:{Base64(HMAC-SHA1(base64decode(secretKey),
+//! DataToSign))}` with `DataToSign = x-mc-date ":" x-mc-req-id ":" {uri path} ":" {appKey}`, and
+//! compares signatures in constant time.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -19,7 +19,8 @@ type HmacSha1 = Hmac<Sha1>;
 /// Why a signed request was refused; mapped to HTTP status + fail[] code by the router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum V1Error {
-    /// A required header is absent (MIMECAST.md §3: `400 0001` "Credentials are missing").
+    /// A required header is absent (docs/mimecast-api.md#errors: `400 0001` "Credentials are
+    /// missing").
     Missing(&'static str),
     /// `Authorization` is not `MC accessKey:signature`.
     MalformedAuthorization,
@@ -118,7 +119,8 @@ fn mac_for(
     Some(mac)
 }
 
-/// Splits `MC accessKey:signature` (realm case-insensitive, MIMECAST.md §1.1 step 4).
+/// Splits `MC accessKey:signature` (realm case-insensitive, docs/mimecast-api.md#api-10-signing
+/// step 4).
 pub fn parse_authorization(value: &str) -> Option<(&str, &str)> {
     let (realm, rest) = value.trim().split_once(' ')?;
     if !realm.eq_ignore_ascii_case("MC") {
@@ -143,7 +145,7 @@ pub fn access_key<'a>(h: &V1Headers<'a>) -> Result<&'a str, V1Error> {
 }
 
 /// Verifies a request against the tenant's credentials. `path` is the request path only (no
-/// query, scheme or host), as MIMECAST.md §1.1 says the `{uri}` is.
+/// query, scheme or host), as docs/mimecast-api.md#api-10-signing says the `{uri}` is.
 pub fn verify(
     creds: &V1Creds,
     h: &V1Headers<'_>,

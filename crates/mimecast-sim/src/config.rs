@@ -63,8 +63,8 @@ pub struct SimConfig {
     pub clock_offset_secs: i64,
     /// Body shape of the REST threat routes (`/threats/v1/events` and its `/details`); the
     /// default is the documented-style `{"value":[…],"@nextPage":"<token>"}`. The other
-    /// variants are what a client must also accept (MIMECAST.md §9.3: the shape is UNCONFIRMED),
-    /// plus one it must refuse loudly ([`RestShape::Unrecognisable`]).
+    /// variants are what a client must also accept (docs/mimecast-api.md#threats-api: the shape is
+    /// UNCONFIRMED), plus one it must refuse loudly ([`RestShape::Unrecognisable`]).
     pub rest_shape: RestShape,
 }
 
@@ -237,10 +237,11 @@ pub struct SimTenant {
     /// every other permission-guarded endpoint answers the 403 of `denied`. `None`: all
     /// permissions except `denied`.
     pub granted: Option<Vec<String>>,
-    /// API 2.0 products the tenant's application is subscribed to (MIMECAST.md §9.1), e.g.
-    /// `"Threats, Security Events and Data for CG"` (see [`crate::permissions::PRODUCTS`]).
-    /// `None`: every product. When `Some`, a bearer request to a path of another product answers
-    /// 403 `err_product_not_subscribed` naming the product. API 1.0 requests are not affected.
+    /// API 2.0 products the tenant's application is subscribed to
+    /// (docs/mimecast-api.md#api-20-products), e.g. `"Threats, Security Events and Data for CG"`
+    /// (see [`crate::permissions::PRODUCTS`]). `None`: every product. When `Some`, a bearer request
+    /// to a path of another product answers 403 `err_product_not_subscribed` naming the product.
+    /// API 1.0 requests are not affected.
     pub products: Option<Vec<String>>,
 }
 

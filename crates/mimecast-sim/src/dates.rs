@@ -1,7 +1,8 @@
 //! Every date format Mimecast uses, parsed and formatted in one place.
 //!
-//! WHY: the API mixes several formats (MIMECAST.md §1.1 `x-mc-date` RFC 1123 with `UTC`/`GMT`;
-//! §4 body dates `2011-12-03T10:15:30+0000`; §6.4 SIEM dates `YYYY-MM-DD` and epoch ms; STIX
+//! WHY: the API mixes several formats (docs/mimecast-api.md#api-10-signing `x-mc-date` RFC 1123
+//! with `UTC`/`GMT`; docs/mimecast-api.md#date-formats body dates `2011-12-03T10:15:30+0000`;
+//! docs/mimecast-api.md#siem-batch-cloud-gateway SIEM dates `YYYY-MM-DD` and epoch ms; STIX
 //! `2021-11-19T01:28:37.099Z`; get-siem-logs file names `yyyymmddHHMMSSmmm`). Getting one wrong
 //! makes the simulator accept what the real API rejects, so they live together and are tested.
 
@@ -54,8 +55,9 @@ fn hms(s: &str) -> Option<Time> {
     Time::from_hms(h, m, sec).ok()
 }
 
-/// Parses an `x-mc-date` header: `Tue, 24 Nov 2015 12:50:11 UTC` (MIMECAST.md §1.1; `GMT` and
-/// `+0000` also accepted, as Go's RFC1123 layout and older docs produce them).
+/// Parses an `x-mc-date` header: `Tue, 24 Nov 2015 12:50:11 UTC`
+/// (docs/mimecast-api.md#api-10-signing; `GMT` and `+0000` also accepted, as Go's RFC1123 layout
+/// and older docs produce them).
 pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
     let s = s.trim();
     let (_wd, rest) = s.split_once(", ")?;
@@ -98,8 +100,9 @@ pub fn format_imf_fixdate(t: OffsetDateTime) -> String {
     }
 }
 
-/// Parses a body date: `2011-12-03T10:15:30+0000` (MIMECAST.md §4). Tolerates `+00:00`, `Z`
-/// and fractional seconds, which lenient clients send; anything else is an error message.
+/// Parses a body date: `2011-12-03T10:15:30+0000` (docs/mimecast-api.md#date-formats). Tolerates
+/// `+00:00`, `Z` and fractional seconds, which lenient clients send; anything else is an error
+/// message.
 pub fn parse_mc_date(s: &str) -> Result<OffsetDateTime, String> {
     let bad = || format!("invalid date {s:?}: expected yyyy-MM-ddTHH:mm:ss+0000");
     let s = s.trim();
@@ -154,7 +157,7 @@ pub fn parse_mc_date(s: &str) -> Result<OffsetDateTime, String> {
 }
 
 /// Parses an API 2.0 REST timestamp (`timestampRangeStartsAt`, `dateRangeStartsAt`, …):
-/// "Extended ISO-8601 format with mandatory time zone" (MIMECAST.md §9.3), e.g.
+/// "Extended ISO-8601 format with mandatory time zone" (docs/mimecast-api.md#date-formats), e.g.
 /// `2023-04-17T00:00:00.000+05:30[Asia/Kolkata]`. Accepts `Z`, `+00:00` and `+0000`, optional
 /// fractional seconds and an optional trailing `[Region/City]`, which is ignored (the offset
 /// rules). A space where the offset's `+` should be (an unencoded `+` in a query string) is
@@ -208,7 +211,8 @@ pub fn format_iso_ms(t: OffsetDateTime) -> String {
     )
 }
 
-/// get-siem-logs file name stamp: `yyyymmddHHMMSSmmm` (MIMECAST.md §4.2).
+/// get-siem-logs file name stamp: `yyyymmddHHMMSSmmm`
+/// (docs/mimecast-api.md#siem-mta-log-files-api-10).
 pub fn format_file_stamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     format!(
@@ -223,7 +227,8 @@ pub fn format_file_stamp(t: OffsetDateTime) -> String {
     )
 }
 
-/// SIEM batch range dates: `YYYY-MM-DD` (MIMECAST.md §6.4 (b)). Returns midnight UTC.
+/// SIEM batch range dates: `YYYY-MM-DD` (docs/mimecast-api.md#siem-batch-cloud-gateway). Returns
+/// midnight UTC.
 pub fn parse_ymd(s: &str) -> Option<OffsetDateTime> {
     let mut it = s.trim().split('-');
     let y: i32 = it.next()?.parse().ok()?;

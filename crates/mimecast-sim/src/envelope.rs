@@ -1,10 +1,12 @@
 //! The Mimecast response envelope and the error shapes of each route family.
 //!
-//! WHY one place: MIMECAST.md §3 defines `{"meta":{"status",…,"pagination"},"data":[…],"fail":[…]}`
-//! with `fail[].key` + `fail[].errors[]{code,message,retryable}` for function errors and
-//! `fail[0].{code,message}` for auth/quota errors; §6.2 gives the OAuth failure shape and §6.4 the
-//! SIEM `{"error":{"code","message"}}` shape. Every handler returns [`ApiError`] and the router
-//! renders it in the family's style, so shapes cannot drift between endpoints.
+//! WHY one place: docs/mimecast-api.md#envelope defines
+//! `{"meta":{"status",…,"pagination"},"data":[…],"fail":[…]}` with `fail[].key` +
+//! `fail[].errors[]{code,message,retryable}` for function errors and `fail[0].{code,message}` for
+//! auth/quota errors; docs/mimecast-api.md#api-20-oauth2 gives the OAuth failure shape and
+//! docs/mimecast-api.md#siem-batch-cloud-gateway the SIEM `{"error":{"code","message"}}` shape.
+//! Every handler returns [`ApiError`] and the router renders it in the family's style, so shapes
+//! cannot drift between endpoints.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
@@ -25,7 +27,8 @@ pub enum Style {
 }
 
 /// A failure a handler wants to report. `http` 200 means "function-level failure": HTTP 200 with
-/// a non-empty `fail[]`, exactly how Mimecast reports validation errors (MIMECAST.md §3).
+/// a non-empty `fail[]`, exactly how Mimecast reports validation errors
+/// (docs/mimecast-api.md#envelope).
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub http: u16,
@@ -104,7 +107,8 @@ fn to_vec<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// `meta.pagination` (MIMECAST.md §3): `next`/`previous` only when such a page exists.
+/// `meta.pagination` (docs/mimecast-api.md#pagination): `next`/`previous` only when such a page
+/// exists.
 pub fn pagination(
     page_size: u64,
     total: u64,

@@ -1,9 +1,11 @@
 //! Fault injection: the failures a real Mimecast (and the proxies in front of it) produce.
 //!
 //! WHY: a collector's retry, backoff and checkpoint logic is only tested if the server can
-//! misbehave on demand, deterministically: rate limits (MIMECAST.md §5), 5xx and HTML proxy pages,
-//! resets, truncated or malformed JSON, `fail[]` codes with HTTP 200 (§3), 403 permissions,
-//! 418 expired bindings (§1.4) and expired tokens (§6.2).
+//! misbehave on demand, deterministically: rate limits (docs/mimecast-api.md#rate-limits), 5xx and
+//! HTML proxy pages, resets, truncated or malformed JSON, `fail[]` codes with HTTP 200
+//! (docs/mimecast-api.md#errors), 403 permissions, 418 expired bindings
+//! (docs/mimecast-api.md#key-expiry-and-binding-refresh) and expired tokens
+//! (docs/mimecast-api.md#api-20-oauth2).
 //!
 //! # Spec grammar (CLI `--faults`, [`FaultRule::from_str`], [`parse_fault_specs`])
 //!

@@ -1,7 +1,7 @@
 //! A faithful Mimecast API 1.0 / 2.0 simulator, for tests, demos and benchmarks.
 //!
 //! The real Mimecast is not reachable from CI, so `mimecast-collector` is tested against this
-//! crate, and users run it with `mimecast-collector sim`. It follows `MIMECAST.md` (the
+//! crate, and users run it with `mimecast-collector sim`. It follows docs/mimecast-api.md (the
 //! documented API, with sources): same paths, envelopes, field names, headers and error shapes.
 //! It shares **no code** with the collector: it verifies HMAC signatures and builds envelopes
 //! with its own code, so a bug on one side cannot hide a bug on the other.
@@ -48,10 +48,11 @@
 //!   Either way a guarded path answers 403 `err_xdk_permission_denied`, "The application or user
 //!   lacks the permission '`<perm>`'" (table: [`permissions::PERMISSIONS`]; `{id}` segments match
 //!   any one segment).
-//! - `products: Some(list)`: the API 2.0 products the app is subscribed to (MIMECAST.md §9.1).
-//!   A bearer request to a path of another product answers 403 `err_product_not_subscribed`,
-//!   "The application is not subscribed to the product '`<product>`'" (table:
-//!   [`permissions::PRODUCTS`]). API 1.0 requests are not affected. `None` = every product.
+//! - `products: Some(list)`: the API 2.0 products the app is subscribed to
+//!   (docs/mimecast-api.md#api-20-products). A bearer request to a path of another product answers
+//!   403 `err_product_not_subscribed`, "The application is not subscribed to the product
+//!   '`<product>`'" (table: [`permissions::PRODUCTS`]). API 1.0 requests are not affected. `None` =
+//!   every product.
 //!
 //! # Data
 //!
@@ -73,9 +74,9 @@
 //!   `size` is approximate (files are compressed while streaming); URLs need no auth and answer
 //!   403 (S3-style XML) once `file_url_ttl` has passed.
 //! - `siem_ci`: as `siem_cg` (same parameters, `pageSize` in files, `isCaughtUp`, storage URLs);
-//!   records have MIMECAST.md §9.2's field names (`recipients` is an array, plus `_offset` and
-//!   `_partition`); `urlclick` records are invented (no public sample). Cursors and files of one
-//!   route are refused by the other.
+//!   records have docs/mimecast-api.md#siem-batch-cloud-integrated field names (`recipients` is
+//!   an array, plus `_offset` and `_partition`); `urlclick` records are invented (no public
+//!   sample). Cursors and files of one route are refused by the other.
 //! - API 2.0 REST routes (`/threats`, `/threat-reporting`) answer errors as
 //!   `{"error":{"code","message"}}` with HTTP 400 (bad or missing parameter: `invalid_page_size`,
 //!   `invalid_limit`, `missing_timestamp_range_starts_at`, `invalid_date`, `invalid_order_by`, `missing_source`,
@@ -86,9 +87,9 @@
 //! - `threats`: `{"value":[…],"@nextPage":"<token>"}`, `@nextPage` absent on the last page; the
 //!   token alone continues the walk (window, order, page size and what is left of `limit`
 //!   included). Default order `timestamp:desc`. `limit` is the most events one query returns
-//!   across all its pages (1–1000, **default 5**, MIMECAST.md §9.3): the page that reaches it is
-//!   cut to it and has no `@nextPage`, so a client that does not send a large `limit` silently
-//!   gets only the first 5 events of its window (a continuation's own `limit` parameter is
+//!   across all its pages (1–1000, **default 5**, docs/mimecast-api.md#threats-api): the page that
+//!   reaches it is cut to it and has no `@nextPage`, so a client that does not send a large `limit`
+//!   silently gets only the first 5 events of its window (a continuation's own `limit` parameter is
 //!   checked, not used: the token's remainder rules). `rest_shape` ([`SimConfig`], [`RestShape`]) changes the list and details
 //!   bodies: records under `data`/`events`, next page under `meta.nextPage` or
 //!   `meta.pagination.next`, next page as a full URI on the request's `Host`, a bare detail object,

@@ -1,4 +1,4 @@
-//! API 2.0 OAuth2 client-credentials tokens (MIMECAST.md §6.2).
+//! API 2.0 OAuth2 client-credentials tokens (docs/mimecast-api.md#api-20-oauth2).
 //!
 //! WHY: the collector must fetch a token once, reuse it, refresh it before `expires_in` and
 //! recover from a 401 `token_expired`. This module issues tokens that really expire after
@@ -67,8 +67,8 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// 401 error. The exact v2 code string is UNCONFIRMED (MIMECAST.md §6.2: "On 401
-    /// `token_expired`, refresh the token").
+    /// 401 error. The exact v2 code string is UNCONFIRMED (docs/mimecast-api.md#api-20-oauth2: a
+    /// guide names `token_expired`).
     pub fn to_api_error(self) -> ApiError {
         match self {
             TokenError::Unknown => {

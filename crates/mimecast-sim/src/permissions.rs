@@ -1,43 +1,44 @@
 //! Endpoint -> Mimecast permission string, in one table.
 //!
 //! WHY: `check` tells users which permission to grant on a 403, so the simulator must refuse with
-//! the same strings the documentation names (MIMECAST.md §4.x "Permission:" lines, §6.4). A tenant
-//! lists what it lacks in [`crate::SimTenant::denied`], or all it holds in
-//! [`crate::SimTenant::granted`]. API 2.0 applications also subscribe to *products* (§9.1):
-//! [`PRODUCTS`] maps paths to them, checked against [`crate::SimTenant::products`].
+//! the same strings the documentation names (docs/mimecast-api.md#endpoints "Permission:" lines,
+//! docs/mimecast-api.md#siem-batch-cloud-gateway). A tenant lists what it lacks in
+//! [`crate::SimTenant::denied`], or all it holds in [`crate::SimTenant::granted`]. API 2.0
+//! applications also subscribe to *products* (docs/mimecast-api.md#api-20-products): [`PRODUCTS`]
+//! maps paths to them, checked against [`crate::SimTenant::products`].
 //!
 //! Paths may contain `{name}` segments, which match any one non-empty segment
 //! (`/threats/v1/events/{id}/details`).
 
-/// (path, permission). Sources per row in MIMECAST.md.
+/// (path, permission). Sources per row in docs/mimecast-api.md (each endpoint's section).
 pub const PERMISSIONS: &[(&str, &str)] = &[
-    // §4.1
+    // docs/mimecast-api.md#audit-events
     ("/api/audit/get-audit-events", "Account | Logs | Read"),
-    // §4.2
+    // docs/mimecast-api.md#siem-mta-log-files-api-10
     ("/api/audit/get-siem-logs", "Gateway | Tracking | Read"),
-    // §4.3
+    // docs/mimecast-api.md#ttp-url-logs
     (
         "/api/ttp/url/get-logs",
         "Monitoring | URL Protection | Read",
     ),
-    // §4.4
+    // docs/mimecast-api.md#ttp-attachment-logs
     (
         "/api/ttp/attachment/get-logs",
         "Monitoring | Attachment Protection | Read",
     ),
-    // §4.5
+    // docs/mimecast-api.md#ttp-impersonation-logs
     (
         "/api/ttp/impersonation/get-logs",
         "Monitoring | Impersonation Protection | Read",
     ),
-    // §4.7
+    // docs/mimecast-api.md#threat-intel-feed
     (
         "/api/ttp/threat-intel/get-feed",
         "Services | Gateway | Tracking | Read",
     ),
-    // §4.8 (account-wide search)
+    // docs/mimecast-api.md#archive-search (account-wide search)
     ("/api/archive/search", "Archive | Search | Read"),
-    // §4.9
+    // docs/mimecast-api.md#archive-search-logs
     (
         "/api/archive/get-archive-search-logs",
         "Archive | Search Logs | Read",
@@ -46,15 +47,16 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
         "/api/archive/get-search-logs",
         "Archive | Search Logs | Read",
     ),
-    // §4.11
+    // docs/mimecast-api.md#message-tracking
     ("/api/message-finder/search", "Gateway | Tracking | Read"),
-    // §4.12 (the docs spell get-account "Accounts")
+    // docs/mimecast-api.md#dashboard-notifications (the docs spell get-account "Accounts")
     (
         "/api/account/get-dashboard-notifications",
         "Account | Dashboard | Read",
     ),
     ("/api/account/get-account", "Accounts | Dashboard | Read"),
-    // §4.13 (get-internal-domain's permission is UNCONFIRMED; same as users)
+    // docs/mimecast-api.md#directory (get-internal-domain's permission is UNCONFIRMED; same as
+    // users)
     (
         "/api/user/get-internal-users",
         "Directories | Internal | Read",
@@ -63,25 +65,26 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
         "/api/domain/get-internal-domain",
         "Directories | Internal | Read",
     ),
-    // §6.4
+    // docs/mimecast-api.md#siem-batch-cloud-gateway
     (
         "/siem/v1/batch/events/cg",
         "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
     ),
-    // §9.2: same permission as CG (UNCONFIRMED for CI).
+    // docs/mimecast-api.md#siem-batch-cloud-integrated: same permission as CG (UNCONFIRMED for CI).
     (
         "/siem/v1/batch/events/ci",
         "Security Events and Data Retrieval | Threat and Security Events (SIEM) | Read",
     ),
-    // §4.6
+    // docs/mimecast-api.md#dlp-logs
     ("/api/dlp/get-logs", "Monitoring | DLP | Read"),
-    // §4.14: UNCONFIRMED (no source names it).
+    // docs/mimecast-api.md#held-message-release-logs: UNCONFIRMED (no source names it).
     (
         "/api/gateway/get-held-release-logs",
         "Monitoring | Held | Read",
     ),
-    // §9.4: the Synqly guide's "Security Events and Data Retrieval - Threat and security
-    // statistics - Read", "to retrieve threats and threat details", with `|` as separator.
+    // docs/mimecast-api.md#threats-api: the Synqly guide's "Security Events and Data Retrieval -
+    // Threat and security statistics - Read", "to retrieve threats and threat details", with `|` as
+    // separator.
     (
         "/threats/v1/events",
         "Security Events and Data Retrieval | Threat and security statistics | Read",
@@ -90,7 +93,8 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
         "/threats/v1/events/{id}/details",
         "Security Events and Data Retrieval | Threat and security statistics | Read",
     ),
-    // §9.3: UNCONFIRMED (same product as threats; the permission is a guess).
+    // docs/mimecast-api.md#threats-api: UNCONFIRMED (same product as threats; the permission is a
+    // guess).
     (
         "/threat-reporting/v1/reported-emails",
         "Security Events and Data Retrieval | Threat and security statistics | Read",
@@ -100,8 +104,10 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
 pub const PRODUCT_CG: &str = "Threats, Security Events and Data for CG";
 pub const PRODUCT_CI: &str = "Threats, Security Events and Data for CI";
 
-/// (path pattern, API 2.0 product), MIMECAST.md §9.1's stream → product map (itself marked
-/// \[P\], a proposal). A pattern ending in `*` is a prefix; otherwise as in [`PERMISSIONS`]. First match wins.
+/// (path pattern, API 2.0 product), the stream → product map of
+/// docs/mimecast-api.md#api-20-products (itself UNCONFIRMED: inferred from the portal's doc
+/// categories). A pattern ending in `*` is a prefix; otherwise as in [`PERMISSIONS`]. First match
+/// wins.
 pub const PRODUCTS: &[(&str, &str)] = &[
     ("/siem/v1/batch/events/cg", PRODUCT_CG),
     ("/siem/v1/events/cg", PRODUCT_CG),

@@ -1,8 +1,9 @@
 //! Per-tenant server-side quota, as a sliding one-minute window.
 //!
-//! WHY: MIMECAST.md §5: quota "bucket" per user/app; on breach HTTP 429 and "the requested
-//! function will not be executed"; `X-RateLimit-Reset` is the time in **milliseconds** until a
-//! request is added back. A sliding log gives an exact "ms until a slot frees" for that header.
+//! WHY: docs/mimecast-api.md#rate-limits: quota "bucket" per user/app; on breach HTTP 429 and "the
+//! requested function will not be executed"; `X-RateLimit-Reset` is the time in **milliseconds**
+//! until a request is added back. A sliding log gives an exact "ms until a slot frees" for that
+//! header.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

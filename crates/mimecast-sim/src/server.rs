@@ -1,9 +1,11 @@
 //! The request pipeline: record -> identify tenant -> auth faults -> authenticate -> quota ->
 //! faults -> permission -> handler -> fault mangling -> record.
 //!
-//! WHY one pipeline: the order matters and must be the same for every endpoint. MIMECAST.md §5
-//! says a 429 means "the requested function will not be executed"; auth must run before any
-//! function (§1.1, §6.2); and every request, including ones refused by auth, is journaled.
+//! WHY one pipeline: the order matters and must be the same for every endpoint.
+//! docs/mimecast-api.md#rate-limits says a 429 means "the requested function will not be executed";
+//! auth must run before any function (docs/mimecast-api.md#api-10-signing,
+//! docs/mimecast-api.md#api-20-oauth2); and every request, including ones refused by auth, is
+//! journaled.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -314,7 +316,7 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
     };
     let name = tenant_name(tenant);
 
-    // Quota (MIMECAST.md §5): refused requests are not executed.
+    // Quota (docs/mimecast-api.md#rate-limits): refused requests are not executed.
     let mut quota = None;
     if matches!(family, Family::Api | Family::Siem | Family::Rest) {
         if let Some(n) = &name {
@@ -353,7 +355,8 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
         None => {}
     }
 
-    // API 2.0 products (MIMECAST.md §9.1), then permissions (one table each, permissions.rs).
+    // API 2.0 products (docs/mimecast-api.md#api-20-products), then permissions (one table each,
+    // permissions.rs).
     let tenant_cfg = tenant.and_then(|t| inner.tenants.get(t)).map(|t| &t.cfg);
     if let (Some(cfg), AuthVia::V2, Some(product)) =
         (tenant_cfg, via, permissions::product(&req.path))
@@ -423,8 +426,8 @@ pub(crate) fn forbidden(perm: &str) -> ApiError {
     )
 }
 
-/// 403 naming the API 2.0 product the application is not subscribed to (MIMECAST.md §9.1:
-/// products are fixed when the app is created).
+/// 403 naming the API 2.0 product the application is not subscribed to
+/// (docs/mimecast-api.md#api-20-products: products are fixed when the app is created).
 pub(crate) fn not_subscribed(product: &str) -> ApiError {
     ApiError::new(
         403,
@@ -516,7 +519,8 @@ impl Inner {
             Family::Api => {
                 if let Some(tok) = req.bearer() {
                     if req.path == "/api/audit/get-siem-logs" {
-                        // MIMECAST.md §6.3: not available on API 2.0.
+                        // docs/mimecast-api.md#api-10-functions-on-the-20-gateway: not available on
+                        // API 2.0.
                         return Err(ApiError::new(
                             404,
                             "err_resource_not_found",
@@ -744,7 +748,8 @@ impl Inner {
     }
 }
 
-/// MIMECAST.md §1.4: HTTP 418 "Binding Expired" with `err_xdk_binding_expired`.
+/// docs/mimecast-api.md#key-expiry-and-binding-refresh: HTTP 418 "Binding Expired" with
+/// `err_xdk_binding_expired`.
 pub(crate) fn binding_expired() -> ApiError {
     ApiError::new(
         418,

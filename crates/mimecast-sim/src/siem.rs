@@ -1,6 +1,7 @@
-//! API 2.0 SIEM batch (`GET /siem/v1/batch/events/cg`, MIMECAST.md §6.4 (b), and its Cloud
-//! Integrated twin `GET /siem/v1/batch/events/ci`, §9.2) and the pre-signed file storage they
-//! point to.
+//! API 2.0 SIEM batch (`GET /siem/v1/batch/events/cg`,
+//! docs/mimecast-api.md#siem-batch-cloud-gateway, and its Cloud Integrated twin `GET
+//! /siem/v1/batch/events/ci`, docs/mimecast-api.md#siem-batch-cloud-integrated) and the pre-signed
+//! file storage they point to.
 //!
 //! The two routes differ only in their event types and record generator ([`BatchKind`]);
 //! parameters, paging, `isCaughtUp`, file URLs, gzip, expiry and faults are the same code. A

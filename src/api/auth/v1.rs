@@ -1,4 +1,4 @@
-//! API 1.0 request signing (MIMECAST.md §1.1).
+//! API 1.0 request signing (docs/mimecast-api.md#api-10-signing).
 //!
 //! `Authorization: MC {accessKey}:{sig}` where sig = base64(HMAC-SHA1(base64decode(secretKey),
 //! "{x-mc-date}:{x-mc-req-id}:{path}:{appKey}")). The signed `{uri}` is the path only, and the
@@ -92,7 +92,7 @@ impl V1Signer {
 }
 
 /// `x-mc-date`, `x-mc-req-id` and `x-mc-app-id`: what login and discover-authentication send
-/// without an HMAC (§1.2, §1.3).
+/// without an HMAC (docs/mimecast-api.md#discover-authentication, docs/mimecast-api.md#login).
 pub fn unsigned_headers(app_id: &str, date: &str, request_id: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     let value =
@@ -117,7 +117,8 @@ mod tests {
         base64::engine::general_purpose::STANDARD.decode(s).unwrap()
     }
 
-    /// Vector 1 of MIMECAST.md §1.1 (computed with Python hmac and openssl from doc values).
+    /// Vector 1 of docs/mimecast-api.md#signing-test-vectors (computed with Python hmac and openssl
+    /// from doc values).
     #[test]
     fn reproduces_vector_1() {
         let secret = decode("FgHrtydiP4TynI+rTZF42Qu0FtGuhJtuNM5bDh82goJQHed9kJZ5t/ORwGnI5r2hkl/bzCosZ+KVapJFeaf3Yw==");
@@ -140,7 +141,7 @@ mod tests {
         assert_eq!(wrong, "1v76Ig1vhXVQOUcE/wgAZD/HRv0=");
     }
 
-    /// Vector 2 of MIMECAST.md §1.1.
+    /// Vector 2 of docs/mimecast-api.md#signing-test-vectors.
     #[test]
     fn reproduces_vector_2() {
         let sig = signature(

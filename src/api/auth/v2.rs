@@ -1,4 +1,4 @@
-//! API 2.0 OAuth2 client-credentials tokens (MIMECAST.md §6.2).
+//! API 2.0 OAuth2 client-credentials tokens (docs/mimecast-api.md#api-20-oauth2).
 //!
 //! One token per tenant, fetched with `POST /oauth/token` (form body), shared by every stream of
 //! the tenant, and refreshed shortly before `expires_in` runs out. Callers that find a token
@@ -55,7 +55,8 @@ struct TokenResponse {
     expires_in: Option<serde_json::Value>,
 }
 
-/// Mimecast tokens live 30 minutes (§6.2); used when a response omits `expires_in`.
+/// Mimecast tokens live 30 minutes (docs/mimecast-api.md#api-20-oauth2); used when a response omits
+/// `expires_in`.
 const DEFAULT_TTL: Duration = Duration::from_secs(1800);
 
 /// Refresh a minute early (as Elastic does), or a tenth of the lifetime for short-lived tokens.

@@ -1,5 +1,5 @@
-//! Archive search results (`data[0].items`, MIMECAST.md §4.8) and archive search logs
-//! (`data[0].logs`, §4.9).
+//! Archive search results (`data[0].items`, docs/mimecast-api.md#archive-search) and archive search
+//! logs (`data[0].logs`, docs/mimecast-api.md#archive-search-logs).
 //!
 //! WHY together: both come from the archive product; items feed reply-time analytics, logs
 //! record who searched the archive.

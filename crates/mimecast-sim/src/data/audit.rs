@@ -1,4 +1,5 @@
-//! Audit events (`/api/audit/get-audit-events`), shaped like MIMECAST.md §4.1's samples.
+//! Audit events (`/api/audit/get-audit-events`), shaped like the samples of
+//! docs/mimecast-api.md#audit-events.
 //!
 //! WHY its own module: audit records sit directly in `data[]` with `eventTime`, unlike the
 //! TTP logs; keeping each stream's shape in one file makes it easy to compare with the samples.

@@ -1,5 +1,5 @@
 //! Dashboard notifications (`data[0].notifications`) and the account snapshot (get-account),
-//! MIMECAST.md §4.12.
+//! docs/mimecast-api.md#dashboard-notifications.
 //!
 //! WHY: the collector deduplicates notifications by `id` and emits account changes.
 

@@ -1,4 +1,4 @@
-//! Internal domains and users (MIMECAST.md §4.13).
+//! Internal domains and users (docs/mimecast-api.md#directory).
 //!
 //! WHY: the directory stream snapshots users per internal domain. User `i` belongs to domain
 //! `i * domains / n` (contiguous blocks), so a domain's users are an index range and page like

@@ -1,5 +1,5 @@
-//! DLP logs (`/api/dlp/get-logs`, `data[0].dlpLogs[]`), field set of MIMECAST.md §4.6 (Elastic
-//! mock): `senderAddress`, `recipientAddress`, `subject`, `eventTime`, `route`, `policy`,
+//! DLP logs (`/api/dlp/get-logs`, `data[0].dlpLogs[]`), field set of docs/mimecast-api.md#dlp-logs
+//! (Elastic mock): `senderAddress`, `recipientAddress`, `subject`, `eventTime`, `route`, `policy`,
 //! `action`, `messageId`.
 //!
 //! WHY its own module: these records have **no `id`**, so a client must build its own dedup key

@@ -1,6 +1,7 @@
 //! Held/release logs (`/api/gateway/get-held-release-logs`, `data[0].heldReleaseLogs[]`), field
-//! set of MIMECAST.md §4.14 (Elastic mock). The record's time is `released` (§9.6: Elastic's
-//! `message_release_logs` stream uses it as the event time).
+//! set of docs/mimecast-api.md#held-message-release-logs (Elastic mock). The record's time is
+//! `released` (docs/mimecast-api.md#held-message-release-logs: Elastic's `message_release_logs`
+//! stream uses it as the event time).
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;

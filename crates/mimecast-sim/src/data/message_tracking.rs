@@ -1,8 +1,9 @@
-//! Message Finder results (`trackedEmails`, MIMECAST.md §4.11).
+//! Message Finder results (`trackedEmails`, docs/mimecast-api.md#message-tracking).
 //!
 //! WHY: the collector tracks delivery status per message. The per-item fields are UNCONFIRMED
-//! (no source documents them); these are plausible names modelled on held-release logs (§4.14)
-//! and the request's filter names (`senderIP`, `route`, `status`).
+//! (no source documents them); these are plausible names modelled on held-release logs
+//! (docs/mimecast-api.md#held-message-release-logs) and the request's filter names (`senderIP`,
+//! `route`, `status`).
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;

@@ -1,9 +1,10 @@
 //! Deterministic record generators, one module per stream.
 //!
 //! WHY: the simulator must serve realistic records (the field names and value shapes of the
-//! samples in MIMECAST.md) for backlogs of up to millions of records without holding them: record
-//! `i` of a stream is a pure function of (seed, tenant, stream, i), and its time comes from the
-//! [`Timeline`], which spreads the backlog evenly over `[end - span, end)`.
+//! public samples in docs/mimecast-api.md#endpoints) for backlogs of up to millions of records
+//! without holding them: record `i` of a stream is a pure function of (seed, tenant, stream, i),
+//! and its time comes from the [`Timeline`], which spreads the backlog evenly over
+//! `[end - span, end)`.
 
 pub mod archive;
 pub mod audit;
@@ -33,7 +34,7 @@ use crate::dates;
 #[derive(Debug, Clone)]
 pub struct TenantInfo {
     pub name: String,
-    /// e.g. `CUSB4A274` (MIMECAST.md §2 account-code shape).
+    /// e.g. `CUSB4A274` (docs/mimecast-api.md#api-10-regional-hosts account-code shape).
     pub account_code: String,
     /// Internal domains: `<name>.example`, `<name>-corp.example`.
     pub domains: Vec<String>,

@@ -1,9 +1,10 @@
-//! User-reported emails (`GET /threat-reporting/v1/reported-emails`, MIMECAST.md §9.3).
+//! User-reported emails (`GET /threat-reporting/v1/reported-emails`,
+//! docs/mimecast-api.md#reported-emails).
 //!
-//! WHY: field names are the scrape's (§9.3); values are plausible. The record's time is
-//! `lastReportedDate` (the route filters and sorts on it). `threatReports` is an absolute URI in
-//! the real API; the generator gives the path and the handler puts the request's own
-//! scheme and host in front ([`THREAT_REPORTS_PREFIX`]).
+//! WHY: field names are the scrape's (docs/mimecast-api.md#reported-emails); values are
+//! plausible. The record's time is `lastReportedDate` (the route filters and sorts on it).
+//! `threatReports` is an absolute URI in the real API; the generator gives the path and the
+//! handler puts the request's own scheme and host in front ([`THREAT_REPORTS_PREFIX`]).
 
 use serde_json::{json, Value};
 

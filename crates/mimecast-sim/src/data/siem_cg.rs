@@ -1,5 +1,5 @@
 //! API 2.0 SIEM batch events (Cloud Gateway), one generator for all ten event types
-//! (MIMECAST.md §6.4 (b) samples).
+//! (docs/mimecast-api.md#siem-batch-cloud-gateway samples).
 //!
 //! WHY: batch files are gzip NDJSON of flat events with `timestamp` (epoch ms), `type`,
 //! `subtype`, `aggregateId`, `processingId`, `accountId`; most numbers are strings, as in the

@@ -1,16 +1,19 @@
 //! API 2.0 SIEM batch events for Cloud Integrated tenants (`/siem/v1/batch/events/ci`), with the
-//! verbatim field names of MIMECAST.md §9.2 (Elastic `cloud_integrated_logs` test records).
+//! verbatim field names of docs/mimecast-api.md#siem-batch-cloud-integrated (Elastic
+//! `cloud_integrated_logs` test records).
 //!
 //! WHY apart from `siem_cg`: CI records differ where a client can trip: `recipients` is an
 //! **array** (CG: a string), numbers are numbers, and every record carries `_offset` and
 //! `_partition`. `urlclick` has no public sample: its field set here is INVENTED (plausible,
-//! modelled on the CG `url protect` event and the "blocked events only" note of §9.2).
+//! modelled on the CG `url protect` event and the "blocked events only" note of
+//! docs/mimecast-api.md#siem-batch-cloud-integrated).
 
 use serde_json::{json, Value};
 
 use super::{external, message_id, rng::Rng, subject, TenantInfo, EXTERNAL_DOMAINS};
 
-/// Event types (`type=` values, §9.2), in the order `expected_records("siem_ci")` concatenates.
+/// Event types (`type=` values, docs/mimecast-api.md#siem-batch-cloud-integrated), in the order
+/// `expected_records("siem_ci")` concatenates.
 pub const TYPES: &[&str] = &["entities", "mailflow", "urlclick"];
 
 /// Kafka-style partitions the records are spread over (`_partition`); `_offset` counts per
@@ -114,7 +117,8 @@ pub fn record(seed: u64, t: &TenantInfo, ty: &str, i: u64, t_ms: i64) -> Value {
             })
         }
         _ => {
-            // urlclick: INVENTED shape (no public sample, MIMECAST.md §9.2); blocked clicks only.
+            // urlclick: INVENTED shape (no public sample,
+            // docs/mimecast-api.md#siem-batch-cloud-integrated); blocked clicks only.
             json!({
                 "accountId": t.account_code,
                 "aggregateId": aggregate,

@@ -1,4 +1,5 @@
-//! API 1.0 SIEM (MTA) log lines for `/api/audit/get-siem-logs` (MIMECAST.md §4.2 samples).
+//! API 1.0 SIEM (MTA) log lines for `/api/audit/get-siem-logs`
+//! (docs/mimecast-api.md#siem-mta-log-files-api-10 samples).
 //!
 //! WHY: each downloaded file holds one log type (the type is in the file name), so a record's
 //! type is a function of the file it falls in: file `f` holds records `[f*k, (f+1)*k)` and has
@@ -10,8 +11,8 @@ use time::OffsetDateTime;
 use super::{external, message_id, rng::Rng, subject, TenantInfo};
 use crate::dates::format_mc_date;
 
-/// File-name prefixes seen in real data (§4.2): `receipt_`, `process_`, `delivery_`, `jrnl_`,
-/// `ttp_url_`.
+/// File-name prefixes seen in real data (docs/mimecast-api.md#siem-mta-log-files-api-10):
+/// `receipt_`, `process_`, `delivery_`, `jrnl_`, `ttp_url_`.
 pub const TYPES: &[&str] = &["receipt", "process", "delivery", "jrnl", "ttp_url"];
 
 /// Type of record `i` when files hold `per_file` records.

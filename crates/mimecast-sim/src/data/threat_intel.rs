@@ -1,4 +1,5 @@
-//! Threat-intel feed entries as STIX 2.0 objects (MIMECAST.md §4.7 sample bundle).
+//! Threat-intel feed entries as STIX 2.0 objects (docs/mimecast-api.md#threat-intel-feed sample
+//! bundle).
 //!
 //! WHY: the feed answers with a STIX bundle, not the envelope; each backlog entry `i` yields a
 //! `malware`, an `indicator` and the `relationship` between them.

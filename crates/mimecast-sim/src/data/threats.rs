@@ -1,14 +1,15 @@
 //! Threat detections (`GET /threats/v1/events` and `/threats/v1/events/{id}/details`,
-//! MIMECAST.md §9.3).
+//! docs/mimecast-api.md#threats-api).
 //!
 //! WHY one generator for both: a detail must agree with its list record (id, timestamp, sender,
 //! subject, status, direction, `recipientsCount`), so both come from one build. The record
-//! shape is UNCONFIRMED (§9.3: "The response shape is UNCONFIRMED"); field values follow the
-//! filter enums §9.3 lists (`analysis`, `status`, `direction`, `source`).
+//! shape is UNCONFIRMED (docs/mimecast-api.md#threats-api);
+//! field values follow the filter enums docs/mimecast-api.md#threats-api lists (`analysis`,
+//! `status`, `direction`, `source`).
 //!
-//! The id is URL-safe base64 (`^[A-Za-z0-9_-]+$`, the "Detection Id" pattern of §9.3) of the
-//! stream hash, the record index and random bytes, so the details route finds the record in O(1)
-//! ([`index_of`]) and checks the rest.
+//! The id is URL-safe base64 (`^[A-Za-z0-9_-]+$`, the "Detection Id" pattern of
+//! docs/mimecast-api.md#threats-api) of the stream hash, the record index and random bytes, so the
+//! details route finds the record in O(1) ([`index_of`]) and checks the rest.
 
 use base64::Engine as _;
 use serde_json::{json, Value};

@@ -1,4 +1,5 @@
-//! TTP Attachment Protect logs (`data[0].attachmentLogs`), fields of MIMECAST.md §4.4's sample.
+//! TTP Attachment Protect logs (`data[0].attachmentLogs`), fields of
+//! the docs/mimecast-api.md#ttp-attachment-logs sample.
 //!
 //! WHY: the same windowed paging as URL logs, but a different nesting key and field set.
 

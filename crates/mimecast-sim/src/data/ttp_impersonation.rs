@@ -1,4 +1,5 @@
-//! TTP Impersonation Protect logs (`data[0].impersonationLogs`), MIMECAST.md §4.5 sample shape.
+//! TTP Impersonation Protect logs (`data[0].impersonationLogs`),
+//! docs/mimecast-api.md#ttp-impersonation-logs sample shape.
 //!
 //! WHY: these carry their own `id` (`MTOKEN:…`) and `eventTime`, plus nested results.
 

@@ -1,4 +1,5 @@
-//! TTP URL Protect click logs (`data[0].clickLogs`), field set of the MIMECAST.md §4.3 sample.
+//! TTP URL Protect click logs (`data[0].clickLogs`), field set of the
+//! docs/mimecast-api.md#ttp-url-logs sample.
 //!
 //! WHY: the collector normalizes these into "threat" events; the sample's full field set
 //! (including `messageId`, `date` and `tagMap`) must be present for its golden tests to mean much.

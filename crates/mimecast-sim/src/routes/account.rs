@@ -1,4 +1,4 @@
-//! `/api/account/get-account` (MIMECAST.md §4.12): the account snapshot.
+//! `/api/account/get-account` (docs/mimecast-api.md#dashboard-notifications): the account snapshot.
 //!
 //! WHY separate from the notifications table: it is a single object, not a paged stream.
 

@@ -1,4 +1,5 @@
-//! `/api/archive/search` (MIMECAST.md §4.8): XML query over a received-date window.
+//! `/api/archive/search` (docs/mimecast-api.md#archive-search): XML query over a received-date
+//! window.
 //!
 //! WHY custom: the window is inside the XML `query` (`<date select="between" from=… to=…/>`),
 //! and results are nested as `data[0].items` (the form XSOAR reads in production).

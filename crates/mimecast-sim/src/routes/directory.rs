@@ -1,4 +1,5 @@
-//! `/api/domain/get-internal-domain` and `/api/user/get-internal-users` (MIMECAST.md §4.13).
+//! `/api/domain/get-internal-domain` and `/api/user/get-internal-users`
+//! (docs/mimecast-api.md#directory).
 //!
 //! WHY: the directory stream lists domains, then pages users per domain (`data[0].users`,
 //! `data[0].userCount`); pagination on get-internal-users is UNCONFIRMED, so it is offered the

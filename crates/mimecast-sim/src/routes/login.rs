@@ -1,4 +1,5 @@
-//! API 1.0 login: discover-authentication (MIMECAST.md §1.2) and login (§1.3).
+//! API 1.0 login: discover-authentication (docs/mimecast-api.md#discover-authentication) and login
+//! (docs/mimecast-api.md#login).
 //!
 //! WHY: `mimecast-collector login` exchanges a service user's password for keys; the simulator
 //! must check the `Basic-Cloud`/`Basic-AD` header like the real service, refresh expired
@@ -132,7 +133,8 @@ fn login(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body>, ApiError> {
             "Connection headers has not been configured: unknown x-mc-app-id",
         ));
     }
-    // A successful login refreshes an expired binding (MIMECAST.md §1.4).
+    // A successful login refreshes an expired binding
+    // (docs/mimecast-api.md#key-expiry-and-binding-refresh).
     lock(&ctx.inner.expired_bindings).remove(&t);
     let data = json!({
         "accessKey": v1.access_key,

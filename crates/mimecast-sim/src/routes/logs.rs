@@ -1,10 +1,10 @@
 //! Windowed, paginated log endpoints (audit, TTP URL/attachment/impersonation, DLP, held/release,
 //! message finder, archive search logs, dashboard notifications) described by one table.
 //!
-//! WHY a table: these endpoints differ only in window field names (MIMECAST.md §4: `from`/`to`,
-//! `startDateTime`/`endDateTime`, `start`/`end`), in the nesting key of the records
+//! WHY a table: these endpoints differ only in window field names (docs/mimecast-api.md#endpoints:
+//! `from`/`to`, `startDateTime`/`endDateTime`, `start`/`end`), in the nesting key of the records
 //! (`clickLogs`, `attachmentLogs`, …, or directly in `data[]` for audit) and in ordering; the
-//! paging rules (§3) are shared.
+//! paging rules (docs/mimecast-api.md#envelope) are shared.
 
 use axum::body::Body;
 use axum::http::Response;
@@ -24,7 +24,8 @@ pub(crate) enum Window {
     None,
     /// Both fields required (audit: "startDateTime is required… endDateTime is required").
     Required(&'static str, &'static str),
-    /// Optional; defaults are the start of the current day and now (§4.3).
+    /// Optional; defaults are the start of the current day and now
+    /// (docs/mimecast-api.md#ttp-url-logs).
     DefaultToday(&'static str, &'static str),
     /// Optional; absent means the whole backlog.
     Optional(&'static str, &'static str),
@@ -94,20 +95,22 @@ pub(crate) const ARCHIVE_SEARCH_LOGS: LogSpec = LogSpec {
     result_count: false,
     record_start: false,
 };
-/// get-search-logs: `start`/`end` default to the current day (§4.9).
+/// get-search-logs: `start`/`end` default to the current day
+/// (docs/mimecast-api.md#archive-search-logs).
 pub(crate) const SEARCH_LOGS: LogSpec = LogSpec {
     window: Window::DefaultToday("start", "end"),
     ..ARCHIVE_SEARCH_LOGS
 };
-/// DLP logs: `from`/`to` default to the current day, `oldestFirst` (MIMECAST.md §4.6).
+/// DLP logs: `from`/`to` default to the current day, `oldestFirst` (docs/mimecast-api.md#dlp-logs).
 pub(crate) const DLP: LogSpec = LogSpec {
     stream: "dlp",
     nest: Some("dlpLogs"),
     ..TTP_URL
 };
 /// Held/release logs: `start`/`end` optional (whole backlog when absent), newest first, no order
-/// parameter (MIMECAST.md §4.14, §9.6). Dates are parsed by [`super::date_field`], which takes
-/// Mimecast's `+0000` form and RFC 3339 (`Z`, `+00:00`) alike, as Elastic sends RFC 3339 here.
+/// parameter (docs/mimecast-api.md#held-message-release-logs). Dates are parsed by
+/// [`super::date_field`], which takes Mimecast's `+0000` form and RFC 3339 (`Z`, `+00:00`) alike,
+/// as Elastic sends RFC 3339 here.
 pub(crate) const HELD_RELEASE: LogSpec = LogSpec {
     stream: "message_release",
     window: Window::Optional("start", "end"),

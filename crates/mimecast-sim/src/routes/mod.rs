@@ -179,7 +179,7 @@ pub(crate) fn json_body(req: &Req) -> Result<Value, ApiError> {
 }
 
 /// `data[0]` of a request (`{}` when `data` is absent or empty). More than one item is refused:
-/// the simulated endpoints all "must contain at most 1 item" (MIMECAST.md §3).
+/// the simulated endpoints all "must contain at most 1 item" (docs/mimecast-api.md#envelope).
 pub(crate) fn first_item(body: &Value) -> Result<Value, ApiError> {
     match &body["data"] {
         Value::Null => Ok(json!({})),

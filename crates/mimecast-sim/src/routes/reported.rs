@@ -1,11 +1,12 @@
-//! `GET /threat-reporting/v1/reported-emails` (user-reported emails, MIMECAST.md §9.3).
+//! `GET /threat-reporting/v1/reported-emails` (user-reported emails,
+//! docs/mimecast-api.md#reported-emails).
 //!
-//! Parameters (§9.3): `dateRangeStartsAt` (default one week before now), `dateRangeEndsAt`
-//! (default now, exclusive), both ISO-8601 with a zone; `pageSize` ∈ {25, 50, 100, 250, 500}
-//! (default 50); `offset` = page index from 0. Sorted by `lastReportedDate` descending; the
-//! window filters on it. `meta.nextPage` is a **full URI**: this route's own, on the request's
-//! `Host`, with the same query and `offset + 1` (plus the resolved window bounds when the request
-//! left them to their defaults, so a walk keeps its window).
+//! Parameters (docs/mimecast-api.md#reported-emails): `dateRangeStartsAt` (default one week before
+//! now), `dateRangeEndsAt` (default now, exclusive), both ISO-8601 with a zone; `pageSize` ∈ {25,
+//! 50, 100, 250, 500} (default 50); `offset` = page index from 0. Sorted by `lastReportedDate`
+//! descending; the window filters on it. `meta.nextPage` is a **full URI**: this route's own, on
+//! the request's `Host`, with the same query and `offset + 1` (plus the resolved window bounds when
+//! the request left them to their defaults, so a walk keeps its window).
 
 use axum::body::Body;
 use axum::http::Response;

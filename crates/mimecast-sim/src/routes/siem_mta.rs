@@ -1,4 +1,5 @@
-//! `/api/audit/get-siem-logs` (API 1.0 only, MIMECAST.md §4.2): one file per request.
+//! `/api/audit/get-siem-logs` (API 1.0 only, docs/mimecast-api.md#siem-mta-log-files-api-10): one
+//! file per request.
 //!
 //! WHY: the collector loops "download file, store `mc-siem-token`, repeat until the answer is
 //! JSON". Each answer is a zip (`compress: true`, the default here) of JSON lines, with the type
@@ -70,7 +71,8 @@ fn key_value_line(v: &Value) -> String {
 pub(crate) fn get_siem_logs(ctx: &Ctx<'_>, body: &Value) -> Result<Response<Body>, ApiError> {
     let tenant = ctx.tenant()?;
     if ctx.via != AuthVia::V1 {
-        // MIMECAST.md §6.3: not available on API 2.0 (the pipeline already refuses bearers).
+        // docs/mimecast-api.md#api-10-functions-on-the-20-gateway: not available on API 2.0 (the
+        // pipeline already refuses bearers).
         return Err(ApiError::new(
             404,
             "err_resource_not_found",

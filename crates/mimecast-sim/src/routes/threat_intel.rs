@@ -1,5 +1,5 @@
-//! `/api/ttp/threat-intel/get-feed` (MIMECAST.md §4.7): a STIX bundle (or CSV), paged by the
-//! `x-mc-threat-feed-next-token` header.
+//! `/api/ttp/threat-intel/get-feed` (docs/mimecast-api.md#threat-intel-feed): a STIX bundle (or
+//! CSV), paged by the `x-mc-threat-feed-next-token` header.
 //!
 //! WHY custom: the body is the feed file itself, not the envelope; paging is by header token,
 //! and a request with nothing left answers `fail` `err_threat_intel_feed_no_result_found`.

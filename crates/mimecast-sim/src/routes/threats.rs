@@ -1,25 +1,27 @@
 //! API 2.0 REST routes of "Threats, Security Events and Data for CG" outside `/siem`
-//! (MIMECAST.md §9.3): `GET /threats/v1/events`, `GET /threats/v1/events/{id}/details`, and
-//! the dispatch to `GET /threat-reporting/v1/reported-emails` ([`super::reported`]).
+//! (docs/mimecast-api.md#threats-api): `GET /threats/v1/events`, `GET
+//! /threats/v1/events/{id}/details`, and the dispatch to `GET /threat-reporting/v1/reported-emails`
+//! ([`super::reported`]).
 //!
-//! WHY: Synqly-style tenants hold only the "Threat and security statistics" permission (§9.4),
-//! so a collector reads threats here instead of the SIEM batch. The response shape of the list
-//! is UNCONFIRMED (§9.3), so [`crate::SimConfig::rest_shape`] makes it vary the way a client
-//! must tolerate. Errors use the API 2.0 `{"error":{"code","message"}}` shape with HTTP 400/404.
+//! WHY: Synqly-style tenants hold only the "Threat and security statistics" permission
+//! (docs/mimecast-api.md#threats-api), so a collector reads threats here instead of the SIEM batch.
+//! The response shape of the list is UNCONFIRMED (docs/mimecast-api.md#threats-api), so
+//! [`crate::SimConfig::rest_shape`] makes it vary the way a client must tolerate. Errors use the
+//! API 2.0 `{"error":{"code","message"}}` shape with HTTP 400/404.
 //!
 //! Paging: `pageToken` is an opaque [`Cursor`] (stream `threats`) carrying the window, order,
 //! position, page size and what is left of the walk's `limit` (in [`Cursor::x`], decimal), so a
 //! token alone continues a walk; tokens go through the common machinery (`page_token_ttl`,
 //! `bad-page-token`, `same-token`, `overlap`, `empty-next`).
 //!
-//! `limit` (§9.3, from third-party code: "`limit` 1–1000 (default 5)") is the most events one
-//! query returns in all, across all its pages: the first request sets it (1..=1000, default
-//! **5**; anything else is 400 `invalid_limit`), each page spends what it returns, and the page
-//! that reaches it is cut to it and has no next page. WHY model it: a client that does not send
-//! a large `limit` silently gets only the first 5 events of its window, with no sign that more
-//! exist; the simulator must make that mistake visible. On a continuation (`pageToken`), a
-//! `limit` parameter is still checked (a URI next page repeats the first query's) but the
-//! token's remainder rules; a token without a valid remainder is an invalid page token.
+//! `limit` (docs/mimecast-api.md#threats-api, from third-party code: 1–1000, default 5)
+//! is the most events one query returns in all, across all its pages: the first request sets it
+//! (1..=1000, default **5**; anything else is 400 `invalid_limit`), each page spends what it
+//! returns, and the page that reaches it is cut to it and has no next page. WHY model it: a client
+//! that does not send a large `limit` silently gets only the first 5 events of its window, with no
+//! sign that more exist; the simulator must make that mistake visible. On a continuation
+//! (`pageToken`), a `limit` parameter is still checked (a URI next page repeats the first query's)
+//! but the token's remainder rules; a token without a valid remainder is an invalid page token.
 
 use axum::body::Body;
 use axum::http::{Method, Response};
@@ -36,11 +38,14 @@ use crate::server::{Ctx, Req};
 
 pub(crate) const EVENTS_PATH: &str = "/threats/v1/events";
 const STREAM: &str = "threats";
-/// Largest (and default) `pageSize` of the threat routes (§9.3: 1 ≤ value ≤ 100).
+/// Largest (and default) `pageSize` of the threat routes (docs/mimecast-api.md#threats-api: 1 ≤
+/// value ≤ 100).
 const MAX_PAGE: u64 = 100;
-/// Largest `limit` of `GET /threats/v1/events` (§9.3: 1 ≤ value ≤ 1000).
+/// Largest `limit` of `GET /threats/v1/events` (docs/mimecast-api.md#threats-api: 1 ≤ value ≤
+/// 1000).
 const MAX_LIMIT: u64 = 1000;
-/// `limit` of `GET /threats/v1/events` when the first request names none (§9.3: default 5).
+/// `limit` of `GET /threats/v1/events` when the first request names none
+/// (docs/mimecast-api.md#threats-api: default 5).
 const DEFAULT_LIMIT: u64 = 5;
 /// Host of the `foreign-next-page` fault's URIs.
 pub(crate) const FOREIGN_ORIGIN: &str = "https://attacker.example";
