@@ -614,6 +614,9 @@ fn email_activity<'e>(
     } else {
         line.unmapped.threat_name = e.threat_name.as_deref();
     }
+    // The operator who released a held message, or a row's user: no Email Activity attribute
+    // (`actor` needs the host profile, which would claim a host).
+    line.unmapped.user = e.user.as_deref();
     let category = e.category.as_deref();
     match kind {
         StreamKind::SiemCg | StreamKind::SiemCi => line.metadata.event_code = category,
@@ -666,9 +669,11 @@ fn finding<'e>(kind: StreamKind, e: &'e Event<'e>, line: &mut Line<'e>) -> (u32,
             }
             title = e.subject.as_deref();
             line.is_alert = Some(false);
+            line.unmapped.user = e.user.as_deref();
         }
         EventKind::Notification => {
             title = e.subject.as_deref();
+            line.unmapped.user = e.user.as_deref();
             line.is_alert = Some(e.severity == Some(Severity::High));
         }
         _ => {
