@@ -83,6 +83,16 @@ fn bench_normalize(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    // The same, rendered as OCSF 1.8.0 (Detection Finding): within 15% of the native line.
+    g.bench_function("normalize+ocsf", |b| {
+        let mut out = Vec::with_capacity(4096);
+        b.iter(|| {
+            out.clear();
+            let e = normalize(StreamKind::TtpUrl, &ctx_url, black_box(&raw));
+            mimecast_collector::render::ocsf::write(StreamKind::TtpUrl, &e, &mut out);
+            black_box(out.len())
+        })
+    });
     g.bench_function("normalize_only", |b| {
         b.iter(|| black_box(normalize(StreamKind::TtpUrl, &ctx_url, black_box(&raw))))
     });
@@ -108,6 +118,17 @@ fn bench_normalize(c: &mut Criterion) {
             let raw: &RawValue = serde_json::from_str(black_box(line.as_str())).expect("JSON");
             let e = normalize(StreamKind::SiemCg, &ctx_cg, raw);
             mimecast_collector::render::native::write(&e, &mut out);
+            black_box(out.len())
+        })
+    });
+    // The same, rendered as OCSF 1.8.0 (Email Activity, Receive).
+    g.bench_function("parse_line+normalize+ocsf", |b| {
+        let mut out = Vec::with_capacity(4096);
+        b.iter(|| {
+            out.clear();
+            let raw: &RawValue = serde_json::from_str(black_box(line.as_str())).expect("JSON");
+            let e = normalize(StreamKind::SiemCg, &ctx_cg, raw);
+            mimecast_collector::render::ocsf::write(StreamKind::SiemCg, &e, &mut out);
             black_box(out.len())
         })
     });
