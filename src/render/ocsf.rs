@@ -243,7 +243,7 @@ struct Line<'e> {
     #[serde(skip_serializing_if = "Option::is_none")]
     malware: Option<[Malware<'e>; 1]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    raw_data: Option<RawText<'e>>,
+    raw_data: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Unmapped::is_empty")]
     unmapped: Unmapped<'e>,
 }
@@ -414,15 +414,6 @@ struct Entity<'e> {
     user: Option<User<'e>>,
 }
 
-/// The untouched record, as one JSON string.
-struct RawText<'e>(&'e RawValue);
-
-impl Serialize for RawText<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.get())
-    }
-}
-
 /// The recipients that are valid OCSF email addresses (`email_t`), reduced as [`address`] does.
 /// Serialized without collecting them first; may be empty.
 #[derive(Clone, Copy)]
@@ -561,7 +552,7 @@ fn build<'e>(kind: StreamKind, e: &'e Event<'e>) -> Line<'e> {
         is_alert: None,
         policy: None,
         malware: None,
-        raw_data: e.raw.map(RawText),
+        raw_data: e.raw.map(super::raw_as_string),
         unmapped: Unmapped {
             action: e.action.as_deref(),
             verdict: e.verdict,
