@@ -11,6 +11,7 @@ use mimecast_collector::api::Envelope;
 use mimecast_collector::config::V1Credentials;
 use mimecast_collector::event::Context;
 use mimecast_collector::normalize::normalize;
+use mimecast_collector::render::Format;
 use mimecast_collector::streams::emit::Emitter;
 use mimecast_collector::streams::records;
 use mimecast_collector::streams::StreamKind;
@@ -83,6 +84,16 @@ fn bench_normalize(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    // The same, rendered as ECS 9.4 (`[sink] format = "ecs"`).
+    g.bench_function("normalize+ecs", |b| {
+        let mut out = Vec::with_capacity(4096);
+        b.iter(|| {
+            out.clear();
+            let e = normalize(StreamKind::TtpUrl, &ctx_url, black_box(&raw));
+            Format::Ecs.write(StreamKind::TtpUrl, &e, &mut out);
+            black_box(out.len())
+        })
+    });
     g.bench_function("normalize_only", |b| {
         b.iter(|| black_box(normalize(StreamKind::TtpUrl, &ctx_url, black_box(&raw))))
     });
@@ -108,6 +119,16 @@ fn bench_normalize(c: &mut Criterion) {
             let raw: &RawValue = serde_json::from_str(black_box(line.as_str())).expect("JSON");
             let e = normalize(StreamKind::SiemCg, &ctx_cg, raw);
             mimecast_collector::render::native::write(&e, &mut out);
+            black_box(out.len())
+        })
+    });
+    g.bench_function("parse_line+normalize+ecs", |b| {
+        let mut out = Vec::with_capacity(4096);
+        b.iter(|| {
+            out.clear();
+            let raw: &RawValue = serde_json::from_str(black_box(line.as_str())).expect("JSON");
+            let e = normalize(StreamKind::SiemCg, &ctx_cg, raw);
+            Format::Ecs.write(StreamKind::SiemCg, &e, &mut out);
             black_box(out.len())
         })
     });
