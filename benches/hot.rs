@@ -11,6 +11,7 @@ use mimecast_collector::api::Envelope;
 use mimecast_collector::config::V1Credentials;
 use mimecast_collector::event::Context;
 use mimecast_collector::normalize::normalize;
+use mimecast_collector::render::Format;
 use mimecast_collector::streams::emit::Emitter;
 use mimecast_collector::streams::records;
 use mimecast_collector::streams::StreamKind;
@@ -83,16 +84,18 @@ fn bench_normalize(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    // The same, rendered as OCSF 1.8.0 (Detection Finding): within 15% of the native line.
-    g.bench_function("normalize+ocsf", |b| {
-        let mut out = Vec::with_capacity(4096);
-        b.iter(|| {
-            out.clear();
-            let e = normalize(StreamKind::TtpUrl, &ctx_url, black_box(&raw));
-            mimecast_collector::render::ocsf::write(StreamKind::TtpUrl, &e, &mut out);
-            black_box(out.len())
-        })
-    });
+    // The same, rendered as OCSF 1.8.0 (Detection Finding) and as ECS 9.4.
+    for format in [Format::Ocsf, Format::Ecs] {
+        g.bench_function(format!("normalize+{format}"), |b| {
+            let mut out = Vec::with_capacity(4096);
+            b.iter(|| {
+                out.clear();
+                let e = normalize(StreamKind::TtpUrl, &ctx_url, black_box(&raw));
+                format.write(StreamKind::TtpUrl, &e, &mut out);
+                black_box(out.len())
+            })
+        });
+    }
     g.bench_function("normalize_only", |b| {
         b.iter(|| black_box(normalize(StreamKind::TtpUrl, &ctx_url, black_box(&raw))))
     });
@@ -121,17 +124,19 @@ fn bench_normalize(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    // The same, rendered as OCSF 1.8.0 (Email Activity, Receive).
-    g.bench_function("parse_line+normalize+ocsf", |b| {
-        let mut out = Vec::with_capacity(4096);
-        b.iter(|| {
-            out.clear();
-            let raw: &RawValue = serde_json::from_str(black_box(line.as_str())).expect("JSON");
-            let e = normalize(StreamKind::SiemCg, &ctx_cg, raw);
-            mimecast_collector::render::ocsf::write(StreamKind::SiemCg, &e, &mut out);
-            black_box(out.len())
-        })
-    });
+    // The same, rendered as OCSF 1.8.0 (Email Activity, Receive) and as ECS 9.4.
+    for format in [Format::Ocsf, Format::Ecs] {
+        g.bench_function(format!("parse_line+normalize+{format}"), |b| {
+            let mut out = Vec::with_capacity(4096);
+            b.iter(|| {
+                out.clear();
+                let raw: &RawValue = serde_json::from_str(black_box(line.as_str())).expect("JSON");
+                let e = normalize(StreamKind::SiemCg, &ctx_cg, raw);
+                format.write(StreamKind::SiemCg, &e, &mut out);
+                black_box(out.len())
+            })
+        });
+    }
     g.finish();
 }
 
