@@ -399,89 +399,13 @@ fn description_to(stream: StreamKind) -> DescriptionTo {
     }
 }
 
+use super::json_string as string;
+
 // ---- the document ----
 //
 // Written by hand into the buffer: the keys are constants, so only values are escaped, and a
 // value that needs no escaping (nearly all) is one copy. Through serde the same document cost
 // twice the native line, mostly in per-key formatting.
-
-/// Appends `s` as a JSON string, escaped exactly as serde_json escapes (`"`, `\\` and control
-/// characters). Eight bytes are checked at a time, so text with nothing to escape (nearly every
-/// value) costs one scan and one copy; `event.original` has a quote every few bytes.
-fn string(out: &mut Vec<u8>, s: &str) {
-    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// A high bit in every byte of `w` that is `"`, `\\` or below 0x20. Borrows can only flag
-    /// bytes after a truly flagged one, and only the lowest flagged byte is used.
-    fn flagged(w: u64) -> u64 {
-        let control = w.wrapping_sub(LO * 0x20) & !w;
-        let q = w ^ (LO * u64::from(b'"'));
-        let quote = q.wrapping_sub(LO) & !q;
-        let b = w ^ (LO * u64::from(b'\\'));
-        let backslash = b.wrapping_sub(LO) & !b;
-        (control | quote | backslash) & HI
-    }
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    let mut i = 0;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let mut m = flagged(u64::from_le_bytes(word));
-        // Every flagged byte of the word, lowest first; a borrow's false alarm is skipped.
-        while m != 0 {
-            let j = i + (m.trailing_zeros() / 8) as usize;
-            m &= m - 1;
-            match bytes[j] {
-                // `\"` and `\\`: the byte itself goes out with the next run.
-                b'"' | b'\\' => {
-                    out.extend_from_slice(&bytes[start..j]);
-                    out.push(b'\\');
-                    start = j;
-                }
-                0..=0x1f => {
-                    out.extend_from_slice(&bytes[start..j]);
-                    escape(out, bytes[j]);
-                    start = j + 1;
-                }
-                _ => {}
-            }
-        }
-        i += 8;
-    }
-    for (j, &b) in bytes.iter().enumerate().skip(i) {
-        if matches!(b, b'"' | b'\\' | 0..=0x1f) {
-            out.extend_from_slice(&bytes[start..j]);
-            escape(out, b);
-            start = j + 1;
-        }
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-fn escape(out: &mut Vec<u8>, b: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    match b {
-        b'"' => out.extend_from_slice(b"\\\""),
-        b'\\' => out.extend_from_slice(b"\\\\"),
-        b'\n' => out.extend_from_slice(b"\\n"),
-        b'\r' => out.extend_from_slice(b"\\r"),
-        b'\t' => out.extend_from_slice(b"\\t"),
-        0x08 => out.extend_from_slice(b"\\b"),
-        0x0c => out.extend_from_slice(b"\\f"),
-        _ => out.extend_from_slice(&[
-            b'\\',
-            b'u',
-            b'0',
-            b'0',
-            HEX[usize::from(b >> 4)],
-            HEX[usize::from(b & 0xf)],
-        ]),
-    }
-}
 
 fn timestamp(out: &mut Vec<u8>, t: OffsetDateTime) {
     // Writing into a Vec cannot fail.

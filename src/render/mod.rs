@@ -67,42 +67,100 @@ impl std::fmt::Display for Format {
     }
 }
 
-/// The untouched record as one JSON string literal (OCSF `raw_data`, ECS `event.original`),
-/// ready to be written verbatim.
-///
-/// serde escapes a string byte by byte, the largest cost of a line that carries its record.
-/// The record is valid JSON text, which narrows what can need escaping: inside its strings,
-/// control characters are already escaped; outside them the only ones allowed are the
-/// whitespace `\n`, `\r`, `\t`. A compact record (what the APIs send) has none of those, so only
-/// `"` and `\` are escaped, found with `memchr` and copied between in slices. A record with
-/// whitespace takes serde's path.
-pub(crate) fn raw_as_string(raw: &RawValue) -> Box<RawValue> {
-    let text = raw.get();
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8 + 2);
-    if memchr::memchr3(b'\n', b'\r', b'\t', bytes).is_some() {
-        // serde_json writes a str into a Vec without error.
-        let _ = serde_json::to_writer(&mut out, text);
-    } else {
-        out.push(b'"');
-        let mut from = 0;
-        for at in memchr::memchr2_iter(b'"', b'\\', bytes) {
-            out.extend_from_slice(&bytes[from..at]);
-            out.push(b'\\');
-            out.push(bytes[at]);
-            from = at + 1;
-        }
-        out.extend_from_slice(&bytes[from..]);
-        out.push(b'"');
+/// Appends `raw`, the untouched record, as the last member `key` of the JSON object that ends
+/// the line in `out` (`...}\n` becomes `...,"key":"<record as a string>"}\n`). Written outside
+/// serde: the record is escaped by [`json_string`], with no allocation and no second parse.
+pub(crate) fn append_raw_member(out: &mut Vec<u8>, start: usize, key: &str, raw: &RawValue) {
+    if !out[start..].ends_with(b"}\n") {
+        return;
     }
-    // Valid UTF-8 (a str, with ASCII added) and a valid JSON string literal.
-    String::from_utf8(out)
-        .ok()
-        .and_then(|s| RawValue::from_string(s).ok())
-        .unwrap_or_else(|| {
-            RawValue::from_string(serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into()))
-                .unwrap_or_else(|_| RawValue::NULL.to_owned())
-        })
+    out.truncate(out.len() - 2);
+    if out.len() > start + 1 {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    json_string(out, raw.get());
+    out.extend_from_slice(b"}\n");
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes (`"`, `\\` and control
+/// characters). Eight bytes are checked at a time, so text with nothing to escape (nearly every
+/// value) costs one scan and one copy; `event.original` has a quote every few bytes.
+pub(crate) fn json_string(out: &mut Vec<u8>, s: &str) {
+    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// A high bit in every byte of `w` that is `"`, `\\` or below 0x20. Borrows can only flag
+    /// bytes after a truly flagged one, and only the lowest flagged byte is used.
+    fn flagged(w: u64) -> u64 {
+        let control = w.wrapping_sub(LO * 0x20) & !w;
+        let q = w ^ (LO * u64::from(b'"'));
+        let quote = q.wrapping_sub(LO) & !q;
+        let b = w ^ (LO * u64::from(b'\\'));
+        let backslash = b.wrapping_sub(LO) & !b;
+        (control | quote | backslash) & HI
+    }
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let mut m = flagged(u64::from_le_bytes(word));
+        // Every flagged byte of the word, lowest first; a borrow's false alarm is skipped.
+        while m != 0 {
+            let j = i + (m.trailing_zeros() / 8) as usize;
+            m &= m - 1;
+            match bytes[j] {
+                // `\"` and `\\`: the byte itself goes out with the next run.
+                b'"' | b'\\' => {
+                    out.extend_from_slice(&bytes[start..j]);
+                    out.push(b'\\');
+                    start = j;
+                }
+                0..=0x1f => {
+                    out.extend_from_slice(&bytes[start..j]);
+                    escape(out, bytes[j]);
+                    start = j + 1;
+                }
+                _ => {}
+            }
+        }
+        i += 8;
+    }
+    for (j, &b) in bytes.iter().enumerate().skip(i) {
+        if matches!(b, b'"' | b'\\' | 0..=0x1f) {
+            out.extend_from_slice(&bytes[start..j]);
+            escape(out, b);
+            start = j + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ]),
+    }
 }
 
 /// Serializes `value` as one line; shared by every format. Serializing borrowed strings and
@@ -121,7 +179,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_as_a_string_reads_back_as_the_record() {
+    fn a_record_appended_as_a_string_reads_back_as_the_record() {
         for text in [
             r#"{"a":"b \"quoted\" \\ back","n":1,"u":"\u00e9\n"}"#,
             "{\n  \"pretty\": \"yes\",\r\n\t\"tab\": [1, 2]\n}",
@@ -129,10 +187,17 @@ mod tests {
             r#"[]"#,
         ] {
             let raw = RawValue::from_string(text.to_string()).unwrap();
-            let lit = raw_as_string(&raw);
-            let back: String = serde_json::from_str(lit.get()).unwrap();
-            assert_eq!(back, text);
-            assert_eq!(lit.get(), serde_json::to_string(text).unwrap());
+            for line in ["{\"x\":1}\n", "{}\n"] {
+                let mut out = b"previous line\n".to_vec();
+                let start = out.len();
+                out.extend_from_slice(line.as_bytes());
+                append_raw_member(&mut out, start, "raw_data", &raw);
+                let v: serde_json::Value = serde_json::from_slice(&out[start..]).unwrap();
+                assert_eq!(v["raw_data"], text);
+                assert!(out.ends_with(b"}\n"));
+                let expected = serde_json::to_string(text).unwrap();
+                assert!(String::from_utf8_lossy(&out).contains(&expected));
+            }
         }
     }
 }

@@ -30,7 +30,6 @@ use crate::catalog::StreamKind;
 use crate::event::{Event, EventKind, IndicatorType, Severity, Verdict};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use time::OffsetDateTime;
 
@@ -41,7 +40,11 @@ const PRODUCT: &str = "Mimecast Email Security";
 
 /// Appends `event` (of `kind`'s stream) as one OCSF line to `out`.
 pub fn write(kind: StreamKind, event: &Event<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
     super::write_json(&build(kind, event), out);
+    if let Some(raw) = event.raw {
+        super::append_raw_member(out, start, "raw_data", raw);
+    }
 }
 
 /// The OCSF classes this rendering emits.
@@ -242,8 +245,6 @@ struct Line<'e> {
     policy: Option<Named<'e>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     malware: Option<[Malware<'e>; 1]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw_data: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Unmapped::is_empty")]
     unmapped: Unmapped<'e>,
 }
@@ -552,7 +553,6 @@ fn build<'e>(kind: StreamKind, e: &'e Event<'e>) -> Line<'e> {
         is_alert: None,
         policy: None,
         malware: None,
-        raw_data: e.raw.map(super::raw_as_string),
         unmapped: Unmapped {
             action: e.action.as_deref(),
             verdict: e.verdict,
@@ -1196,8 +1196,8 @@ mod tests {
         }
     }
 
-    fn raw() -> &'static RawValue {
-        Box::leak(RawValue::from_string(RAW.to_string()).unwrap())
+    fn raw() -> &'static serde_json::value::RawValue {
+        Box::leak(serde_json::value::RawValue::from_string(RAW.to_string()).unwrap())
     }
 
     fn event(stream: StreamKind, kind: EventKind) -> Event<'static> {
