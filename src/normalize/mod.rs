@@ -94,6 +94,32 @@ fn id_or_hash<'a>(own: Option<Cow<'a, str>>, ctx: &Context<'a>, raw: &'a RawValu
     own.unwrap_or_else(|| Cow::Owned(fields::synthetic_id(ctx.stream, raw)))
 }
 
+/// What the normalizers' unit tests share: a record from text, and a normalizer run on it.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::event::{Context, Event};
+    use serde_json::value::RawValue;
+    use time::macros::datetime;
+
+    pub fn run_as<'a>(
+        f: fn(&Context<'a>, &'a RawValue) -> serde_json::Result<Event<'a>>,
+        stream: &'a str,
+        raw: &'a RawValue,
+    ) -> Event<'a> {
+        let ctx = Context {
+            tenant: "t",
+            stream,
+            collected_at: datetime!(2026-11-23 10:00 UTC),
+            include_raw: false,
+        };
+        f(&ctx, raw).expect("the record normalizes")
+    }
+
+    pub fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).expect("valid JSON")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -228,23 +228,14 @@ pub fn stix_object<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Resu
 mod tests {
     use super::*;
     use crate::event::IndicatorType;
-    use time::macros::datetime;
+
+    use crate::normalize::test_support::raw;
 
     fn run<'a>(
         f: fn(&Context<'a>, &'a RawValue) -> serde_json::Result<Event<'a>>,
         raw: &'a RawValue,
     ) -> Event<'a> {
-        let ctx = Context {
-            tenant: "t",
-            stream: "other",
-            collected_at: datetime!(2026-11-23 10:00 UTC),
-            include_raw: false,
-        };
-        f(&ctx, raw).unwrap()
-    }
-
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_string()).unwrap()
+        crate::normalize::test_support::run_as(f, "other", raw)
     }
 
     #[test]

@@ -377,23 +377,7 @@ mod tests {
     use crate::event::Verdict;
     use time::macros::datetime;
 
-    fn run<'a>(
-        f: fn(&Context<'a>, &'a RawValue) -> serde_json::Result<Event<'a>>,
-        stream: &'a str,
-        raw: &'a RawValue,
-    ) -> Event<'a> {
-        let ctx = Context {
-            tenant: "t",
-            stream,
-            collected_at: datetime!(2026-11-23 10:00 UTC),
-            include_raw: false,
-        };
-        f(&ctx, raw).unwrap()
-    }
-
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_string()).unwrap()
-    }
+    use crate::normalize::test_support::{raw, run_as as run};
 
     #[test]
     fn a_bare_list_record_with_other_spellings_still_reads() {

@@ -194,23 +194,14 @@ pub fn impersonation<'a>(ctx: &Context<'a>, raw: &'a RawValue) -> serde_json::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
+
+    use crate::normalize::test_support::raw;
 
     fn run<'a>(
         f: fn(&Context<'a>, &'a RawValue) -> serde_json::Result<Event<'a>>,
         raw: &'a RawValue,
     ) -> Event<'a> {
-        let ctx = Context {
-            tenant: "t",
-            stream: "ttp",
-            collected_at: datetime!(2026-11-23 10:00 UTC),
-            include_raw: false,
-        };
-        f(&ctx, raw).unwrap()
-    }
-
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_string()).unwrap()
+        crate::normalize::test_support::run_as(f, "ttp", raw)
     }
 
     #[test]
