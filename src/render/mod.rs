@@ -1,8 +1,11 @@
 //! Events -> output lines, in the format the sink asks for.
 //!
-//! One typed [`Event`] is rendered straight into the page's buffer by serde, with borrowed
-//! structs per format and no intermediate `serde_json::Value`: rendering is on the hot path, and
-//! a tree per event would cost more than parsing the record did. Each format knows the event
+//! One typed [`Event`] is rendered straight into the page's buffer, with no intermediate
+//! `serde_json::Value`: rendering is on the hot path, and a tree per event would cost more than
+//! parsing the record did. Native and OCSF go through serde with borrowed structs; ECS is written
+//! by hand with constant keys; the untouched record, which OCSF and ECS must carry as a string,
+//! is escaped by [`json_string`] outside serde (serde's byte-by-byte escape was the largest cost
+//! of such a line). Each format knows the event
 //! model and the stream it came from, never a Mimecast record (that is `normalize`'s job), so
 //! a field filled once appears in every format.
 //!
