@@ -4,7 +4,7 @@
 //! `serde_json::Value`: rendering is on the hot path, and a tree per event would cost more than
 //! parsing the record did. Native and OCSF go through serde with borrowed structs; ECS is written
 //! by hand with constant keys; the untouched record, which OCSF and ECS must carry as a string,
-//! is escaped by [`json_string`] outside serde (serde's byte-by-byte escape was the largest cost
+//! is escaped by `json_string` outside serde (serde's byte-by-byte escape was the largest cost
 //! of such a line). Each format knows the event
 //! model and the stream it came from, never a Mimecast record (that is `normalize`'s job), so
 //! a field filled once appears in every format.
