@@ -6,7 +6,8 @@
 mod common;
 
 use common::ecs::{event_id, validate};
-use mimecast_collector::event::{Context, Event, EventKind};
+use common::{fixtures_dir, sample_context, sample_records};
+use mimecast_collector::event::{Event, EventKind};
 use mimecast_collector::normalize::normalize;
 use mimecast_collector::render::Format;
 use mimecast_collector::streams::StreamKind;
@@ -14,27 +15,6 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn records(kind: StreamKind) -> Vec<Box<RawValue>> {
-    let input = root().join(format!("normalize/{}.json", kind.name()));
-    let text =
-        std::fs::read_to_string(&input).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn ctx(kind: StreamKind, include_raw: bool) -> Context<'static> {
-    Context {
-        tenant: "acme",
-        stream: kind.name(),
-        collected_at: time::macros::datetime!(2026-11-23 10:03:00 UTC),
-        include_raw,
-    }
-}
 
 fn assert_valid(kind: StreamKind, line: &str) -> Value {
     let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{kind}: {e}: {line}"));
@@ -46,10 +26,10 @@ fn assert_valid(kind: StreamKind, line: &str) -> Value {
 #[test]
 fn every_stream_renders_valid_ecs_matching_its_golden_file() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let dir = root().join("render/ecs");
+    let dir = fixtures_dir().join("render/ecs");
     for kind in StreamKind::ALL {
-        let ctx = ctx(kind, true);
-        let records = records(kind);
+        let ctx = sample_context(kind.name(), true);
+        let records = sample_records(kind);
         let mut out = Vec::new();
         for raw in &records {
             Format::Ecs.write(kind, &normalize(kind, &ctx, raw), &mut out);
@@ -103,7 +83,7 @@ fn events_with_every_optional_field_empty_still_validate() {
     ];
     for stream in StreamKind::ALL {
         for include_raw in [false, true] {
-            let ctx = ctx(stream, include_raw);
+            let ctx = sample_context(stream.name(), include_raw);
             for kind in kinds {
                 let event = Event::new(&ctx, Cow::Borrowed("id-1"), kind, None, &raw);
                 let mut out = Vec::new();
@@ -124,8 +104,8 @@ fn events_with_every_optional_field_empty_still_validate() {
 #[test]
 fn the_validator_rejects_broken_documents() {
     let kind = StreamKind::TtpAttachment;
-    let ctx = ctx(kind, true);
-    let records = records(kind);
+    let ctx = sample_context(kind.name(), true);
+    let records = sample_records(kind);
     let mut out = Vec::new();
     Format::Ecs.write(kind, &normalize(kind, &ctx, &records[0]), &mut out);
     let good: Value = serde_json::from_slice(&out).unwrap();
@@ -231,7 +211,7 @@ fn events_with_every_field_filled_validate() {
     ];
     let mut n = 0;
     for stream in StreamKind::ALL {
-        let ctx = ctx(stream, true);
+        let ctx = sample_context(stream.name(), true);
         for (i, kind) in kinds.into_iter().enumerate() {
             for (j, (itype, value)) in indicators.iter().enumerate() {
                 let mut e = Event::new(&ctx, Cow::Borrowed("id"), kind, None, &raw);

@@ -6,6 +6,7 @@
 mod common;
 
 use common::ocsf::{event_id, validate};
+use common::{fixtures_dir, sample_context, sample_records};
 use mimecast_collector::event::{Context, Event, EventKind, IndicatorType, Severity, Verdict};
 use mimecast_collector::normalize::normalize;
 use mimecast_collector::render::Format;
@@ -13,11 +14,6 @@ use mimecast_collector::streams::StreamKind;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 fn lines(out: &[u8]) -> Vec<Value> {
     std::str::from_utf8(out)
@@ -37,19 +33,10 @@ fn assert_valid(what: &str, line: &Value) {
 
 #[test]
 fn every_stream_renders_valid_ocsf_matching_its_golden_file() {
-    let collected_at = time::macros::datetime!(2026-11-23 10:03:00 UTC);
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     for kind in StreamKind::ALL {
-        let input = fixtures().join(format!("normalize/{}.json", kind.name()));
-        let text =
-            std::fs::read_to_string(&input).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-        let records: Vec<Box<RawValue>> = serde_json::from_str(&text).unwrap();
-        let ctx = Context {
-            tenant: "acme",
-            stream: kind.name(),
-            collected_at,
-            include_raw: true,
-        };
+        let records = sample_records(kind);
+        let ctx = sample_context(kind.name(), true);
         let mut out = Vec::new();
         let mut ids = Vec::new();
         for raw in &records {
@@ -68,7 +55,7 @@ fn every_stream_renders_valid_ocsf_matching_its_golden_file() {
             assert_eq!(kept, original, "{kind}: raw_data is the record");
         }
         let got = String::from_utf8(out).unwrap();
-        let golden = fixtures().join(format!("render/ocsf/{}.jsonl", kind.name()));
+        let golden = fixtures_dir().join(format!("render/ocsf/{}.jsonl", kind.name()));
         if update {
             std::fs::write(&golden, &got).unwrap();
             continue;

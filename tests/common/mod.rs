@@ -314,3 +314,30 @@ pub fn read_events(path: &std::path::Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
         .collect()
 }
+
+/// `tests/fixtures`.
+pub fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A stream's sample records (`tests/fixtures/normalize/<stream>.json`), as the golden files
+/// of every format read them.
+pub fn sample_records(kind: StreamKind) -> Vec<Box<serde_json::value::RawValue>> {
+    let input = fixtures_dir().join(format!("normalize/{}.json", kind.name()));
+    let text =
+        std::fs::read_to_string(&input).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", input.display()))
+}
+
+/// The context the golden files are rendered in: tenant "acme", collected at a fixed time.
+pub fn sample_context(
+    stream: &'static str,
+    include_raw: bool,
+) -> mimecast_collector::event::Context<'static> {
+    mimecast_collector::event::Context {
+        tenant: "acme",
+        stream,
+        collected_at: time::macros::datetime!(2026-11-23 10:03:00 UTC),
+        include_raw,
+    }
+}
