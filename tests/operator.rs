@@ -1,7 +1,8 @@
 //! Operator commands against real state: `status` (also while the daemon runs) and `reset`
 //! (refused under a running daemon unless forced; a cleared stream is read again).
 
-use mimecast_sim::{SimConfig, SimTenant, Simulator};
+mod common;
+use mimecast_sim::{SimConfig, SimTenant};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -26,18 +27,13 @@ fn lines(path: &Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_reset_with_and_without_a_running_daemon() {
     let acme = SimTenant::named("acme");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            tenants: vec![acme.clone()],
-            records_per_stream: 120,
-            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![acme.clone()],
+        records_per_stream: 120,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.jsonl");
     let config = dir.path().join("config.toml");
@@ -215,17 +211,12 @@ async fn check_probes_every_stream_and_names_what_is_missing() {
     let good = SimTenant::named("good");
     let mut limited = SimTenant::named("limited");
     limited.denied = vec!["Monitoring | URL Protection | Read".into()];
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            tenants: vec![good.clone(), limited.clone()],
-            records_per_stream: 20,
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![good.clone(), limited.clone()],
+        records_per_stream: 20,
+        ..SimConfig::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     let all_v2 = r#"["siem_cg", "ttp_url", "ttp_attachment", "ttp_impersonation", "threat_intel", "audit", "archive_search", "archive_search_logs", "message_tracking", "dashboard", "directory"]"#;
@@ -306,17 +297,12 @@ async fn check_probes_every_stream_and_names_what_is_missing() {
 async fn login_gets_keys_that_work_and_never_writes_the_password() {
     let demo = SimTenant::demo();
     let user = demo.login.clone().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            tenants: vec![demo.clone()],
-            records_per_stream: 5,
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![demo.clone()],
+        records_per_stream: 5,
+        ..SimConfig::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let snippet = dir.path().join("tenant.toml");
     let login = |password: &str, out: &Path| {
@@ -420,18 +406,13 @@ fn notifications(socket: &std::os::unix::net::UnixDatagram) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_and_systemd_is_notified() {
     let acme = SimTenant::named("acme");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            tenants: vec![acme.clone()],
-            records_per_stream: 120,
-            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![acme.clone()],
+        records_per_stream: 120,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -541,18 +522,13 @@ async fn sighup_reloads_the_configuration_and_keeps_checkpoints() {
         SimTenant::named("globex"),
         SimTenant::named("initech"),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            tenants: vec![acme.clone(), globex.clone(), initech.clone()],
-            records_per_stream: 80,
-            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![acme.clone(), globex.clone(), initech.clone()],
+        records_per_stream: 80,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.jsonl");
     let config = dir.path().join("config.toml");
@@ -696,25 +672,20 @@ async fn run_once_exits_1_naming_every_stream_that_failed() {
     let good = SimTenant::named("good");
     let mut limited = SimTenant::named("limited");
     limited.denied = vec!["Monitoring | URL Protection | Read".into()];
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            tenants: vec![good.clone(), limited.clone()],
-            records_per_stream: 20,
-            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
-            faults: vec![mimecast_sim::FaultRule {
-                path_prefix: Some("/api/audit/get-audit-events".into()),
-                tenant: Some("good".into()),
-                times: u32::MAX,
-                after: 0,
-                kind: mimecast_sim::FaultKind::Status(500),
-            }],
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![good.clone(), limited.clone()],
+        records_per_stream: 20,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
+        faults: vec![mimecast_sim::FaultRule {
+            path_prefix: Some("/api/audit/get-audit-events".into()),
+            tenant: Some("good".into()),
+            times: u32::MAX,
+            after: 0,
+            kind: mimecast_sim::FaultKind::Status(500),
+        }],
+        ..SimConfig::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     let out = dir.path().join("events.jsonl");
@@ -783,18 +754,13 @@ async fn run_once_exits_1_naming_every_stream_that_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_lag_of_a_caught_up_stream_keeps_moving() {
     let acme = SimTenant::named("acme");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            tenants: vec![acme.clone()],
-            records_per_stream: 30,
-            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![acme.clone()],
+        records_per_stream: 30,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
+        ..SimConfig::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     let out = dir.path().join("events.jsonl");
@@ -858,21 +824,16 @@ async fn status_lag_of_a_caught_up_stream_keeps_moving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_put_tenant_and_stream_at_the_top_level_once() {
     let acme = SimTenant::named("acme");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(
-        SimConfig {
-            tenants: vec![acme.clone()],
-            records_per_stream: 10,
-            end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
-            faults: vec![mimecast_sim::FaultRule::once(
-                mimecast_sim::FaultKind::Status(503),
-            )],
-            ..SimConfig::default()
-        },
-        listener,
-    )
-    .await
-    .unwrap();
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![acme.clone()],
+        records_per_stream: 10,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(10)),
+        faults: vec![mimecast_sim::FaultRule::once(
+            mimecast_sim::FaultKind::Status(503),
+        )],
+        ..SimConfig::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
