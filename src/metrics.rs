@@ -1,13 +1,24 @@
 //! Prometheus metrics and `/healthz` for on-call dashboards.
 //!
-//! Counters are updated once per poll (and per request in the client), never per event, so the
-//! hot path pays nothing. The text exposition format is small enough to write by hand, which
-//! keeps the label set exactly as documented.
+//! Counters are updated once per committed page or poll (and per request in the client), never
+//! per event, so the hot path pays nothing. The exposition is written by `prometheus-client`
+//! (the format's escaping, `_total`/`_bucket` naming and `promtool check metrics` rules are its
+//! job, not ours); the values live here, in maps keyed by stream and tenant, and are encoded
+//! at scrape time by a [`Collector`]. Owning the maps is what lets a reload drop the series of
+//! a removed stream or tenant, and carry a tenant's request counters over when its client is
+//! rebuilt (new credentials or rate), so a series is never rendered twice and never goes back.
 
 use crate::api::MimecastClient;
 use crate::state::StreamKey;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,26 +37,125 @@ pub struct PollCounts {
 /// `/healthz` fails when the daemon's heartbeat is older than this.
 pub const HEARTBEAT_STALE: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Default, Clone)]
-pub struct StreamMetrics {
-    pub events: u64,
-    pub duplicates: u64,
-    pub pages: u64,
-    pub polls: u64,
-    pub poll_failures: u64,
-    pub poll_seconds_sum: f64,
-    pub covered_until: Option<OffsetDateTime>,
-    pub last_success: Option<OffsetDateTime>,
-    pub up: bool,
+/// Upper bounds of the poll duration buckets, in seconds: an idle poll takes well under a
+/// second, a page of a SIEM file a few, a backfill poll minutes.
+const POLL_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
+
+#[derive(Debug)]
+struct StreamMetrics {
+    events: u64,
+    duplicates: u64,
+    pages: u64,
+    polls: u64,
+    poll_failures: u64,
+    poll_duration: Histogram,
+    covered_until: Option<OffsetDateTime>,
+    last_success: Option<OffsetDateTime>,
+    up: bool,
 }
 
-#[derive(Default)]
-pub struct Metrics {
+impl Default for StreamMetrics {
+    fn default() -> Self {
+        StreamMetrics {
+            events: 0,
+            duplicates: 0,
+            pages: 0,
+            polls: 0,
+            poll_failures: 0,
+            poll_duration: Histogram::new(POLL_BUCKETS),
+            covered_until: None,
+            last_success: None,
+            up: false,
+        }
+    }
+}
+
+/// A tenant's request counters: the live client's, plus what the clients it replaced counted.
+#[derive(Debug, Default, Clone)]
+struct TenantCounts {
+    by_status: BTreeMap<u16, u64>,
+    rate_limited: u64,
+    retries: u64,
+    token_refreshes: u64,
+}
+
+impl TenantCounts {
+    fn of(client: &MimecastClient) -> TenantCounts {
+        let stats = client.stats();
+        TenantCounts {
+            by_status: stats.by_status().into_iter().collect(),
+            rate_limited: stats.rate_limited(),
+            retries: stats.retries(),
+            token_refreshes: client.token_fetches(),
+        }
+    }
+
+    fn add(&mut self, other: &TenantCounts) {
+        for (status, n) in &other.by_status {
+            *self.by_status.entry(*status).or_default() += n;
+        }
+        self.rate_limited += other.rate_limited;
+        self.retries += other.retries;
+        self.token_refreshes += other.token_refreshes;
+    }
+}
+
+struct TenantSeries {
+    client: MimecastClient,
+    retired: TenantCounts,
+}
+
+impl std::fmt::Debug for TenantSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantSeries")
+            .field("tenant", &self.client.tenant())
+            .field("retired", &self.retired)
+            .finish()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Values {
     streams: Mutex<BTreeMap<StreamKey, StreamMetrics>>,
-    clients: Mutex<Vec<MimecastClient>>,
+    tenants: Mutex<BTreeMap<String, TenantSeries>>,
     sink_bytes: AtomicU64,
     files_quarantined: AtomicU64,
+}
+
+/// The daemon's metrics: what the streams, clients and sink report, and the registry that
+/// renders them with the build and process metrics.
+pub struct Metrics {
+    values: Arc<Values>,
+    registry: Registry,
     heartbeat: AtomicI64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let values = Arc::new(Values::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(ProcessCollector));
+        let ours = registry.sub_registry_with_prefix("mimecast_collector");
+        ours.register(
+            "build",
+            "The running build's version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        ours.register_collector(Box::new(ValuesCollector(values.clone())));
+        Metrics {
+            values,
+            registry,
+            heartbeat: AtomicI64::new(0),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -53,16 +163,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Metrics {
+    /// Counts `client`'s requests under its tenant. A client that replaces another of the same
+    /// tenant (a reload changed its credentials or rate) continues the old one's counters.
     pub fn register_client(&self, client: &MimecastClient) {
-        lock(&self.clients).push(client.clone());
+        let mut tenants = lock(&self.values.tenants);
+        match tenants.get_mut(client.tenant()) {
+            Some(series) if series.client.ptr_eq(client) => {}
+            Some(series) => {
+                let old = TenantCounts::of(&series.client);
+                series.retired.add(&old);
+                series.client = client.clone();
+            }
+            None => {
+                tenants.insert(
+                    client.tenant().to_string(),
+                    TenantSeries {
+                        client: client.clone(),
+                        retired: TenantCounts::default(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Drops the series of a tenant that is no longer configured.
+    pub fn forget_tenant(&self, tenant: &str) {
+        lock(&self.values.tenants).remove(tenant);
     }
 
     pub fn register_stream(&self, key: &StreamKey) {
-        lock(&self.streams).entry(key.clone()).or_default();
+        lock(&self.values.streams).entry(key.clone()).or_default();
     }
 
+    /// Drops the series of a stream that is no longer configured.
     pub fn forget_stream(&self, key: &StreamKey) {
-        lock(&self.streams).remove(key);
+        lock(&self.values.streams).remove(key);
     }
 
     /// A page confirmed durable, while its poll may still go on: events, pages and coverage
@@ -73,7 +208,7 @@ impl Metrics {
         page: &PollCounts,
         covered_until: Option<OffsetDateTime>,
     ) {
-        let mut streams = lock(&self.streams);
+        let mut streams = lock(&self.values.streams);
         let m = streams.entry(key.clone()).or_default();
         m.events += page.records;
         m.duplicates += page.duplicates;
@@ -91,33 +226,35 @@ impl Metrics {
         seconds: f64,
         covered_until: Option<OffsetDateTime>,
     ) {
-        let mut streams = lock(&self.streams);
+        let mut streams = lock(&self.values.streams);
         let m = streams.entry(key.clone()).or_default();
         m.events += report.records;
         m.duplicates += report.duplicates;
         m.pages += report.pages;
         m.polls += 1;
-        m.poll_seconds_sum += seconds;
+        m.poll_duration.observe(seconds);
         m.last_success = Some(OffsetDateTime::now_utc());
         m.covered_until = covered_until.or(m.covered_until);
         m.up = true;
     }
 
     pub fn poll_failed(&self, key: &StreamKey, seconds: f64) {
-        let mut streams = lock(&self.streams);
+        let mut streams = lock(&self.values.streams);
         let m = streams.entry(key.clone()).or_default();
         m.polls += 1;
         m.poll_failures += 1;
-        m.poll_seconds_sum += seconds;
+        m.poll_duration.observe(seconds);
         m.up = false;
     }
 
     pub fn file_quarantined(&self) {
-        self.files_quarantined.fetch_add(1, Ordering::Relaxed);
+        self.values
+            .files_quarantined
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn add_sink_bytes(&self, n: u64) {
-        self.sink_bytes.fetch_add(n, Ordering::Relaxed);
+        self.values.sink_bytes.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn beat(&self) {
@@ -133,13 +270,9 @@ impl Metrics {
             && OffsetDateTime::now_utc().unix_timestamp() - last <= HEARTBEAT_STALE.as_secs() as i64
     }
 
-    pub fn snapshot(&self) -> BTreeMap<StreamKey, StreamMetrics> {
-        lock(&self.streams).clone()
-    }
-
     /// A one-line summary for systemd's STATUS=.
     pub fn summary(&self) -> String {
-        let streams = lock(&self.streams);
+        let streams = lock(&self.values.streams);
         let events: u64 = streams.values().map(|m| m.events).sum();
         let failing = streams.values().filter(|m| m.polls > 0 && !m.up).count();
         format!(
@@ -148,150 +281,301 @@ impl Metrics {
         )
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
-        let now = OffsetDateTime::now_utc();
-        let streams = self.snapshot();
         let mut out = String::new();
-        let labels = |k: &StreamKey| {
-            format!(
-                "tenant=\"{}\",stream=\"{}\",part=\"{}\"",
-                escape(&k.tenant),
-                escape(&k.stream),
-                escape(&k.part)
-            )
-        };
-        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
-            let _ = writeln!(
-                out,
-                "# HELP mimecast_collector_{name} {help}\n# TYPE mimecast_collector_{name} {kind}"
-            );
-            for (l, v) in rows {
-                let _ = writeln!(out, "mimecast_collector_{name}{{{l}}} {v}");
-            }
-        };
-        let per = |f: &dyn Fn(&StreamMetrics) -> Option<String>| -> Vec<(String, String)> {
-            streams
-                .iter()
-                .filter_map(|(k, m)| f(m).map(|v| (labels(k), v)))
-                .collect()
-        };
-        family(
-            "events_total",
-            "counter",
-            "Events written, per tenant and stream.",
-            per(&|m| Some(m.events.to_string())),
-        );
-        family(
-            "duplicates_dropped_total",
-            "counter",
-            "Re-read records dropped by id.",
-            per(&|m| Some(m.duplicates.to_string())),
-        );
-        family(
-            "pages_total",
-            "counter",
-            "Pages committed.",
-            per(&|m| Some(m.pages.to_string())),
-        );
-        family(
-            "polls_total",
-            "counter",
-            "Polls started.",
-            per(&|m| Some(m.polls.to_string())),
-        );
-        family(
-            "poll_failures_total",
-            "counter",
-            "Polls that ended in an error.",
-            per(&|m| Some(m.poll_failures.to_string())),
-        );
-        family(
-            "poll_duration_seconds_sum",
-            "counter",
-            "Time spent polling.",
-            per(&|m| Some(format!("{:.3}", m.poll_seconds_sum))),
-        );
-        family(
-            "stream_up",
-            "gauge",
-            "1 when the stream's last poll succeeded.",
-            per(&|m| Some(u8::from(m.up).to_string())),
-        );
-        family(
-            "lag_seconds",
-            "gauge",
-            "How far the stream's checkpoint is behind now.",
-            per(&|m| {
-                m.covered_until
-                    .or(m.last_success)
-                    .map(|t| format!("{:.0}", (now - t).as_seconds_f64().max(0.0)))
-            }),
-        );
-        family(
-            "checkpoint_age_seconds",
-            "gauge",
-            "Time since the stream last committed a poll.",
-            per(&|m| {
-                m.last_success
-                    .map(|t| format!("{:.0}", (now - t).as_seconds_f64().max(0.0)))
-            }),
-        );
-        let clients = lock(&self.clients).clone();
-        let tenant_rows = |f: &dyn Fn(&MimecastClient) -> u64| -> Vec<(String, String)> {
-            clients
-                .iter()
-                .map(|c| {
-                    (
-                        format!("tenant=\"{}\"", escape(c.tenant())),
-                        f(c).to_string(),
-                    )
-                })
-                .collect()
-        };
-        let mut by_status = Vec::new();
-        for c in &clients {
-            for (status, n) in c.stats().by_status() {
-                by_status.push((
-                    format!("tenant=\"{}\",status=\"{status}\"", escape(c.tenant())),
-                    n.to_string(),
-                ));
-            }
+        if let Err(e) =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+        {
+            // Writing to a String does not fail; a collector that did would leave half a scrape.
+            tracing::error!(error = %e, "metrics could not be rendered");
         }
-        family(
-            "requests_total",
-            "counter",
-            "HTTP requests to Mimecast by status (0: no response).",
-            by_status,
-        );
-        family(
-            "rate_limited_total",
-            "counter",
-            "429 answers from Mimecast.",
-            tenant_rows(&|c| c.stats().rate_limited()),
-        );
-        family(
-            "retries_total",
-            "counter",
-            "Requests retried after a transient error.",
-            tenant_rows(&|c| c.stats().retries()),
-        );
-        family(
-            "token_refreshes_total",
-            "counter",
-            "API 2.0 access tokens fetched.",
-            tenant_rows(&|c| c.token_fetches()),
-        );
-        let _ = writeln!(out, "# HELP mimecast_collector_sink_bytes_total Bytes written to the output.\n# TYPE mimecast_collector_sink_bytes_total counter\nmimecast_collector_sink_bytes_total {}", self.sink_bytes.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP mimecast_collector_files_quarantined_total SIEM files skipped after repeated decode failures (listed by `status`).\n# TYPE mimecast_collector_files_quarantined_total counter\nmimecast_collector_files_quarantined_total {}", self.files_quarantined.load(Ordering::Relaxed));
         out
     }
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+type Labels<'a> = [(&'static str, &'a str); 3];
+
+fn stream_labels(k: &StreamKey) -> Labels<'_> {
+    [
+        ("tenant", k.tenant.as_str()),
+        ("stream", k.stream.as_str()),
+        ("part", k.part.as_str()),
+    ]
+}
+
+/// Encodes the per-stream and per-tenant values at scrape time.
+#[derive(Debug)]
+struct ValuesCollector(Arc<Values>);
+
+/// One family whose samples are computed from the values: `rows` yields a label set and a
+/// value (or nothing, for a stream that has none yet).
+fn family<L, M, I>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    metric_type: MetricType,
+    rows: I,
+) -> Result<(), std::fmt::Error>
+where
+    L: prometheus_client::encoding::EncodeLabelSet,
+    M: EncodeMetric,
+    I: IntoIterator<Item = (L, M)>,
+{
+    let mut family = encoder.encode_descriptor(name, help, unit, metric_type)?;
+    for (labels, metric) in rows {
+        metric.encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for ValuesCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = OffsetDateTime::now_utc();
+        let age = |t: OffsetDateTime| (now - t).as_seconds_f64().max(0.0).round() as i64;
+        {
+            let streams = lock(&self.0.streams);
+            let counter = |f: fn(&StreamMetrics) -> u64| {
+                streams
+                    .iter()
+                    .map(move |(k, m)| (stream_labels(k), ConstCounter::new(f(m))))
+            };
+            let c = MetricType::Counter;
+            family(
+                &mut encoder,
+                "events",
+                "Events written",
+                None,
+                c,
+                counter(|m| m.events),
+            )?;
+            family(
+                &mut encoder,
+                "duplicates_dropped",
+                "Re-read records dropped by id",
+                None,
+                c,
+                counter(|m| m.duplicates),
+            )?;
+            family(
+                &mut encoder,
+                "pages",
+                "Pages committed",
+                None,
+                c,
+                counter(|m| m.pages),
+            )?;
+            family(
+                &mut encoder,
+                "polls",
+                "Polls ended",
+                None,
+                c,
+                counter(|m| m.polls),
+            )?;
+            family(
+                &mut encoder,
+                "poll_failures",
+                "Polls that ended in an error",
+                None,
+                c,
+                counter(|m| m.poll_failures),
+            )?;
+            let mut hist = encoder.encode_descriptor(
+                "poll_duration",
+                "How long polls took, failed ones included",
+                Some(&Unit::Seconds),
+                MetricType::Histogram,
+            )?;
+            for (k, m) in streams.iter() {
+                m.poll_duration
+                    .encode(hist.encode_family(&stream_labels(k))?)?;
+            }
+            let g = MetricType::Gauge;
+            family(
+                &mut encoder,
+                "stream_up",
+                "1 when the stream's last poll (or page) succeeded",
+                None,
+                g,
+                streams
+                    .iter()
+                    .map(|(k, m)| (stream_labels(k), ConstGauge::new(i64::from(m.up)))),
+            )?;
+            family(
+                &mut encoder,
+                "lag",
+                "Time since the stream was last known complete up to a point",
+                Some(&Unit::Seconds),
+                g,
+                streams.iter().filter_map(|(k, m)| {
+                    let t = m.covered_until.or(m.last_success)?;
+                    Some((stream_labels(k), ConstGauge::new(age(t))))
+                }),
+            )?;
+            family(
+                &mut encoder,
+                "checkpoint_age",
+                "Time since the stream last ended a poll well",
+                Some(&Unit::Seconds),
+                g,
+                streams.iter().filter_map(|(k, m)| {
+                    let t = m.last_success?;
+                    Some((stream_labels(k), ConstGauge::new(age(t))))
+                }),
+            )?;
+        }
+        let tenants: Vec<(String, TenantCounts)> = lock(&self.0.tenants)
+            .iter()
+            .map(|(name, s)| {
+                let mut counts = s.retired.clone();
+                counts.add(&TenantCounts::of(&s.client));
+                (name.clone(), counts)
+            })
+            .collect();
+        let mut requests = encoder.encode_descriptor(
+            "requests",
+            "HTTP requests to Mimecast by status (0: no response)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (tenant, counts) in &tenants {
+            for (status, n) in &counts.by_status {
+                let status = status.to_string();
+                let labels = [("tenant", tenant.as_str()), ("status", status.as_str())];
+                ConstCounter::new(*n).encode(requests.encode_family(&labels)?)?;
+            }
+        }
+        let per_tenant = |f: fn(&TenantCounts) -> u64| {
+            tenants
+                .iter()
+                .map(move |(t, c)| ([("tenant", t.as_str())], ConstCounter::new(f(c))))
+        };
+        let c = MetricType::Counter;
+        family(
+            &mut encoder,
+            "rate_limited",
+            "429 answers from Mimecast",
+            None,
+            c,
+            per_tenant(|c| c.rate_limited),
+        )?;
+        family(
+            &mut encoder,
+            "retries",
+            "Requests retried after a transient error",
+            None,
+            c,
+            per_tenant(|c| c.retries),
+        )?;
+        family(
+            &mut encoder,
+            "token_refreshes",
+            "API 2.0 access tokens fetched",
+            None,
+            c,
+            per_tenant(|c| c.token_refreshes),
+        )?;
+        ConstCounter::new(self.0.sink_bytes.load(Ordering::Relaxed)).encode(
+            encoder.encode_descriptor(
+                "sink",
+                "Bytes written to the output",
+                Some(&Unit::Bytes),
+                MetricType::Counter,
+            )?,
+        )?;
+        ConstCounter::new(self.0.files_quarantined.load(Ordering::Relaxed)).encode(
+            encoder.encode_descriptor(
+                "files_quarantined",
+                "SIEM files skipped after repeated decode failures (listed by `status`)",
+                None,
+                MetricType::Counter,
+            )?,
+        )?;
+        Ok(())
+    }
+}
+
+/// The standard `process_*` metrics (CPU, memory, file descriptors, threads, start time), read
+/// from `/proc/self` at scrape time under the names every Prometheus client uses. Where `/proc`
+/// cannot be read (not Linux, or hidden) they are left out rather than reported as zero.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(me) = procfs::process::Process::myself() else {
+            return Ok(());
+        };
+        let gauge = |encoder: &mut DescriptorEncoder, name: &str, help: &str, v: f64| {
+            ConstGauge::new(v).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Gauge,
+            )?)
+        };
+        if let Ok(stat) = me.stat() {
+            let ticks = procfs::ticks_per_second() as f64;
+            ConstCounter::new((stat.utime + stat.stime) as f64 / ticks).encode(
+                encoder.encode_descriptor(
+                    "process_cpu",
+                    "Total user and system CPU time spent in seconds",
+                    Some(&Unit::Seconds),
+                    MetricType::Counter,
+                )?,
+            )?;
+            gauge(
+                &mut encoder,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                (stat.rss * procfs::page_size()) as f64,
+            )?;
+            gauge(
+                &mut encoder,
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                stat.vsize as f64,
+            )?;
+            gauge(
+                &mut encoder,
+                "process_threads",
+                "Number of OS threads in the process",
+                stat.num_threads as f64,
+            )?;
+            if let Ok(boot) = procfs::boot_time_secs() {
+                gauge(
+                    &mut encoder,
+                    "process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds",
+                    boot as f64 + stat.starttime as f64 / ticks,
+                )?;
+            }
+        }
+        if let Ok(n) = me.fd_count() {
+            gauge(
+                &mut encoder,
+                "process_open_fds",
+                "Number of open file descriptors",
+                n as f64,
+            )?;
+        }
+        if let Ok(limits) = me.limits() {
+            if let procfs::process::LimitValue::Value(n) = limits.max_open_files.soft_limit {
+                gauge(
+                    &mut encoder,
+                    "process_max_fds",
+                    "Maximum number of open file descriptors",
+                    n as f64,
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Serves `/metrics` and `/healthz` on `listener` until `stop`.
@@ -308,12 +592,7 @@ pub async fn serve(
             "/metrics",
             get(move || {
                 let m = m.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        m.render(),
-                    )
-                }
+                async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], m.render()) }
             }),
         )
         .route(
@@ -346,8 +625,13 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
 mod tests {
     use super::*;
 
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
     #[test]
-    fn renders_counters_and_gauges_with_labels() {
+    fn renders_counters_gauges_and_histograms_with_labels() {
         let m = Metrics::default();
         let key = StreamKey::new("acme", "siem_cg", "url protect");
         m.poll_succeeded(
@@ -360,26 +644,87 @@ mod tests {
             0.5,
             Some(OffsetDateTime::now_utc() - time::Duration::seconds(90)),
         );
+        m.poll_failed(&key, 20.0);
         m.add_sink_bytes(1234);
         m.file_quarantined();
         let text = m.render();
-        assert!(text.contains("mimecast_collector_events_total{tenant=\"acme\",stream=\"siem_cg\",part=\"url protect\"} 7"), "{text}");
-        assert!(text.contains("mimecast_collector_stream_up{tenant=\"acme\",stream=\"siem_cg\",part=\"url protect\"} 1"));
-        assert!(text.contains("mimecast_collector_sink_bytes_total 1234"));
-        assert!(text.contains("mimecast_collector_files_quarantined_total 1"));
-        let lag: f64 = text
-            .lines()
-            .find(|l| l.starts_with("mimecast_collector_lag_seconds{"))
-            .unwrap()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let labels = r#"{tenant="acme",stream="siem_cg",part="url protect"}"#;
+        let at = |name: &str| sample(&text, &format!("mimecast_collector_{name}{labels}"));
+        assert_eq!(at("events_total"), Some(7.0), "{text}");
+        assert_eq!(at("pages_total"), Some(2.0));
+        assert_eq!(at("polls_total"), Some(2.0));
+        assert_eq!(at("poll_failures_total"), Some(1.0));
+        assert_eq!(at("stream_up"), Some(0.0), "the last poll failed");
+        assert_eq!(at("poll_duration_seconds_count"), Some(2.0));
+        assert_eq!(at("poll_duration_seconds_sum"), Some(20.5));
+        let bucket = |le: &str| {
+            sample(
+                &text,
+                &format!(
+                    r#"mimecast_collector_poll_duration_seconds_bucket{{tenant="acme",stream="siem_cg",part="url protect",le="{le}"}}"#
+                ),
+            )
+        };
+        assert_eq!(bucket("0.5"), Some(1.0), "{text}");
+        assert_eq!(bucket("10"), Some(1.0), "{text}");
+        assert_eq!(bucket("30"), Some(2.0));
+        assert_eq!(bucket("+Inf"), Some(2.0));
+        let lag = at("lag_seconds").expect("lag");
         assert!((89.0..=100.0).contains(&lag), "{lag}");
+        assert_eq!(
+            sample(&text, "mimecast_collector_sink_bytes_total"),
+            Some(1234.0)
+        );
+        assert_eq!(
+            sample(&text, "mimecast_collector_files_quarantined_total"),
+            Some(1.0)
+        );
+        assert!(text.contains(&format!(
+            "mimecast_collector_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(
+            sample(&text, "process_resident_memory_bytes").is_some_and(|v| v > 0.0),
+            "{text}"
+        );
+        assert!(sample(&text, "process_cpu_seconds_total").is_some());
         assert!(!m.healthy(), "no heartbeat yet");
         m.beat();
         assert!(m.healthy());
-        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+    }
+
+    #[test]
+    fn a_forgotten_stream_leaves_no_series() {
+        let m = Metrics::default();
+        let gone = StreamKey::new("acme", "audit", "");
+        let kept = StreamKey::new("acme", "ttp_url", "");
+        m.register_stream(&gone);
+        m.register_stream(&kept);
+        m.page_committed(
+            &gone,
+            &PollCounts {
+                records: 3,
+                ..Default::default()
+            },
+            None,
+        );
+        assert!(m.render().contains(r#"stream="audit""#));
+        m.forget_stream(&gone);
+        let text = m.render();
+        assert!(!text.contains(r#"stream="audit""#), "{text}");
+        assert!(text.contains(r#"stream="ttp_url""#), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::default();
+        m.register_stream(&StreamKey::new("a\"b\\c", "audit", ""));
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"mimecast_collector_events_total{tenant="a\"b\\c",stream="audit",part=""} 0"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -664,6 +664,130 @@ async fn sighup_reloads_the_configuration_and_keeps_checkpoints() {
     sim.shutdown().await;
 }
 
+/// After a reload that rebuilds a tenant's client (new rate) and removes another tenant, each
+/// series is rendered once, the rebuilt tenant's request counters go on from where they were,
+/// and the removed tenant's series are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_after_a_reload_have_one_series_each_and_none_for_removed_tenants() {
+    let (acme, globex) = (SimTenant::named("acme"), SimTenant::named("globex"));
+    let sim = common::start_sim(SimConfig {
+        tenants: vec![acme.clone(), globex.clone()],
+        records_per_stream: 40,
+        end: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(5)),
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("config.toml");
+    let head = format!(
+        "[collector]\nstate_path = {:?}\npoll_interval = \"1h\"\n[sink]\nkind = \"file\"\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+        dir.path().join("state.db").display().to_string(),
+        dir.path().join("events.jsonl").display().to_string(),
+    );
+    let base = sim.base_url();
+    std::fs::write(
+        &config,
+        format!(
+            "{head}{}{}",
+            tenant_toml("acme", &base, &acme, false, r#"["ttp_url"]"#),
+            tenant_toml("globex", &base, &globex, true, r#"["audit"]"#),
+        ),
+    )
+    .unwrap();
+    let mut daemon = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let scrape_until = |what: &'static str, done: fn(&str) -> bool| {
+        let http = http.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                assert!(started.elapsed() < Duration::from_secs(20), "{what}");
+                if let Ok(r) = http
+                    .get(format!("http://127.0.0.1:{port}/metrics"))
+                    .send()
+                    .await
+                {
+                    let text = r.text().await.unwrap();
+                    if done(&text) {
+                        return text;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let acme_ok = r#"mimecast_collector_requests_total{tenant="acme",status="200"}"#;
+    let value = |text: &str, series: &str| -> Vec<f64> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .collect()
+    };
+    let before = scrape_until("both tenants drained", |t| {
+        t.contains(r#"events_total{tenant="acme",stream="ttp_url",part=""} 40"#)
+            && t.contains(r#"events_total{tenant="globex",stream="audit",part=""} 40"#)
+    })
+    .await;
+    let before_ok = value(&before, acme_ok);
+    assert_eq!(before_ok.len(), 1, "{before}");
+    // acme gets a new rate (a new client), globex goes away.
+    std::fs::write(
+        &config,
+        format!(
+            "{head}{}requests_per_minute = 500\n",
+            tenant_toml("acme", &base, &acme, false, r#"["ttp_url"]"#),
+        ),
+    )
+    .unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let after = scrape_until("globex's series are dropped", |t| {
+        !t.contains(r#"tenant="globex""#)
+    })
+    .await;
+    let after_ok = value(&after, acme_ok);
+    assert_eq!(
+        after_ok.len(),
+        1,
+        "one series per tenant and status:\n{after}"
+    );
+    assert!(after_ok[0] >= before_ok[0], "{after_ok:?} < {before_ok:?}");
+    assert_eq!(
+        value(
+            &after,
+            r#"mimecast_collector_token_refreshes_total{tenant="acme"}"#
+        )
+        .len(),
+        1,
+        "{after}"
+    );
+    assert!(after.contains(r#"events_total{tenant="acme",stream="ttp_url",part=""} 40"#));
+    assert!(Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while daemon.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sim.shutdown().await;
+}
+
 /// `run --once` that could not complete a stream (a permission missing, a server failing
 /// through every retry) exits 1 and names each such stream; the streams that worked still
 /// wrote their events.

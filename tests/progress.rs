@@ -1,6 +1,7 @@
 //! A long backfill is not silent: while one poll drains a backlog, each committed page counts in
 //! `/metrics` (events, pages, `stream_up`) and a progress line is logged (records, position,
-//! lag, rate), at most once per interval. Its own test binary: it installs a log subscriber.
+//! lag, rate), at most once per interval; and the scrape taken mid-drain passes
+//! `promtool check metrics`. Its own test binary: it installs a log subscriber.
 
 mod common;
 use common::*;
@@ -20,6 +21,32 @@ impl std::io::Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// `promtool check metrics` (Prometheus' own linter) must pass on the scrape. promtool comes
+/// with Debian's `prometheus` package, which `.ci/run` installs.
+fn promtool_check(scrape: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is not installed: apt-get install prometheus (as .ci/run does)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- scrape:\n{scrape}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn sample(text: &str, name: &str) -> f64 {
@@ -105,6 +132,7 @@ async fn a_backfill_counts_each_page_and_logs_progress_while_it_drains() {
         "still in the first poll: {mid}"
     );
     assert_eq!(sample(&mid, "mimecast_collector_stream_up{"), 1.0, "{mid}");
+    promtool_check(&mid);
     run.await.unwrap().unwrap();
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text

@@ -238,6 +238,11 @@ impl MimecastClient {
         &self.inner.stats
     }
 
+    /// Whether `self` and `other` are the same client (clones of one), not merely alike.
+    pub fn ptr_eq(&self, other: &MimecastClient) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     pub fn limiter(&self) -> &Arc<TenantLimiter> {
         &self.inner.limiter
     }

@@ -162,6 +162,9 @@ impl Supervisor {
                 }
             }
         }
+        for gone in self.clients.keys().filter(|t| !clients.contains_key(*t)) {
+            self.metrics.forget_tenant(gone);
+        }
         self.clients = clients;
         // Stop what is gone or changed; the changed ones restart below once stopped.
         let stale: Vec<StreamKey> = self
