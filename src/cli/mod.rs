@@ -3,18 +3,22 @@
 //! Exit codes are part of the contract: 0 ok, 1 runtime failure, 2 usage, 78 bad configuration (EX_CONFIG) with the key path in the message.
 
 mod check;
+#[cfg(feature = "sim")]
+mod demo;
 mod login;
 pub mod permissions;
 pub mod reset;
 mod run;
 mod signals;
+#[cfg(feature = "sim")]
 mod sim;
 mod status;
 
 use crate::config::{self, ConfigError};
 use crate::logging::{self, LogFormat};
+#[cfg(feature = "sim")]
 use crate::render::Format;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,9 +133,19 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout; packages install it as mimecast-collector(1).
+    #[command(hide = true)]
+    Man,
     /// Run the built-in Mimecast simulator (API 1.0 and 2.0) for tests, demos and benchmarks.
+    #[cfg(feature = "sim")]
     Sim(sim::SimArgs),
     /// Start the simulator and the collector against it, printing events to stdout.
+    #[cfg(feature = "sim")]
     Demo {
         /// Stop after this many events.
         #[arg(long)]
@@ -142,6 +156,7 @@ pub enum Command {
     },
 }
 
+#[cfg(feature = "sim")]
 fn parse_format(name: &str) -> Result<Format, String> {
     Format::from_name(name).ok_or_else(|| format!("{name:?} is not one of native, ocsf, ecs"))
 }
@@ -156,8 +171,11 @@ pub fn main() -> ExitCode {
         }
     };
     // The demo prints events on the terminal: keep its logs to warnings unless asked.
+    #[cfg(feature = "sim")]
     let quiet_demo =
         matches!(cli.command, Command::Demo { .. }) && std::env::var_os("RUST_LOG").is_none();
+    #[cfg(not(feature = "sim"))]
+    let quiet_demo = false;
     let level = cli.log_level.as_deref().or(quiet_demo.then_some("warn"));
     logging::init(cli.log_format, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -345,7 +363,37 @@ async fn dispatch(command: Command) -> u8 {
                 }
             },
         },
-        Command::Demo { events, format } => run::demo(events, format).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "mimecast-collector",
+                &mut std::io::stdout(),
+            );
+            EXIT_OK
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => {
+                    use std::io::Write;
+                    match std::io::stdout().write_all(&page) {
+                        Ok(()) => EXIT_OK,
+                        Err(e) => {
+                            eprintln!("error: cannot write the man page: {e}");
+                            EXIT_FAILURE
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: cannot render the man page: {e}");
+                    EXIT_FAILURE
+                }
+            }
+        }
+        #[cfg(feature = "sim")]
+        Command::Demo { events, format } => demo::demo(events, format).await,
+        #[cfg(feature = "sim")]
         Command::Sim(args) => sim::run(args).await,
     }
 }
