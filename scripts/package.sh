@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the Debian package: target/debian/mimecast-collector_<version>-1_<arch>.deb (and its
+# -dbgsym package with the debug info).
+#
+#   scripts/package.sh            # needs cargo-deb: cargo install cargo-deb --locked
+#
+# The man page and shell completions come from the binary itself (clap_mangen, clap_complete),
+# so they are generated from the release build before cargo-deb packs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo-deb >/dev/null 2>&1 || {
+  echo "error: cargo-deb is not installed: cargo install cargo-deb --locked" >&2
+  exit 1
+}
+cargo build --release --locked
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+bin="$target_dir/release/mimecast-collector"
+# cargo-deb reads the assets from the crate's own target/assets, wherever CARGO_TARGET_DIR is.
+assets=target/assets
+mkdir -p "$assets"
+"$bin" man | gzip -9n > "$assets/mimecast-collector.1.gz"
+"$bin" completions bash > "$assets/mimecast-collector.bash"
+"$bin" completions zsh > "$assets/_mimecast-collector"
+"$bin" completions fish > "$assets/mimecast-collector.fish"
+cargo deb --no-build --locked "$@"
