@@ -8,7 +8,7 @@
 #      user outside the group is told "permission denied"), then drains the simulator into the
 #      state directory with `run --once`;
 #   4. an upgrade keeps an edited config and its permissions; removal keeps the config.
-# Needs root (setpriv, chown), dpkg, and a free loopback port.
+# Needs root (setpriv, chown), dpkg, logrotate, and a free loopback port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +42,9 @@ done
 extract=$(mktemp -d)
 root=$(mktemp -d)
 sim_pid=""
+daemon=""
 cleanup() {
+  [ -n "$daemon" ] && kill "$daemon" 2>/dev/null || true
   [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
   rm -rf "$extract" "$root"
 }
@@ -127,6 +129,39 @@ perm /var/lib/mimecast-collector/events.jsonl 600 "$uid" "$gid"
 as_service env MIMECAST_COLLECTOR_CONFIG="$config" "$bin" status >/dev/null \
   || fail "status as the service user failed"
 echo "run --once as the service user: $lines events in $state"
+
+# 3c. The packaged logrotate file, run for real against the running daemon: the file is renamed,
+# the daemon reopens the path on SIGHUP, and nothing is cut or written twice. (Its `su` line
+# names a user this host does not have, the postrotate command a systemd this root does not
+# run: those two lines are swapped for their equivalents here.)
+# setpriv and env exec, so $! is the daemon itself.
+setpriv --reuid="$uid" --regid="$gid" --clear-groups \
+  env MIMECAST_COLLECTOR_CONFIG="$config" "$bin" run 2>"$state/daemon.log" &
+daemon=$!
+rotate_conf=$(mktemp)
+sed -e "s#/var/lib/mimecast-collector/events.jsonl#$state/events.jsonl#" \
+    -e '/^ *su /d' \
+    -e "s#systemctl kill .*#kill -HUP $daemon#" \
+    "$root/etc/logrotate.d/mimecast-collector" > "$rotate_conf"
+grep -v '^ *#' "$rotate_conf" | grep -qw 'copytruncate' && fail "logrotate must not copytruncate"
+for _ in $(seq 100); do
+  grep -q 'poll complete' "$state/daemon.log" && break
+  sleep 0.1
+done
+logrotate --force --state "$root/logrotate.state" "$rotate_conf"
+for _ in $(seq 100); do
+  grep -q 'output file reopened' "$state/daemon.log" && break
+  sleep 0.1
+done
+grep -q 'output file reopened' "$state/daemon.log" || fail "the daemon did not reopen after rotation: $(cat "$state/daemon.log")"
+kill -TERM "$daemon"; wait "$daemon" || fail "the daemon did not stop cleanly"
+rotated=$(ls "$state"/events.jsonl-* | head -n 1)
+[ -e "$state/events.jsonl" ] || fail "no new output file after rotation"
+total=$(cat "$rotated" "$state/events.jsonl" | wc -l)
+unique=$(cat "$rotated" "$state/events.jsonl" | sort -u | wc -l)
+[ "$total" -eq 100 ] && [ "$unique" -eq 100 ] || fail "after rotation: $total lines, $unique distinct, want 100"
+rm -f "$rotate_conf"
+echo "logrotate: renamed to $(basename "$rotated"), daemon reopened, 100 events, none repeated"
 
 # 4. An upgrade keeps the edited config and its permissions; removal keeps the config.
 dpkg_root -i "$deb"
