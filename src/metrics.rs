@@ -547,12 +547,12 @@ impl Collector for ProcessCollector {
                 "Number of OS threads in the process",
                 stat.num_threads as f64,
             )?;
-            if let Ok(boot) = procfs::boot_time_secs() {
+            if let Some(boot) = boot_time() {
                 gauge(
                     &mut encoder,
                     "process_start_time_seconds",
                     "Start time of the process since unix epoch in seconds",
-                    boot as f64 + stat.starttime as f64 / ticks,
+                    boot + stat.starttime as f64 / ticks,
                 )?;
             }
         }
@@ -619,6 +619,21 @@ pub async fn serve(
 /// Binds the metrics listener (config `[metrics] listen`).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await
+}
+
+/// When the machine booted, in seconds since the epoch: now minus the time since boot. Read
+/// from the clocks rather than `/proc/stat`, which the unit's `ProcSubset=pid` hides.
+fn boot_time() -> Option<f64> {
+    let mut since_boot = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to the pointer it is given, which is valid.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut since_boot) } != 0 {
+        return None;
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9;
+    Some(now - (since_boot.tv_sec as f64 + since_boot.tv_nsec as f64 / 1e9))
 }
 
 #[cfg(test)]
@@ -688,6 +703,13 @@ mod tests {
             "{text}"
         );
         assert!(sample(&text, "process_cpu_seconds_total").is_some());
+        // Started within the last hour (the test process), not at the epoch or in the future.
+        let started = sample(&text, "process_start_time_seconds").expect("start time");
+        let now = OffsetDateTime::now_utc().unix_timestamp() as f64;
+        assert!(
+            started <= now + 1.0 && started > now - 3600.0,
+            "{started} vs {now}"
+        );
         assert!(!m.healthy(), "no heartbeat yet");
         m.beat();
         assert!(m.healthy());
