@@ -767,3 +767,81 @@ async fn an_overlap_reaching_back_past_a_settled_window_repeats_nothing() {
     assert_eq!(repeated, 0, "events written twice");
     sim.shutdown().await;
 }
+
+/// The most requests under `prefix` that were open at one instant.
+fn most_open_at_once(sim: &mimecast_sim::Simulator, prefix: &str) -> usize {
+    let spans: Vec<(std::time::Instant, std::time::Instant)> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with(prefix))
+        .map(|r| (r.at, r.answered.expect("every request answered")))
+        .collect();
+    spans
+        .iter()
+        .map(|(start, _)| {
+            spans
+                .iter()
+                .filter(|(s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A page's SIEM files are downloaded several at a time (`[http] file_downloads`), never more,
+/// and still written in the page's order, each record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn siem_files_of_a_page_download_at_once_and_are_written_in_order() {
+    // (file_downloads, the fewest and the most files seen open at once): three start together
+    // (at least two overlap even on a crawling machine), never a fourth; one is one at a time.
+    for (downloads, open) in [(3usize, 2..=3usize), (1, 1..=1)] {
+        let acme = SimTenant::named("acme");
+        let sim = start_sim(mimecast_sim::SimConfig {
+            tenants: vec![acme.clone()],
+            siem_cg_records_per_file: 10,
+            ..sim_config(120)
+        })
+        .await;
+        // Every file takes a while to answer, as Mimecast's storage does.
+        sim.inject(mimecast_sim::FaultRule {
+            path_prefix: Some("/storage/".into()),
+            tenant: None,
+            times: u32::MAX,
+            after: 0,
+            kind: mimecast_sim::FaultKind::Delay(std::time::Duration::from_millis(150)),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("events.jsonl");
+        let mut config = collector_config(
+            vec![with_streams(v2_tenant(&sim, &acme), &[StreamKind::SiemCg])],
+            &dir.path().join("state.db"),
+            SinkKind::File { path: out.clone() },
+        );
+        config.http.file_downloads = downloads;
+        config.tenants[0].streams[0].types = vec!["receipt".into()];
+        run_once(config).await;
+        let files = sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/storage/"))
+            .count();
+        assert_eq!(files, 12, "120 records in files of 10");
+        let most = most_open_at_once(&sim, "/storage/");
+        assert!(
+            open.contains(&most),
+            "file_downloads = {downloads}: {most} files open at once"
+        );
+        // In the order the files were listed, each record once.
+        let got: Vec<String> = read_events(&out)
+            .iter()
+            .map(|e| e["raw"].to_string())
+            .collect();
+        let want: Vec<String> = sim
+            .expected_records("acme", "siem_cg:receipt")
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(got, want, "file_downloads = {downloads}");
+        sim.shutdown().await;
+    }
+}

@@ -151,6 +151,10 @@ struct Inner {
     retry: RetryConfig,
     jitter_seed: Option<u64>,
     stats: ClientStats,
+    /// SIEM file downloads in flight for this tenant, at most `[http] file_downloads`.
+    downloads: Arc<tokio::sync::Semaphore>,
+    /// How many files a stream starts ahead of the one it is writing.
+    download_ahead: usize,
     /// The server's clock minus ours, in ms, from the newest `Date` header (0 until measured).
     skew_ms: AtomicI64,
 }
@@ -210,9 +214,35 @@ impl MimecastClient {
                 retry,
                 jitter_seed: None,
                 stats: ClientStats::default(),
+                downloads: Arc::new(tokio::sync::Semaphore::new(
+                    crate::config::DEFAULT_FILE_DOWNLOADS,
+                )),
+                download_ahead: crate::config::DEFAULT_FILE_DOWNLOADS,
                 skew_ms: AtomicI64::new(0),
             }),
         })
+    }
+
+    /// Allows `n` SIEM file downloads at once for this tenant (`[http] file_downloads`; at
+    /// least 1). Call before cloning.
+    pub fn with_file_downloads(mut self, n: usize) -> MimecastClient {
+        let n = n.max(1);
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.downloads = Arc::new(tokio::sync::Semaphore::new(n));
+            inner.download_ahead = n;
+        }
+        self
+    }
+
+    /// How many of a page's files to have in flight at once.
+    pub fn download_ahead(&self) -> usize {
+        self.inner.download_ahead
+    }
+
+    /// Waits for one of the tenant's download slots; the slot is free again when the permit
+    /// is dropped (the file written, or given up).
+    pub async fn download_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.downloads.clone().acquire_owned().await.ok()
     }
 
     /// Makes retry delays reproducible (tests and benchmarks). Call before cloning.

@@ -11,7 +11,9 @@ mod raw;
 pub mod secret;
 mod validate;
 
-pub use validate::{Secrets, DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, MAX_PAGE_SIZE};
+pub use validate::{
+    Secrets, DEFAULT_FILE_DOWNLOADS, DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, MAX_PAGE_SIZE,
+};
 
 use crate::render::{Format, Output};
 use secrecy::SecretString;
@@ -63,6 +65,9 @@ pub struct HttpConfig {
     pub retry: RetryConfig,
     /// Default client-side limit per tenant, overridable per tenant.
     pub requests_per_minute: NonZeroU32,
+    /// SIEM files downloaded at once per tenant (a page's files overlap; they are still
+    /// written and committed one after the other, in order).
+    pub file_downloads: usize,
     /// `ca_file`: extra trusted CA certificates, PEM, checked at load. Validation stays on.
     pub extra_ca_pem: Option<Vec<u8>>,
 }

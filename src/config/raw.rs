@@ -49,6 +49,7 @@ pub struct RawHttp {
     pub retry_max_delay: Option<String>,
     pub retry_max_attempts: Option<u32>,
     pub requests_per_minute: Option<u32>,
+    pub file_downloads: Option<u32>,
     /// Extra CA certificates (PEM) to trust, e.g. a TLS-inspecting proxy's.
     pub ca_file: Option<PathBuf>,
 }

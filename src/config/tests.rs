@@ -413,6 +413,12 @@ fn every_mistake_names_its_key() {
             "out of range",
         ),
         (
+            "file downloads out of range",
+            format!("[http]\nfile_downloads = 0\n{}", v2_tenant("a")),
+            "http.file_downloads",
+            "out of range",
+        ),
+        (
             "http to a remote host",
             format!(
                 "{}base_url = \"http://mimecast.example.com\"\n",

@@ -18,6 +18,10 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 /// (docs/mimecast-api.md#rate-limits); this is low enough that a dozen streams of one tenant stay
 /// far from any observed quota.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 240;
+/// SIEM files downloaded at once per tenant: enough to hide Mimecast's per-file latency (tens
+/// to hundreds of ms) behind the writing of the file before, few enough to bound memory (each
+/// file in flight holds at most its decoder's queue).
+pub const DEFAULT_FILE_DOWNLOADS: usize = 4;
 /// No setting needs more than a year; larger values only risk overflow in time arithmetic.
 const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
@@ -217,6 +221,17 @@ pub(super) fn validate(
         ),
         retry,
         requests_per_minute: default_rpm,
+        file_downloads: match h.file_downloads {
+            None => DEFAULT_FILE_DOWNLOADS,
+            Some(n @ 1..=32) => n as usize,
+            Some(n) => {
+                errs.push(
+                    "http.file_downloads",
+                    format!("{n} is out of range: use 1 to 32"),
+                );
+                DEFAULT_FILE_DOWNLOADS
+            }
+        },
         extra_ca_pem: h.ca_file.as_ref().and_then(|path| {
             let path = if path.is_relative() {
                 base_dir.join(path)

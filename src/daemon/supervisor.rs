@@ -118,6 +118,7 @@ impl Supervisor {
                         limiter,
                     ) {
                         Ok(c) => {
+                            let c = c.with_file_downloads(config.http.file_downloads);
                             self.metrics.register_client(&c);
                             c
                         }

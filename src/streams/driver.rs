@@ -625,16 +625,47 @@ impl<S: Source> Driver<S> {
         report: &mut PollReport,
         pending: &mut Option<Pending<S::Cursor>>,
     ) -> Result<FilesOutcome, StreamError> {
+        use futures_util::StreamExt;
+        // Up to `download_ahead` files are requested and decoding at once (each download a
+        // task of its own, holding one of the tenant's download slots until its file is
+        // written or given up), while the files are written and committed strictly one after
+        // the other, in the page's order: the same commits as reading one at a time, without
+        // waiting out each file's latency in turn. Leaving early (an expired link, an error,
+        // cancellation) aborts the downloads started ahead.
+        let client = self.client.clone();
+        let urls: Vec<url::Url> = files.iter().map(|f| f.url.clone()).collect();
+        let mut downloads = futures_util::stream::iter(urls.into_iter().map(move |url| {
+            let client = client.clone();
+            let task = AbortOnDropHandle::new(tokio::spawn(async move {
+                let slot = client.download_slot().await;
+                let resp = client.fetch_unsigned(&url).await?;
+                let (pieces, decoder) = spawn_decoder(resp);
+                Ok::<_, ApiError>((pieces, decoder, slot))
+            }));
+            async move {
+                task.await.unwrap_or_else(|e| {
+                    Err(ApiError::Network(format!(
+                        "the file download task ended: {e}"
+                    )))
+                })
+            }
+        }))
+        .buffered(self.client.download_ahead());
         for file in files {
-            let resp = match self.client.fetch_unsigned(&file.url).await {
-                Ok(r) => r,
-                Err(ApiError::Forbidden { .. }) | Err(ApiError::Request { status: 404, .. }) => {
+            let download = tokio::select! {
+                _ = cancel.cancelled() => return Ok(FilesOutcome::Cancelled),
+                d = downloads.next() => d,
+            };
+            let (pieces, _decoder, _slot) = match download {
+                Some(Ok(d)) => d,
+                Some(Err(ApiError::Forbidden { .. }))
+                | Some(Err(ApiError::Request { status: 404, .. })) => {
                     return Ok(FilesOutcome::Expired)
                 }
-                Err(e) => return Err(e.into()),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(StreamError::Shape("a file download went missing".into())),
             };
             report.requests += 1;
-            let (pieces, _decoder) = spawn_decoder(resp);
             let outcome = self
                 .read_file(current, &file.key, pieces, dedup, cancel, report, pending)
                 .await?;

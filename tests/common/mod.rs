@@ -142,6 +142,7 @@ pub fn collector_config(
             request_timeout: Duration::from_secs(5),
             retry: fast_retry(),
             requests_per_minute: NonZeroU32::new(6000).unwrap(),
+            file_downloads: mimecast_collector::config::DEFAULT_FILE_DOWNLOADS,
             extra_ca_pem: None,
         },
         sink: SinkConfig {

@@ -26,6 +26,9 @@ pub struct RecordedRequest {
     /// Tenant the request was attributed to (by credentials), if any.
     pub tenant: Option<String>,
     pub at: Instant,
+    /// When the answer's head was ready (`None` while in flight): with `at`, how long the
+    /// request was open, so tests can tell requests that overlapped.
+    pub answered: Option<Instant>,
     /// Label of the injected fault, if one was applied (see [`crate::FaultKind::label`]).
     pub fault: Option<String>,
 }
@@ -122,6 +125,7 @@ mod tests {
             status: 0,
             tenant: None,
             at: Instant::now(),
+            answered: None,
             fault: None,
         }
     }

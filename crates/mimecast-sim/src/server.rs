@@ -201,6 +201,7 @@ pub(crate) async fn handle(State(inner): State<Arc<Inner>>, request: Request) ->
         status: 0,
         tenant: None,
         at: Instant::now(),
+        answered: None,
         fault: None,
     });
     let mut rec = Recorder {
@@ -270,6 +271,7 @@ impl Recorder<'_> {
             r.status = status;
             r.tenant = name;
             r.fault = fault;
+            r.answered = Some(Instant::now());
         });
     }
 }
