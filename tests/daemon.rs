@@ -845,3 +845,48 @@ async fn siem_files_of_a_page_download_at_once_and_are_written_in_order() {
         sim.shutdown().await;
     }
 }
+
+/// API calls ask for gzip, and the gzipped answers (the simulator compresses JSON for clients
+/// that ask) are read as the plain ones were: every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_calls_ask_for_gzip_and_read_compressed_answers() {
+    let acme = SimTenant::named("acme");
+    let sim = start_sim(mimecast_sim::SimConfig {
+        tenants: vec![acme.clone()],
+        ..sim_config(150)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let config = collector_config(
+        vec![with_streams(
+            v1_tenant(&sim, &acme),
+            &[StreamKind::TtpUrl, StreamKind::Audit],
+        )],
+        &dir.path().join("state.db"),
+        SinkKind::File { path: out.clone() },
+    );
+    run_once(config).await;
+    let api: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .collect();
+    assert!(api.len() >= 4, "{} API requests", api.len());
+    for r in &api {
+        assert!(
+            r.header("accept-encoding").is_some_and(|v| v.contains("gzip")),
+            "{} did not ask for gzip: {:?}",
+            r.path,
+            r.headers
+        );
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_exactly_once(
+        &sim,
+        &text,
+        &[("acme", "ttp_url"), ("acme", "audit")],
+        "gzip",
+    );
+    sim.shutdown().await;
+}

@@ -395,7 +395,10 @@ async fn a_siem_listing_that_reorders_or_grows_in_front_neither_repeats_nor_skip
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_siem_file_is_quarantined_after_three_attempts_the_rest_flows_and_it_replays() {
+    // One download at a time, so the three corrupt answers (the 2nd to 4th downloads) are the
+    // same file's three attempts; with downloads overlapped they would be three files' first.
     let d = Case::new(&["corrupt-gzipx3+1@/storage/"], CG)
+        .collector(|c| c.http.file_downloads = 1)
         .for_(Duration::from_secs(4))
         .run()
         .await;

@@ -107,6 +107,70 @@ impl Lines {
     }
 }
 
+/// How a file's body is read: gzip, as Mimecast stores SIEM files; or JSON lines already
+/// inflated, as they arrive when the storage serves the file with `Content-Encoding: gzip` (the
+/// HTTP client, which asks for gzip, inflates it on the way). Told apart by the first bytes:
+/// gzip's magic number, or a JSON object's `{`. Anything else goes to the gzip decoder, which
+/// refuses it loudly (an error page is never read as lines).
+enum Inflate {
+    Sniffing(Vec<u8>),
+    Gzip(Box<flate2::write::MultiGzDecoder<Lines>>),
+    Plain(Lines),
+}
+
+impl Inflate {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Inflate::Gzip(d) => d.write_all(bytes),
+            Inflate::Plain(lines) => lines.write_all(bytes),
+            Inflate::Sniffing(head) => {
+                head.extend_from_slice(bytes);
+                if head.len() < 2 {
+                    return Ok(());
+                }
+                let head = std::mem::take(head);
+                self.decide(&head);
+                self.write_all(&head)
+            }
+        }
+    }
+
+    fn decide(&mut self, head: &[u8]) {
+        let plain = head.first() == Some(&b'{');
+        *self = if plain {
+            Inflate::Plain(Lines::new())
+        } else {
+            Inflate::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Lines::new())))
+        };
+    }
+
+    /// At the end of the body: the gzip stream must be complete.
+    fn try_finish(&mut self) -> std::io::Result<()> {
+        if let Inflate::Sniffing(head) = self {
+            // Fewer than two bytes in all: an empty file has no lines; one byte is no gzip.
+            let head = std::mem::take(head);
+            if head.is_empty() {
+                *self = Inflate::Plain(Lines::new());
+            } else {
+                self.decide(&head);
+                self.write_all(&head)?;
+            }
+        }
+        match self {
+            Inflate::Gzip(d) => d.try_finish(),
+            _ => Ok(()),
+        }
+    }
+
+    fn lines(&mut self) -> Option<&mut Lines> {
+        match self {
+            Inflate::Gzip(d) => Some(d.get_mut()),
+            Inflate::Plain(lines) => Some(lines),
+            Inflate::Sniffing(_) => None,
+        }
+    }
+}
+
 /// Complete lines of a file, decompressed ahead of the writing.
 pub struct Piece {
     pub buf: Vec<u8>,
@@ -129,7 +193,7 @@ pub fn spawn_decoder(
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn(async move {
-        let mut decoder = flate2::write::MultiGzDecoder::new(Lines::new());
+        let mut decoder = Inflate::Sniffing(Vec::new());
         let mut body = resp.bytes_stream();
         loop {
             let finished = match body.next().await {
@@ -151,11 +215,15 @@ pub fn spawn_decoder(
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
-                    decoder.get_mut().finish();
+                    if let Some(lines) = decoder.lines() {
+                        lines.finish();
+                    }
                     true
                 }
             };
-            let lines = decoder.get_mut();
+            let Some(lines) = decoder.lines() else {
+                continue;
+            };
             if finished || lines.pending() >= CHUNK_LINES || lines.buf.len() >= CHUNK_BYTES {
                 let piece = lines.piece(finished);
                 if tx.send(Ok(piece)).await.is_err() || finished {
@@ -309,6 +377,51 @@ mod tests {
         l.finish();
         let (buf, ends) = l.take_complete();
         assert_eq!(&buf[..ends[0]], b"{\"c\":3}");
+    }
+
+    /// What `spawn_decoder` makes of `body`: the lines, or the error.
+    async fn decode(body: Vec<u8>) -> Result<Vec<String>, ApiError> {
+        let resp = reqwest::Response::from(axum::http::Response::new(body));
+        let (mut rx, _task) = spawn_decoder(resp);
+        let mut lines = Vec::new();
+        while let Some(piece) = rx.recv().await {
+            let piece = piece?;
+            let mut start = 0;
+            for end in &piece.ends {
+                lines.push(String::from_utf8_lossy(&piece.buf[start..*end]).into_owned());
+                start = *end;
+            }
+            if piece.finished {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A SIEM file reads the same gzipped (as stored) or already inflated (a storage that
+    /// answers with `Content-Encoding: gzip`, inflated by the HTTP client); anything else is
+    /// refused, never read as lines.
+    #[tokio::test]
+    async fn files_read_gzipped_or_inflated_and_nothing_else() {
+        let text = b"{\"a\":1}\n{\"b\":2}\n";
+        let want = vec!["{\"a\":1}".to_string(), "{\"b\":2}".to_string()];
+        assert_eq!(decode(gzip(text)).await.unwrap(), want);
+        assert_eq!(decode(text.to_vec()).await.unwrap(), want);
+        assert_eq!(decode(Vec::new()).await.unwrap(), Vec::<String>::new());
+        for bad in [
+            &b"<html>502 Bad Gateway</html>"[..],
+            b"x",
+            &gzip(text)[..12],
+        ] {
+            let e = decode(bad.to_vec()).await.unwrap_err();
+            assert!(matches!(e, ApiError::Decode(_)), "{e}");
+        }
     }
 }
 

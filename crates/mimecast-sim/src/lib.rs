@@ -266,9 +266,27 @@ impl Simulator {
             file_cache: Mutex::new(HashMap::new()),
             cfg: config,
         });
+        // JSON answers are gzipped for clients that ask (`Accept-Encoding: gzip`), as HTTP
+        // gateways do; SIEM files are gzip already and go as they are.
+        let json_only = |_: axum::http::StatusCode,
+                         _: axum::http::Version,
+                         headers: &axum::http::HeaderMap,
+                         _: &axum::http::Extensions| {
+            headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("application/json"))
+        };
+        let gzip = tower_http::compression::CompressionLayer::new()
+            .gzip(true)
+            .compress_when(tower_http::compression::Predicate::and(
+                tower_http::compression::predicate::SizeAbove::new(256),
+                json_only,
+            ));
         let app = axum::Router::new()
             .fallback(server::handle)
-            .with_state(inner.clone());
+            .with_state(inner.clone())
+            .layer(gzip);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {

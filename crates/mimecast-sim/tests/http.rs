@@ -22,12 +22,25 @@ fn v1_request(
     date: OffsetDateTime,
     body: &Value,
 ) -> reqwest::RequestBuilder {
+    v1_request_with(&client(), sim, t, path, signed_path, secret, date, body)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn v1_request_with(
+    http: &reqwest::Client,
+    sim: &Simulator,
+    t: &SimTenant,
+    path: &str,
+    signed_path: &str,
+    secret: &str,
+    date: OffsetDateTime,
+    body: &Value,
+) -> reqwest::RequestBuilder {
     let v1 = t.v1.as_ref().expect("v1 creds");
     let date = mimecast_sim::format_mc_header_date(date);
     let req_id = "8578FCFC-A305-4D9A-99CB-F4D5ECEFE297";
     let sig = mimecast_sim::sign_v1(secret, &date, req_id, signed_path, &v1.app_key).expect("sign");
-    client()
-        .post(format!("{}{path}", sim.base_url()))
+    http.post(format!("{}{path}", sim.base_url()))
         .header("Authorization", format!("MC {}:{sig}", v1.access_key))
         .header("x-mc-date", date)
         .header("x-mc-req-id", req_id)
@@ -1894,4 +1907,51 @@ async fn unstable_siem_listing_reorders_and_inserts_files_with_stable_paths() {
     );
     assert_eq!(send(client().get(&forged)).await.status, 403);
     sim.shutdown().await;
+}
+
+/// JSON answers are gzipped for a client that asks, and only then; the body inflates to the
+/// same answer.
+#[tokio::test]
+async fn json_answers_are_gzipped_when_asked() {
+    let sim = start(default_cfg()).await;
+    let t = SimTenant::demo();
+    let secret = t.v1.as_ref().expect("v1").secret_key.clone();
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client");
+    let path = "/api/audit/get-audit-events";
+    let body = json!({"data": [whole_window()]});
+    let ask = |gzip: bool| {
+        let rb = v1_request_with(
+            &raw,
+            &sim,
+            &t,
+            path,
+            path,
+            &secret,
+            OffsetDateTime::now_utc(),
+            &body,
+        );
+        if gzip {
+            rb.header("Accept-Encoding", "gzip")
+        } else {
+            rb
+        }
+    };
+    let plain = send(ask(false)).await;
+    assert_eq!(plain.status, 200);
+    assert!(plain.headers.get("content-encoding").is_none());
+    let zipped = send(ask(true)).await;
+    assert_eq!(zipped.status, 200);
+    assert_eq!(zipped.headers["content-encoding"], "gzip");
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(&zipped.body[..])
+        .read_to_end(&mut inflated)
+        .expect("gzip");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&inflated).expect("json")["data"],
+        plain.json()["data"]
+    );
+    assert!(zipped.body.len() < plain.body.len());
 }
