@@ -502,3 +502,106 @@ async fn errors_from_pre_signed_urls_do_not_carry_their_signature() {
     );
     sim.shutdown().await;
 }
+
+/// A redirect on a credential-bearing request is never followed: the token request (a 307
+/// would post the client secret again), a bearer call and a signed 1.0 call each stop with an
+/// error naming the location's host, and the location never hears of them. The redirect goes
+/// to a second simulator on loopback, which `base_url` rules would even allow.
+#[tokio::test]
+async fn redirects_of_credentialed_requests_are_refused_naming_the_host() {
+    let elsewhere = start_sim(SimConfig::default()).await;
+    let port = elsewhere.base_url().rsplit(':').next().unwrap().to_string();
+    let to = |path: &str| format!("http://localhost:{port}{path}");
+    let redirect = |prefix: &str, path: &str| FaultRule {
+        path_prefix: Some(prefix.to_string()),
+        tenant: None,
+        times: u32::MAX,
+        after: 0,
+        kind: FaultKind::Redirect(to(path)),
+    };
+
+    // The token request.
+    let sim = start_sim(SimConfig::default()).await;
+    sim.inject(redirect("/oauth/token", "/oauth/token"));
+    let err = client(&v2_tenant(&sim, &SimTenant::demo()))
+        .post(TTP_URL, &ttp_url_body(None, 10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Redirected { host, .. } if host == "localhost"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no credentials were sent"), "{err}");
+    assert_eq!(requests_to(&sim, "/oauth/token").len(), 1, "not retried");
+    sim.shutdown().await;
+
+    // A call with a bearer token, and a signed API 1.0 call.
+    for v1 in [false, true] {
+        let sim = start_sim(SimConfig::default()).await;
+        sim.inject(redirect(TTP_URL, TTP_URL));
+        let tenant = if v1 {
+            v1_tenant(&sim, &SimTenant::demo())
+        } else {
+            v2_tenant(&sim, &SimTenant::demo())
+        };
+        let err = client(&tenant)
+            .post(TTP_URL, &ttp_url_body(None, 10))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ApiError::Redirected { host, .. } if host == "localhost"),
+            "v1 {v1}: {err:?}"
+        );
+        assert!(!err.is_transient());
+        sim.shutdown().await;
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect target was reached: {:?}",
+        elsewhere.requests()
+    );
+    elsewhere.shutdown().await;
+}
+
+/// A pre-signed file URL carries no credentials: its redirect is followed to https or to
+/// loopback http (here, a second simulator serving the same file); to plain http elsewhere it
+/// is an error naming the host.
+#[tokio::test]
+async fn file_downloads_follow_safe_redirects_only() {
+    let sim = start_sim(SimConfig::default()).await;
+    let url = url::Url::parse(&format!("{}/storage/anything/file.json.gz", sim.base_url())).unwrap();
+    let c = client(&v2_tenant(&sim, &SimTenant::demo()));
+    // A loopback location is followed (the second request is answered by the simulator: a
+    // 403 for a made-up file, which proves the hop was taken).
+    sim.inject(FaultRule {
+        path_prefix: Some("/storage/anything".into()),
+        tenant: None,
+        times: 1,
+        after: 0,
+        kind: FaultKind::Redirect(format!("{}/storage/elsewhere/file.json.gz", sim.base_url())),
+    });
+    let err = c.fetch_unsigned(&url).await.unwrap_err();
+    assert!(matches!(err, ApiError::Forbidden { .. }), "{err:?}");
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.path == "/storage/elsewhere/file.json.gz")
+            .count(),
+        1,
+        "the loopback redirect was followed"
+    );
+    // Plain http to another host is not.
+    sim.inject(FaultRule {
+        path_prefix: Some("/storage/anything".into()),
+        tenant: None,
+        times: 1,
+        after: 0,
+        kind: FaultKind::Redirect("http://files.example.com/f.json.gz".into()),
+    });
+    let err = c.fetch_unsigned(&url).await.unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Redirected { host, .. } if host == "files.example.com"),
+        "{err:?}"
+    );
+    sim.shutdown().await;
+}

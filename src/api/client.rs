@@ -68,6 +68,11 @@ impl HttpSettings {
             // each leave a connection (and its buffers) idle in the pool until the next poll.
             .pool_max_idle_per_host(32)
             .https_only(false) // config allows http only for loopback hosts
+            // No request follows a redirect on its own: the token request, signed calls and
+            // bearer calls carry credentials that a redirect would hand to its location (an
+            // error names the host instead); pre-signed file downloads, which carry none,
+            // follow theirs in `fetch_unsigned`, under the same rules as `base_url`.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
     }
 }
@@ -135,6 +140,27 @@ pub enum Streamed {
         body: Bytes,
     },
     Envelope(Envelope),
+}
+
+/// Redirects a pre-signed file download follows before giving up.
+const MAX_FILE_REDIRECTS: u32 = 5;
+
+/// Where a file download's redirect leads, if it may be followed: an absolute or relative
+/// location resolving to https, or to http on a loopback address.
+fn file_redirect(from: &url::Url, headers: &HeaderMap) -> Option<url::Url> {
+    let location = headers.get(reqwest::header::LOCATION)?.to_str().ok()?;
+    let next = from.join(location).ok()?;
+    let loopback = match next.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match next.scheme() {
+        "https" => Some(next),
+        "http" if loopback => Some(next),
+        _ => None,
+    }
 }
 
 #[derive(Clone)]
@@ -457,17 +483,31 @@ impl MimecastClient {
     /// docs/mimecast-api.md#siem-batch-cloud-gateway) and returns the response for streaming. Not
     /// retried here: the caller decides (an expired URL means re-reading the page).
     pub async fn fetch_unsigned(&self, url: &url::Url) -> Result<reqwest::Response, ApiError> {
-        let resp = self
-            .inner
-            .http
-            .get(url.clone())
-            // A SIEM file may take longer than any API call to stream; the client's idle read
-            // timeout still ends a stalled transfer.
-            .timeout(FILE_DOWNLOAD_TIMEOUT)
-            .send()
-            .await
-            .map_err(ApiError::from_reqwest)?;
-        self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut url = url.clone();
+        let mut hops = 0;
+        let resp = loop {
+            let resp = self
+                .inner
+                .http
+                .get(url.clone())
+                // A SIEM file may take longer than any API call to stream; the client's idle
+                // read timeout still ends a stalled transfer.
+                .timeout(FILE_DOWNLOAD_TIMEOUT)
+                .send()
+                .await
+                .map_err(ApiError::from_reqwest)?;
+            self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            // A pre-signed URL carries no credentials, so its redirects are followed, a few
+            // hops, to https or to http on loopback only (the rules of `base_url`).
+            if resp.status().is_redirection() && hops < MAX_FILE_REDIRECTS {
+                if let Some(next) = file_redirect(&url, resp.headers()) {
+                    hops += 1;
+                    url = next;
+                    continue;
+                }
+            }
+            break resp;
+        };
         if resp.status().is_success() {
             return Ok(resp);
         }

@@ -58,6 +58,15 @@ pub enum ApiError {
     /// the tenant's credentials there.
     #[error("Mimecast's next-page link points to {host}, not to the tenant's API host {expected}; it was not followed, so no credentials were sent there")]
     ForeignLink { host: String, expected: String },
+    /// A redirect answered to a request that carries credentials (the token request's client
+    /// secret, a signed call, a bearer token): it is never followed, since following it sends
+    /// them to the new location.
+    #[error("{path} answered HTTP {status}, a redirect to {host}; it was not followed, so no credentials were sent there (check the tenant's base_url or region: is it Mimecast's API host for this account?)")]
+    Redirected {
+        status: u16,
+        path: String,
+        host: String,
+    },
     #[error("HTTP {status} from {path}: {detail}")]
     Request {
         status: u16,
@@ -136,6 +145,7 @@ impl ApiError {
             ApiError::Request { .. } => "request",
             ApiError::Shape(_) => "shape",
             ApiError::ForeignLink { .. } => "foreign_link",
+            ApiError::Redirected { .. } => "redirected",
         }
     }
 

@@ -43,6 +43,22 @@ pub fn unauthorized_action(api: ApiVersion) -> &'static str {
     }
 }
 
+/// The host a redirect points to, for the error that names it (the whole location may carry a
+/// signed query).
+pub fn redirect_host(headers: &HeaderMap) -> String {
+    match headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        None => "an unnamed location".into(),
+        Some(location) => match url::Url::parse(location) {
+            Ok(u) => u.host_str().unwrap_or("an unnamed host").to_string(),
+            // A relative location stays on the same host.
+            Err(_) => "the same host (a relative location)".into(),
+        },
+    }
+}
+
 pub fn status_error(
     status: u16,
     headers: &HeaderMap,
@@ -53,6 +69,13 @@ pub fn status_error(
     let expired = Envelope::parse(body).is_ok_and(|e| e.has_failure_code(BINDING_EXPIRED));
     if status == 418 || expired {
         return ApiError::KeysExpired;
+    }
+    if (300..400).contains(&status) {
+        return ApiError::Redirected {
+            status,
+            path: path.to_string(),
+            host: redirect_host(headers),
+        };
     }
     let detail = error_detail(body);
     match status {

@@ -75,7 +75,9 @@ pub async fn run(args: LoginArgs<'_>) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // Never follows a redirect: the login request carries the user's password.
     let http = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .build()

@@ -139,6 +139,10 @@ pub enum FaultKind {
     ForeignNextPage,
     /// HTTP 200 with the page's records in an unrecognisable shape (see the module docs).
     WrongShape,
+    /// `307 Temporary Redirect` to this URL (which keeps the method and body: a token request
+    /// followed there would post its client secret). Rules only; no spec form, since a URL
+    /// holds the spec's separators.
+    Redirect(String),
 }
 
 /// What a [`FaultKind::RateLimitReset`] puts in `X-RateLimit-Reset` (N = the spec's number).
@@ -282,6 +286,7 @@ impl FaultKind {
             FaultKind::NewFile => "new-file".into(),
             FaultKind::ForeignNextPage => "foreign-next-page".into(),
             FaultKind::WrongShape => "wrong-shape".into(),
+            FaultKind::Redirect(_) => "redirect".into(),
         }
     }
 }

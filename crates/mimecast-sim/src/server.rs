@@ -687,6 +687,13 @@ impl Inner {
                 )
                 .retryable(true),
             ),
+            FaultKind::Redirect(location) => {
+                let mut r = bytes_response(307, "text/plain", b"Temporary Redirect".to_vec());
+                if let Ok(v) = HeaderValue::from_str(location) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r
+            }
             FaultKind::HtmlError(s) => {
                 let reason = axum::http::StatusCode::from_u16(*s)
                     .ok()

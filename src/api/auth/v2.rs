@@ -142,6 +142,15 @@ impl TokenSource {
         let bytes = resp.bytes().await.map_err(ApiError::from_reqwest)?;
         if !status.is_success() {
             return Err(match status.as_u16() {
+                // Never followed (the client follows no redirect): a 307/308 would post the
+                // client secret to the new location.
+                300..=399 => response::status_error(
+                    status.as_u16(),
+                    &headers,
+                    &bytes,
+                    "/oauth/token",
+                    crate::catalog::ApiVersion::V2,
+                ),
                 400 | 401 | 403 => ApiError::Unauthorized {
                     status: status.as_u16(),
                     detail: format!(
