@@ -531,7 +531,10 @@ async fn redirects_of_credentialed_requests_are_refused_naming_the_host() {
         matches!(&err, ApiError::Redirected { host, .. } if host == "localhost"),
         "{err:?}"
     );
-    assert!(err.to_string().contains("no credentials were sent"), "{err}");
+    assert!(
+        err.to_string().contains("no credentials were sent"),
+        "{err}"
+    );
     assert_eq!(requests_to(&sim, "/oauth/token").len(), 1, "not retried");
     sim.shutdown().await;
 
@@ -569,7 +572,8 @@ async fn redirects_of_credentialed_requests_are_refused_naming_the_host() {
 #[tokio::test]
 async fn file_downloads_follow_safe_redirects_only() {
     let sim = start_sim(SimConfig::default()).await;
-    let url = url::Url::parse(&format!("{}/storage/anything/file.json.gz", sim.base_url())).unwrap();
+    let url =
+        url::Url::parse(&format!("{}/storage/anything/file.json.gz", sim.base_url())).unwrap();
     let c = client(&v2_tenant(&sim, &SimTenant::demo()));
     // A loopback location is followed (the second request is answered by the simulator: a
     // 403 for a made-up file, which proves the hop was taken).

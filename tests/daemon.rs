@@ -875,7 +875,8 @@ async fn api_calls_ask_for_gzip_and_read_compressed_answers() {
     assert!(api.len() >= 4, "{} API requests", api.len());
     for r in &api {
         assert!(
-            r.header("accept-encoding").is_some_and(|v| v.contains("gzip")),
+            r.header("accept-encoding")
+                .is_some_and(|v| v.contains("gzip")),
             "{} did not ask for gzip: {:?}",
             r.path,
             r.headers

@@ -268,11 +268,11 @@ pub fn load_with(
         .build()
         .map_err(|e| ConfigError::Load {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: redact_secrets(&e.to_string()),
         })?;
     let mut tree: serde_json::Value = merged.try_deserialize().map_err(|e| ConfigError::Load {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: redact_secrets(&e.to_string()),
     })?;
     let from_env = env_keys(env);
     let invalid = |mut errors: Vec<KeyError>| {
@@ -296,13 +296,20 @@ pub fn load_with(
             Err(e) => {
                 let key = e.path().to_string();
                 let removable = key != "." && errors.len() < 100 && remove_key(&mut tree, e.path());
+                let message = if is_secret_key(&key) {
+                    // serde quotes the value it could not take ("integer `1234`").
+                    "wrong type: expected a string (the value is not shown: this key holds a secret)"
+                        .to_string()
+                } else {
+                    redact_secrets(&shorten_serde_message(&e.into_inner().to_string()))
+                };
                 errors.push(KeyError {
                     path: if key == "." {
                         "(top level)".into()
                     } else {
                         key
                     },
-                    message: shorten_serde_message(&e.into_inner().to_string()),
+                    message,
                 });
                 if !removable {
                     break None;
@@ -377,6 +384,57 @@ fn remove_key(tree: &mut serde_json::Value, path: &serde_path_to_error::Path) ->
 }
 
 /// serde says "unknown field `x`, expected one of `a`, `b`": keep it, but say "key".
+/// Whether a config key (or the last part of a key path) names a secret: the tenants' secret
+/// keys, and anything named like one, so a mistyped or future secret key is hidden as well.
+fn is_secret_key(path: &str) -> bool {
+    let key = path
+        .rsplit(['.', '['])
+        .next()
+        .unwrap_or(path)
+        .trim_matches(|c| c == '"' || c == '\'' || c == ']')
+        .to_ascii_lowercase();
+    if key.ends_with("_file") {
+        return false; // a path to a secret, not the secret
+    }
+    ["secret", "password", "passwd", "token", "credential"]
+        .iter()
+        .any(|w| key.contains(w))
+        || key.ends_with("_key")
+        || key == "key"
+}
+
+/// Hides the value of every `secret_key = value` in `text`: the TOML parser quotes the
+/// offending source line in its errors (a syntax error on a secret's line, a duplicate key),
+/// and those errors are printed at start and logged on a reload.
+fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&redact_line(line));
+    }
+    out
+}
+
+fn redact_line(line: &str) -> String {
+    let mut search = 0;
+    while let Some(eq) = line[search..].find('=').map(|i| i + search) {
+        let before = line[..eq].trim_end();
+        let key_start = before
+            .rfind(|c: char| {
+                !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\''))
+            })
+            .map_or(0, |i| i + 1);
+        let key = &before[key_start..];
+        if !key.is_empty() && is_secret_key(key) {
+            return format!("{} [redacted]", &line[..=eq]);
+        }
+        search = eq + 1;
+    }
+    line.to_string()
+}
+
 fn shorten_serde_message(msg: &str) -> String {
     msg.replace("unknown field", "unknown key")
         .replace("invalid type:", "wrong type:")

@@ -615,3 +615,96 @@ fn a_mistake_set_by_the_environment_names_the_variable() {
         e.message
     );
 }
+
+/// No config error shows a secret's value: a syntax error on a secret's line, a line after it,
+/// a duplicate secret key, a secret of the wrong type, for every secret key of both APIs (and a
+/// key merely named like one). The line is still quoted, its value hidden.
+#[test]
+fn config_errors_never_show_a_secret() {
+    const SECRET: &str = "Sup3rS3cret-4711";
+    let v1 = |key: &str, value: &str| {
+        let mut keys = vec![
+            ("app_id", "\"app-1\"".to_string()),
+            ("app_key", "\"k\"".to_string()),
+            ("access_key", "\"a\"".to_string()),
+            ("secret_key", "\"s\"".to_string()),
+        ];
+        for k in keys.iter_mut() {
+            if k.0 == key {
+                k.1 = value.to_string();
+            }
+        }
+        let body: String = keys.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        format!("[[tenant]]\nname = \"g\"\napi = \"v1\"\nregion = \"uk\"\n{body}streams = [\"audit\"]\n")
+    };
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for key in ["app_key", "access_key", "secret_key"] {
+        cases.push((
+            format!("{key}: unterminated"),
+            v1(key, &format!("\"{SECRET}")),
+        ));
+        cases.push((format!("{key}: a number"), v1(key, "47114711")));
+        cases.push((
+            format!("{key}: then a broken line"),
+            v1(key, &format!("\"{SECRET}\"\n}}}}broken")),
+        ));
+        cases.push((
+            format!("{key}: twice"),
+            v1(key, &format!("\"{SECRET}\"\n{key} = \"{SECRET}\"")),
+        ));
+    }
+    let v2 = |value: &str| {
+        format!("[[tenant]]\nname = \"a\"\nclient_id = \"c\"\nclient_secret = {value}\nstreams = [\"audit\"]\n")
+    };
+    cases.push((
+        "client_secret: unterminated".into(),
+        v2(&format!("\"{SECRET}")),
+    ));
+    cases.push(("client_secret: a number".into(), v2("47114711")));
+    cases.push((
+        "client_secret: twice".into(),
+        v2(&format!("\"{SECRET}\"\nclient_secret = \"{SECRET}\"")),
+    ));
+    cases.push((
+        "a key named like a secret".into(),
+        format!("{}api_token = \"{SECRET}\n", v2_tenant("x")),
+    ));
+    for (what, text) in cases {
+        let err = match load_text(&text) {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            !err.contains(SECRET) && !err.contains("47114711"),
+            "{what}: the error shows the secret:\n{err}"
+        );
+    }
+    // The quoted line stays, with its value hidden.
+    let err = load_text(&v2(&format!("\"{SECRET}")))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("client_secret = [redacted]"), "{err}");
+}
+
+#[test]
+fn secret_keys_are_recognised_and_secret_files_are_not() {
+    for key in [
+        "client_secret",
+        "tenant[0].secret_key",
+        "tenant[1].app_key",
+        "access_key",
+        "password",
+        "api_token",
+    ] {
+        assert!(super::is_secret_key(key), "{key}");
+    }
+    for key in [
+        "client_id",
+        "app_id",
+        "secret_key_file",
+        "tenant[0].name",
+        "streams",
+    ] {
+        assert!(!super::is_secret_key(key), "{key}");
+    }
+}
