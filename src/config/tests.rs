@@ -623,7 +623,7 @@ fn a_mistake_set_by_the_environment_names_the_variable() {
 fn config_errors_never_show_a_secret() {
     const SECRET: &str = "Sup3rS3cret-4711";
     let v1 = |key: &str, value: &str| {
-        let mut keys = vec![
+        let mut keys = [
             ("app_id", "\"app-1\"".to_string()),
             ("app_key", "\"k\"".to_string()),
             ("access_key", "\"a\"".to_string()),
