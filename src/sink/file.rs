@@ -5,7 +5,9 @@
 //! offset (written, never committed: a crash came between) is truncated away, so the pages it
 //! held are fetched and written again exactly once. The offset belongs to one file (inode and
 //! device are stored with it): after logrotate moves the file, the new file is never cut to an
-//! offset that was not its own. The file is created 0600.
+//! offset that was not its own. The file is created 0600, and held under an exclusive lock
+//! (`flock`) while it is ours: a second daemon with its own state database pointed at the same
+//! file refuses to start instead of interleaving its lines with ours.
 
 use super::SinkError;
 use crate::state::{SinkPosition, State};
@@ -38,6 +40,21 @@ fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
     }
 }
 
+/// Takes the output's exclusive lock for this process (released when the file is closed).
+fn lock(file: &File, path: &Path) -> Result<(), SinkError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SinkError::Locked {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(SinkError::File {
+            path: path.display().to_string(),
+            action: "cannot lock",
+            source,
+        }),
+    }
+}
+
 fn open_private(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -60,6 +77,7 @@ impl FileSink {
             source,
         };
         let mut file = open_private(path).map_err(|e| err("cannot open", e))?;
+        lock(&file, path)?;
         let meta = file.metadata().map_err(|e| err("cannot stat", e))?;
         let (inode, device) = identity(&meta);
         let len = meta.len();
@@ -182,7 +200,14 @@ impl FileSink {
     /// Reopens the path (after logrotate renamed the file); the caller records the position.
     pub fn reopen(&mut self) -> Result<SinkPosition, SinkError> {
         self.out.flush().map_err(|e| self.err("cannot write", e))?;
+        // Still the same file (a SIGHUP for a reload, not a rotation): keep it, and its lock.
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            if identity(&meta) == (self.inode, self.device) {
+                return Ok(self.committed);
+            }
+        }
         let mut file = open_private(&self.path).map_err(|e| self.err("cannot reopen", e))?;
+        lock(&file, &self.path)?;
         let meta = file.metadata().map_err(|e| self.err("cannot stat", e))?;
         let (inode, device) = identity(&meta);
         let len = file
@@ -252,6 +277,33 @@ mod tests {
         sink.write(b"next\n").unwrap();
         sink.flush().unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep\nnext\n");
+    }
+
+    /// Two daemons with their own state databases and one output file would interleave their
+    /// lines: the second is refused while the first holds the file, and may take it after.
+    #[test]
+    fn a_second_writer_of_the_same_output_is_refused() {
+        let (dir, out, mut state) = setup();
+        let first = FileSink::open(&out, &mut state).unwrap();
+        let mut other_state = State::open(&dir.path().join("other.db")).unwrap();
+        let second = FileSink::open(&out, &mut other_state);
+        assert!(
+            matches!(&second, Err(SinkError::Locked { .. })),
+            "{:?}",
+            second.as_ref().err()
+        );
+        let msg = second.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("its own [sink] path"), "{msg}");
+        // A SIGHUP without a rotation keeps the file (and the lock on it).
+        let mut first = first;
+        let before = first.committed();
+        assert_eq!(first.reopen().unwrap(), before);
+        assert!(matches!(
+            FileSink::open(&out, &mut other_state),
+            Err(SinkError::Locked { .. })
+        ));
+        drop(first);
+        assert!(FileSink::open(&out, &mut other_state).is_ok());
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum SinkError {
         action: &'static str,
         source: std::io::Error,
     },
+    /// Another process holds the output file's lock: two writers would interleave lines.
+    #[error("output file {path} is locked by another process (another mimecast-collector writing the same file with a state database of its own?); two writers would interleave their lines: give each daemon its own [sink] path")]
+    Locked { path: String },
     #[error("standard output is closed")]
     StdoutClosed,
     #[error("writing to standard output: {0}")]
