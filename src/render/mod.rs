@@ -2,10 +2,10 @@
 //!
 //! One typed [`Event`] is rendered straight into the page's buffer, with no intermediate
 //! `serde_json::Value`: rendering is on the hot path, and a tree per event would cost more than
-//! parsing the record did. Native and OCSF go through serde with borrowed structs; ECS is written
-//! by hand with constant keys; the untouched record, which OCSF and ECS must carry as a string,
-//! is escaped by `json_string` outside serde (serde's byte-by-byte escape was the largest cost
-//! of such a line). Each format knows the event
+//! parsing the record did. Native goes through serde (the event's own `Serialize`, the record
+//! copied as it came); OCSF and ECS are written by hand with constant keys, their values and the
+//! untouched record (which they must carry as a string) escaped by `json_string` (serde's
+//! byte-by-byte escape was the largest cost of such a line). Each format knows the event
 //! model and the stream it came from, never a Mimecast record (that is `normalize`'s job), so
 //! a field filled once appears in every format.
 //!
@@ -20,7 +20,6 @@ pub mod ocsf;
 use crate::catalog::StreamKind;
 use crate::event::Event;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 /// How a sink wants its events: the format, and whether the untouched record goes along.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -68,24 +67,6 @@ impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// Appends `raw`, the untouched record, as the last member `key` of the JSON object that ends
-/// the line in `out` (`...}\n` becomes `...,"key":"<record as a string>"}\n`). Written outside
-/// serde: the record is escaped by [`json_string`], with no allocation and no second parse.
-pub(crate) fn append_raw_member(out: &mut Vec<u8>, start: usize, key: &str, raw: &RawValue) {
-    if !out[start..].ends_with(b"}\n") {
-        return;
-    }
-    out.truncate(out.len() - 2);
-    if out.len() > start + 1 {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
-    json_string(out, raw.get());
-    out.extend_from_slice(b"}\n");
 }
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes (`"`, `\\` and control
@@ -166,7 +147,7 @@ fn escape(out: &mut Vec<u8>, b: u8) {
     }
 }
 
-/// Serializes `value` as one line; shared by every format. Serializing borrowed strings and
+/// Serializes `value` as one line (the native format). Serializing borrowed strings and
 /// `RawValue` into a `Vec` cannot fail, but should it, nothing half-written is left behind.
 fn write_json<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     let start = out.len();
@@ -182,25 +163,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_appended_as_a_string_reads_back_as_the_record() {
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let long = format!("{}\u{1}\"{}", "x".repeat(13), "é".repeat(9));
         for text in [
             r#"{"a":"b \"quoted\" \\ back","n":1,"u":"\u00e9\n"}"#,
             "{\n  \"pretty\": \"yes\",\r\n\t\"tab\": [1, 2]\n}",
             r#"{"plain":"é ✓ 𝄞"}"#,
-            r#"[]"#,
+            "\u{0}\u{8}\u{c}\u{1f}\u{7f}",
+            "",
+            "12345678",
+            long.as_str(),
         ] {
-            let raw = RawValue::from_string(text.to_string()).unwrap();
-            for line in ["{\"x\":1}\n", "{}\n"] {
-                let mut out = b"previous line\n".to_vec();
-                let start = out.len();
-                out.extend_from_slice(line.as_bytes());
-                append_raw_member(&mut out, start, "raw_data", &raw);
-                let v: serde_json::Value = serde_json::from_slice(&out[start..]).unwrap();
-                assert_eq!(v["raw_data"], text);
-                assert!(out.ends_with(b"}\n"));
-                let expected = serde_json::to_string(text).unwrap();
-                assert!(String::from_utf8_lossy(&out).contains(&expected));
-            }
+            let mut out = b"before ".to_vec();
+            json_string(&mut out, text);
+            let expected = serde_json::to_string(text).unwrap();
+            assert_eq!(std::str::from_utf8(&out[7..]).unwrap(), expected);
+            let back: String = serde_json::from_slice(&out[7..]).unwrap();
+            assert_eq!(back, text);
         }
     }
 }
