@@ -165,6 +165,9 @@ mod tests {
     #[test]
     fn strings_are_escaped_as_serde_json_escapes_them() {
         let long = format!("{}\u{1}\"{}", "x".repeat(13), "é".repeat(9));
+        // Every byte escaped, six bytes each: more than the room first set aside.
+        let controls = "\u{1f}".repeat(100);
+        let dense = r#"{"a":"b","c":["d\\"]}"#.repeat(50);
         for text in [
             r#"{"a":"b \"quoted\" \\ back","n":1,"u":"\u00e9\n"}"#,
             "{\n  \"pretty\": \"yes\",\r\n\t\"tab\": [1, 2]\n}",
@@ -173,6 +176,8 @@ mod tests {
             "",
             "12345678",
             long.as_str(),
+            controls.as_str(),
+            dense.as_str(),
         ] {
             let mut out = b"before ".to_vec();
             json_string(&mut out, text);
