@@ -27,8 +27,9 @@
 //! stack (which attributes, which profile, what goes to `unmapped`), then written by hand into
 //! the page buffer: keys and captions are constants copied as they are, only values are escaped
 //! (by `json_string`, which escapes as serde_json does), and the untouched record is escaped
-//! into `raw_data` in place. Through serde the same line cost about twice the escaping and
-//! per-key formatting. The only allocation is the output line itself.
+//! into `raw_data` in place. Through serde (derived `Serialize` on the same structs) the line
+//! cost about twice as much, mostly per-key formatting and serde's byte-by-byte escaping. The
+//! only allocation is the output line itself.
 
 use crate::catalog::StreamKind;
 use crate::event::{Event, EventKind, IndicatorType, Severity, Verdict};
@@ -776,7 +777,7 @@ macro_rules! k {
     };
 }
 
-/// One JSON object being written; keys come pre-quoted from [`k!`].
+/// One JSON object being written; keys come pre-quoted from `k!`.
 struct Obj<'o> {
     out: &'o mut Vec<u8>,
     empty: bool,
@@ -831,7 +832,7 @@ impl<'o> Obj<'o> {
         self.out.push(b'}');
     }
 
-    /// Ends an object opened by [`Obj::one`].
+    /// Ends an object opened by `Obj::one`.
     fn end_one(self) {
         self.out.extend_from_slice(b"}]");
     }
