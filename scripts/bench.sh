@@ -7,11 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --bin mimecast-collector --example bench
+target="${CARGO_TARGET_DIR:-target}"
 py=python3
 if ! "$py" -c 'import requests' 2>/dev/null; then
-    venv=target/bench-venv
+    venv="$target/bench-venv"
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
     "$venv/bin/pip" install --quiet 'requests>=2.31,<3'
     py="$venv/bin/python"
 fi
-exec target/release/examples/bench --python "$py" "$@"
+exec "$target/release/examples/bench" --bin "$target/release/mimecast-collector" --python "$py" "$@"

@@ -2,10 +2,10 @@
 //!
 //! One typed [`Event`] is rendered straight into the page's buffer, with no intermediate
 //! `serde_json::Value`: rendering is on the hot path, and a tree per event would cost more than
-//! parsing the record did. Native and OCSF go through serde with borrowed structs; ECS is written
-//! by hand with constant keys; the untouched record, which OCSF and ECS must carry as a string,
-//! is escaped by `json_string` outside serde (serde's byte-by-byte escape was the largest cost
-//! of such a line). Each format knows the event
+//! parsing the record did. Native goes through serde (the event's own `Serialize`, the record
+//! copied as it came); OCSF and ECS are written by hand with constant keys, their values and the
+//! untouched record (which they must carry as a string) escaped by `json_string` (serde's
+//! byte-by-byte escape was the largest cost of such a line). Each format knows the event
 //! model and the stream it came from, never a Mimecast record (that is `normalize`'s job), so
 //! a field filled once appears in every format.
 //!
@@ -20,7 +20,6 @@ pub mod ocsf;
 use crate::catalog::StreamKind;
 use crate::event::Event;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 /// How a sink wants its events: the format, and whether the untouched record goes along.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -70,30 +69,22 @@ impl std::fmt::Display for Format {
     }
 }
 
-/// Appends `raw`, the untouched record, as the last member `key` of the JSON object that ends
-/// the line in `out` (`...}\n` becomes `...,"key":"<record as a string>"}\n`). Written outside
-/// serde: the record is escaped by [`json_string`], with no allocation and no second parse.
-pub(crate) fn append_raw_member(out: &mut Vec<u8>, start: usize, key: &str, raw: &RawValue) {
-    if !out[start..].ends_with(b"}\n") {
-        return;
-    }
-    out.truncate(out.len() - 2);
-    if out.len() > start + 1 {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
-    json_string(out, raw.get());
-    out.extend_from_slice(b"}\n");
-}
+const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// From this length on a string is escaped as [`long_json_string`] does.
+const LONG: usize = 128;
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes (`"`, `\\` and control
 /// characters). Eight bytes are checked at a time, so text with nothing to escape (nearly every
-/// value) costs one scan and one copy; `event.original` has a quote every few bytes.
+/// value) costs one scan and one copy. Long text (the untouched record, which OCSF's `raw_data`
+/// and ECS's `event.original` carry as a string, with a quote every few bytes) goes through
+/// [`long_json_string`].
 pub(crate) fn json_string(out: &mut Vec<u8>, s: &str) {
-    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    if s.len() >= LONG {
+        long_json_string(out, s);
+        return;
+    }
     /// A high bit in every byte of `w` that is `"`, `\\` or below 0x20. Borrows can only flag
     /// bytes after a truly flagged one, and only the lowest flagged byte is used.
     fn flagged(w: u64) -> u64 {
@@ -145,6 +136,73 @@ pub(crate) fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// [`json_string`] for long text with many escapes. The escaped text is written into room
+/// made beforehand (twice the text: each byte is one byte, or two for `\"` and `\\`), a word at
+/// a time: each word is stored whole, and each quote or backslash in it costs one 8-byte store
+/// of the rest of the word one byte further on, after the backslash, rather than a `memcpy`
+/// call for the run before it. A word with a control character (up to six bytes each) is
+/// escaped byte by byte, and the room made again.
+fn long_json_string(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    // The room a word may need: 8 bytes, 7 backslashes and an 8-byte store from the last.
+    const WORD: usize = 24;
+    let room = |left: usize| 2 * left + WORD;
+    let mut n = out.len();
+    out.resize(n + 1 + room(bytes.len()), 0);
+    out[n] = b'"';
+    n += 1;
+    let mut words = bytes.chunks_exact(8);
+    let mut left = bytes.len();
+    for chunk in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        left -= 8;
+        let x = u64::from_le_bytes(w);
+        if x.wrapping_sub(LO * 0x20) & !x & HI != 0 {
+            // A control character (a borrow can only follow a true one).
+            out.truncate(n);
+            escape_bytes(out, &w);
+            n = out.len();
+            out.resize(n + room(left), 0);
+            continue;
+        }
+        let q = x ^ (LO * u64::from(b'"'));
+        let b = x ^ (LO * u64::from(b'\\'));
+        let mut m = ((q.wrapping_sub(LO) & !q) | (b.wrapping_sub(LO) & !b)) & HI;
+        // At least `room(left + 8)` bytes are past `n`: the word and its escapes fit.
+        let buf = &mut out[n..n + WORD];
+        buf[..8].copy_from_slice(&w);
+        let mut shift = 0;
+        while m != 0 {
+            let j = (m.trailing_zeros() / 8) as usize;
+            m &= m - 1;
+            // A borrow's false alarm is skipped.
+            if matches!(w[j], b'"' | b'\\') {
+                // `w[j..]` moves one byte further on, behind a backslash.
+                let at = j + shift;
+                buf[at] = b'\\';
+                buf[at + 1..at + 9].copy_from_slice(&(x >> (8 * j)).to_le_bytes());
+                shift += 1;
+            }
+        }
+        n += 8 + shift;
+    }
+    out.truncate(n);
+    escape_bytes(out, words.remainder());
+    out.push(b'"');
+}
+
+/// Appends `bytes`, escaped one at a time.
+fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &c in bytes {
+        if matches!(c, b'"' | b'\\' | 0..=0x1f) {
+            escape(out, c);
+        } else {
+            out.push(c);
+        }
+    }
+}
+
 fn escape(out: &mut Vec<u8>, b: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     match b {
@@ -166,7 +224,7 @@ fn escape(out: &mut Vec<u8>, b: u8) {
     }
 }
 
-/// Serializes `value` as one line; shared by every format. Serializing borrowed strings and
+/// Serializes `value` as one line (the native format). Serializing borrowed strings and
 /// `RawValue` into a `Vec` cannot fail, but should it, nothing half-written is left behind.
 fn write_json<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     let start = out.len();
@@ -182,24 +240,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_appended_as_a_string_reads_back_as_the_record() {
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let long = format!("{}\u{1}\"{}", "x".repeat(13), "é".repeat(9));
+        // Every byte escaped, six bytes each: more than the room first set aside.
+        let controls = "\u{1f}".repeat(100);
+        let dense = r#"{"a":"b","c":["d\\"]}"#.repeat(50);
         for text in [
             r#"{"a":"b \"quoted\" \\ back","n":1,"u":"\u00e9\n"}"#,
             "{\n  \"pretty\": \"yes\",\r\n\t\"tab\": [1, 2]\n}",
             r#"{"plain":"é ✓ 𝄞"}"#,
-            r#"[]"#,
+            "\u{0}\u{8}\u{c}\u{1f}\u{7f}",
+            "",
+            "12345678",
+            long.as_str(),
+            controls.as_str(),
+            dense.as_str(),
         ] {
-            let raw = RawValue::from_string(text.to_string()).unwrap();
-            for line in ["{\"x\":1}\n", "{}\n"] {
-                let mut out = b"previous line\n".to_vec();
-                let start = out.len();
-                out.extend_from_slice(line.as_bytes());
-                append_raw_member(&mut out, start, "raw_data", &raw);
-                let v: serde_json::Value = serde_json::from_slice(&out[start..]).unwrap();
-                assert_eq!(v["raw_data"], text);
-                assert!(out.ends_with(b"}\n"));
+            let mut out = b"before ".to_vec();
+            json_string(&mut out, text);
+            let expected = serde_json::to_string(text).unwrap();
+            assert_eq!(std::str::from_utf8(&out[7..]).unwrap(), expected);
+            let back: String = serde_json::from_slice(&out[7..]).unwrap();
+            assert_eq!(back, text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn long_text_is_escaped_as_serde_json_escapes_it(
+            any in "(?s).{120,400}",
+            dense in "[\"\\\\a#\\]\n\u{1}é]{120,400}",
+            quotes in "[\"a]{120,300}",
+        ) {
+            for text in [&any, &dense, &quotes] {
+                let mut out = b"before ".to_vec();
+                json_string(&mut out, text);
                 let expected = serde_json::to_string(text).unwrap();
-                assert!(String::from_utf8_lossy(&out).contains(&expected));
+                proptest::prop_assert_eq!(std::str::from_utf8(&out[7..]).unwrap(), expected);
             }
         }
     }
