@@ -18,6 +18,23 @@ fn run(args: &[&str], config: &Path) -> Output {
     cmd.output().unwrap()
 }
 
+/// SIGTERM, then wait (at most 20 s) for the daemon to exit.
+async fn stop(daemon: &mut std::process::Child) {
+    assert!(Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while daemon.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the daemon did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .map(|t| t.lines().count())
@@ -139,16 +156,7 @@ async fn status_and_reset_with_and_without_a_running_daemon() {
         String::from_utf8_lossy(&forced.stderr)
     );
     assert!(String::from_utf8_lossy(&forced.stdout).contains("acme/audit: checkpoint moved to"));
-    assert!(Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    while daemon.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < Duration::from_secs(20));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stop(&mut daemon).await;
 
     // Without a daemon: clearing a checkpoint makes the next run read that stream again.
     let before = lines(&out);
@@ -498,16 +506,7 @@ async fn metrics_are_served_and_systemd_is_notified() {
         .unwrap();
     assert_eq!(health.status(), 200);
 
-    assert!(Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    while daemon.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < Duration::from_secs(20));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stop(&mut daemon).await;
     let messages = notifications(&notify).join("\n");
     assert!(messages.contains("READY=1"), "{messages}");
     assert!(messages.contains("STATUS=2 streams"), "{messages}");
@@ -651,16 +650,7 @@ async fn sighup_reloads_the_configuration_and_keeps_checkpoints() {
         log.lock().unwrap()
     );
     assert_eq!(lines(&out), 320, "nothing was written twice");
-    assert!(Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    while daemon.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < Duration::from_secs(20));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stop(&mut daemon).await;
     sim.shutdown().await;
 }
 
@@ -775,16 +765,7 @@ async fn metrics_after_a_reload_have_one_series_each_and_none_for_removed_tenant
         "{after}"
     );
     assert!(after.contains(r#"events_total{tenant="acme",stream="ttp_url",part=""} 40"#));
-    assert!(Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    while daemon.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < Duration::from_secs(20));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    stop(&mut daemon).await;
     sim.shutdown().await;
 }
 

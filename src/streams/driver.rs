@@ -626,12 +626,14 @@ impl<S: Source> Driver<S> {
         pending: &mut Option<Pending<S::Cursor>>,
     ) -> Result<FilesOutcome, StreamError> {
         use futures_util::StreamExt;
-        // Up to `download_ahead` files are requested and decoding at once (each download a
-        // task of its own, holding one of the tenant's download slots until its file is
-        // written or given up), while the files are written and committed strictly one after
-        // the other, in the page's order: the same commits as reading one at a time, without
-        // waiting out each file's latency in turn. Leaving early (an expired link, an error,
-        // cancellation) aborts the downloads started ahead.
+        // Up to `download_ahead` files are requested at once (each request a task of its own,
+        // holding one of the tenant's download slots until its file is written or given up),
+        // while the files are decoded, written and committed strictly one after the other, in
+        // the page's order: the same commits as reading one at a time, without waiting out
+        // each file's latency in turn. A file ahead is not decoded until its turn: its body
+        // waits in the connection (bounded by TCP flow control), so memory does not grow with
+        // the files in flight. Leaving early (an expired link, an error, cancellation) aborts
+        // the requests started ahead.
         let client = self.client.clone();
         let urls: Vec<url::Url> = files.iter().map(|f| f.url.clone()).collect();
         let mut downloads = futures_util::stream::iter(urls.into_iter().map(move |url| {
@@ -639,8 +641,7 @@ impl<S: Source> Driver<S> {
             let task = AbortOnDropHandle::new(tokio::spawn(async move {
                 let slot = client.download_slot().await;
                 let resp = client.fetch_unsigned(&url).await?;
-                let (pieces, decoder) = spawn_decoder(resp);
-                Ok::<_, ApiError>((pieces, decoder, slot))
+                Ok::<_, ApiError>((resp, slot))
             }));
             async move {
                 task.await.unwrap_or_else(|e| {
@@ -656,7 +657,7 @@ impl<S: Source> Driver<S> {
                 _ = cancel.cancelled() => return Ok(FilesOutcome::Cancelled),
                 d = downloads.next() => d,
             };
-            let (pieces, _decoder, _slot) = match download {
+            let (resp, _slot) = match download {
                 Some(Ok(d)) => d,
                 Some(Err(ApiError::Forbidden { .. }))
                 | Some(Err(ApiError::Request { status: 404, .. })) => {
@@ -666,6 +667,7 @@ impl<S: Source> Driver<S> {
                 None => return Err(StreamError::Shape("a file download went missing".into())),
             };
             report.requests += 1;
+            let (pieces, _decoder) = spawn_decoder(resp);
             let outcome = self
                 .read_file(current, &file.key, pieces, dedup, cancel, report, pending)
                 .await?;

@@ -277,8 +277,10 @@ impl Simulator {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|t| t.starts_with("application/json"))
         };
+        // The fastest level: the simulator shares the machine with the collector it serves.
         let gzip = tower_http::compression::CompressionLayer::new()
             .gzip(true)
+            .quality(tower_http::CompressionLevel::Fastest)
             .compress_when(tower_http::compression::Predicate::and(
                 tower_http::compression::predicate::SizeAbove::new(256),
                 json_only,
