@@ -987,3 +987,55 @@ async fn json_logs_put_tenant_and_stream_at_the_top_level_once() {
     assert_eq!(polls, 2, "{stderr}");
     sim.shutdown().await;
 }
+
+/// `reset --since` past the point a stream is complete up to would skip the records in
+/// between: it is refused, naming the stream and both times, unless `--force`; a `--since`
+/// before that point (a backfill) goes through as before.
+#[test]
+fn reset_since_that_moves_a_checkpoint_forward_needs_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("state.db");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collector]\nstate_path = {:?}\n[sink]\nkind = \"stdout\"\n[[tenant]]\nname = \"acme\"\nbase_url = \"http://127.0.0.1:9\"\nclient_id = \"c\"\nclient_secret = \"s\"\nstreams = [\"ttp_url\"]\n",
+            state_path.display().to_string()
+        ),
+    )
+    .unwrap();
+    // The stream is complete up to three hours ago (it is behind).
+    let covered = time::OffsetDateTime::now_utc() - time::Duration::hours(3);
+    {
+        let mut state = mimecast_collector::state::State::open(&state_path).unwrap();
+        let key = mimecast_collector::state::StreamKey::new("acme", "ttp_url", "");
+        state.record_success(&key, Some(covered)).unwrap();
+    }
+    let reset = |args: &[&str]| {
+        let mut all = vec!["reset", "--tenant", "acme", "--stream", "ttp_url"];
+        all.extend_from_slice(args);
+        run(&all, &config)
+    };
+    let forward = reset(&["--since", "1h"]);
+    let err = String::from_utf8_lossy(&forward.stderr);
+    assert_eq!(forward.status.code(), Some(1), "{err}");
+    assert!(err.contains("acme/ttp_url is complete up to"), "{err}");
+    assert!(err.contains("skips the records in between"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    let forced = reset(&["--since", "1h", "--force"]);
+    assert_eq!(
+        forced.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("checkpoint moved to"));
+    // Going back (a backfill) needs nothing.
+    let back = reset(&["--since", "5h"]);
+    assert_eq!(
+        back.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
+}

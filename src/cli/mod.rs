@@ -122,7 +122,8 @@ pub enum Command {
         /// on from the checkpoint.
         #[arg(long)]
         replay_quarantined: bool,
-        /// Change the checkpoint even while a daemon is running.
+        /// Change the checkpoint even while a daemon is running, or forward past what the
+        /// stream has read (skipping the records in between).
         #[arg(long)]
         force: bool,
     },

@@ -128,6 +128,34 @@ pub fn run(config: &Config, tenant: &str, stream: &str, action: Action<'_>, forc
         }
         return EXIT_OK;
     }
+    // `--since` after the point a stream is complete up to would skip the records in between:
+    // a backfill tool must not lose data without being told so, twice.
+    if let Some((t, _)) = &cursor {
+        let statuses = match state.status() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILURE;
+            }
+        };
+        let behind: Vec<(String, OffsetDateTime)> = statuses
+            .iter()
+            .filter(|st| st.key.tenant == tenant && st.key.stream == stream)
+            .filter_map(|st| Some((st.key.to_string(), st.covered_until.filter(|c| c < t)?)))
+            .collect();
+        for (key, covered) in &behind {
+            let verb = if force { "warning" } else { "error" };
+            eprintln!(
+                "{verb}: {key} is complete up to {}; --since {} moves its checkpoint forward and skips the records in between",
+                crate::event::rfc3339::format(*covered),
+                crate::event::rfc3339::format(*t)
+            );
+        }
+        if !behind.is_empty() && !force {
+            eprintln!("error: nothing changed; use an earlier --since, or --force to skip them");
+            return EXIT_FAILURE;
+        }
+    }
     for part in parts {
         let key = StreamKey::new(tenant, stream, &part);
         if let Err(e) = state.reset(&key, cursor.as_ref().map(|(_, c)| c.as_str())) {
