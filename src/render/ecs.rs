@@ -872,11 +872,7 @@ mod tests {
     }
 
     fn render(stream: StreamKind, e: &Event<'_>) -> Value {
-        let mut out = Vec::new();
-        write(stream, e, &mut out);
-        assert_eq!(out.last(), Some(&b'\n'));
-        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1, "one line");
-        serde_json::from_slice(&out).unwrap()
+        crate::render::one_line(crate::render::Format::Ecs, stream, e)
     }
 
     #[test]

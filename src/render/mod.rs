@@ -235,6 +235,17 @@ fn write_json<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
+/// For the renderers' unit tests: `event` written as `format`, checked to be exactly one line,
+/// parsed.
+#[cfg(test)]
+pub(crate) fn one_line(format: Format, stream: StreamKind, event: &Event<'_>) -> serde_json::Value {
+    let mut out = Vec::new();
+    format.write(stream, event, &mut out);
+    assert_eq!(out.last(), Some(&b'\n'));
+    assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+    serde_json::from_slice(&out).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
