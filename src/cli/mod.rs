@@ -111,10 +111,10 @@ pub enum Command {
     Reset {
         #[arg(long, short)]
         config: Option<PathBuf>,
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        stream: String,
+        #[arg(long, required_unless_present = "adopt_output")]
+        tenant: Option<String>,
+        #[arg(long, required_unless_present = "adopt_output")]
+        stream: Option<String>,
         /// A time (2026-11-01T00:00:00Z) or a duration back from now (3d); omit to clear.
         #[arg(long, conflicts_with = "replay_quarantined")]
         since: Option<String>,
@@ -126,6 +126,11 @@ pub enum Command {
         /// stream has read (skipping the records in between).
         #[arg(long)]
         force: bool,
+        /// Take the output file as it is as this state database's (after the database was
+        /// lost or replaced, `run` refuses an output it has no record of): the next run appends
+        /// after its end. Checkpoints are not changed: `--since` sets where each stream starts.
+        #[arg(long, conflicts_with_all = ["tenant", "stream", "since", "replay_quarantined"])]
+        adopt_output: bool,
     },
     /// Print what to grant in Mimecast for the configured streams (or for every stream): the
     /// role permissions, and for API 2.0 the application's products.
@@ -318,16 +323,22 @@ async fn dispatch(command: Command) -> u8 {
             since,
             replay_quarantined,
             force,
+            adopt_output,
         } => match load_config_with(config.as_deref(), config::Secrets::Skip) {
             Err(code) => code,
-            Ok(config) => {
-                let action = match (&since, replay_quarantined) {
-                    (_, true) => reset::Action::ReplayQuarantined,
-                    (Some(text), false) => reset::Action::Since(text),
-                    (None, false) => reset::Action::Clear,
-                };
-                reset::run(&config, &tenant, &stream, action, force)
-            }
+            Ok(config) => match (tenant, stream) {
+                _ if adopt_output => reset::adopt_output(&config),
+                (Some(tenant), Some(stream)) => {
+                    let action = match (&since, replay_quarantined) {
+                        (_, true) => reset::Action::ReplayQuarantined,
+                        (Some(text), false) => reset::Action::Since(text),
+                        (None, false) => reset::Action::Clear,
+                    };
+                    reset::run(&config, &tenant, &stream, action, force)
+                }
+                // clap requires both unless --adopt-output.
+                _ => EXIT_USAGE,
+            },
         },
         Command::Login {
             email,

@@ -176,6 +176,45 @@ pub fn run(config: &Config, tenant: &str, stream: &str, action: Action<'_>, forc
     EXIT_OK
 }
 
+/// `reset --adopt-output`: records the output file as it is now as this state database's, so
+/// that `run` appends after its end instead of refusing a file it has no record of.
+pub fn adopt_output(config: &Config) -> u8 {
+    let crate::config::SinkKind::File { path: output } = &config.sink.kind else {
+        eprintln!("error: --adopt-output: the sink is not a file ([sink] kind = \"file\")");
+        return EXIT_USAGE;
+    };
+    let path = &config.collector.state_path;
+    let _lock = match StateLock::acquire(path) {
+        Ok(l) => l,
+        Err(e @ LockError::Held { .. }) => {
+            eprintln!("error: {e}; stop it first");
+            return EXIT_FAILURE;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let result = State::open(path)
+        .map_err(crate::sink::SinkError::from)
+        .and_then(|mut state| crate::sink::file::FileSink::adopt(output, &mut state));
+    match result {
+        Ok(pos) => {
+            println!(
+                "{}: taken as the output of {} as it is ({} bytes); the next run appends after them",
+                output.display(),
+                path.display(),
+                pos.offset
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,10 @@ pub async fn run(
             EXIT_FAILURE
         }
         Ok(_) => EXIT_OK,
+        Err(e @ crate::daemon::DaemonError::Stopped(_)) => {
+            eprintln!("error: {e}");
+            EXIT_FAILURE
+        }
         Err(e) => {
             tracing::error!(error = %e, "collector could not start");
             eprintln!("error: {e}");

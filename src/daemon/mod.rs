@@ -31,6 +31,9 @@ pub enum DaemonError {
     Locked(#[from] crate::state::lock::LockError),
     #[error("cannot open the output: {0}")]
     Sink(#[from] SinkError),
+    /// Running, then stopped by an error no retry can fix.
+    #[error("{0}")]
+    Stopped(String),
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
     #[error("tenant {tenant}: {message}")]
@@ -225,8 +228,15 @@ pub async fn run(
     stop.cancel();
     let _ = beat.await;
     let joined = tokio::task::spawn_blocking(move || writer.join()).await;
-    if !matches!(joined, Ok(Ok(_))) {
-        tracing::error!("the output writer ended abnormally");
+    let fatal = match joined {
+        Ok(Ok(finished)) => finished.fatal,
+        _ => {
+            tracing::error!("the output writer ended abnormally");
+            None
+        }
+    };
+    if let Some(e) = fatal {
+        return Err(DaemonError::Stopped(e.message));
     }
     tracing::info!("collector stopped");
     Ok(Summary { failed })

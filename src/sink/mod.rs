@@ -22,6 +22,19 @@ pub enum SinkError {
     /// Another process holds the output file's lock: two writers would interleave lines.
     #[error("output file {path} is locked by another process (another mimecast-collector writing the same file with a state database of its own?); two writers would interleave their lines: give each daemon its own [sink] path")]
     Locked { path: String },
+    /// The state has no record of this output, which already holds events: the state was lost
+    /// (or is new) and collecting would write again what the file holds.
+    #[error("output file {path} already holds {bytes} bytes, but the state database {state} has no record of writing them: the state database was lost, emptied or replaced (or state_path changed), or the file was written by something else. Starting now would collect again from initial_lookback and repeat events the file already holds. To go on: {remedy}")]
+    Unclaimed {
+        path: String,
+        bytes: u64,
+        state: String,
+        remedy: String,
+    },
+    /// A rollback failed half-way: the file may hold bytes no checkpoint covers. Nothing more
+    /// is written until the file is cut back to the position the state database holds.
+    #[error("output file {path}: an earlier rollback failed ({cause}); nothing is written until the file is cut back to its last checkpoint")]
+    Poisoned { path: String, cause: String },
     #[error("standard output is closed")]
     StdoutClosed,
     #[error("writing to standard output: {0}")]
@@ -69,11 +82,12 @@ impl Sink {
         }
     }
 
-    /// Forgets what was written since `committed` (after a failed flush or commit).
-    pub fn rollback(&mut self, committed: Option<SinkPosition>) -> Result<(), SinkError> {
+    /// Forgets what was written after `stored`, the position the state database holds (after
+    /// a failed flush or commit).
+    pub fn rollback(&mut self, stored: Option<SinkPosition>) -> Result<(), SinkError> {
         match self {
             Sink::Stdout(_) => Ok(()),
-            Sink::File(f) => f.rollback(committed),
+            Sink::File(f) => f.rollback(stored),
         }
     }
 

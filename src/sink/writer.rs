@@ -30,6 +30,8 @@ pub enum WriteErrorKind {
     StdoutClosed,
     /// The writer has stopped.
     Closed,
+    /// The state database is gone from under the daemon: it stops.
+    Fatal,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,10 +59,10 @@ impl From<&SinkError> for WriteError {
 
 impl From<&StateError> for WriteError {
     fn from(e: &StateError) -> Self {
-        let kind = if matches!(e, StateError::Conflict { .. } | StateError::Delta { .. }) {
-            WriteErrorKind::Conflict
-        } else {
-            WriteErrorKind::Io
+        let kind = match e {
+            StateError::Conflict { .. } | StateError::Delta { .. } => WriteErrorKind::Conflict,
+            StateError::Vanished { .. } => WriteErrorKind::Fatal,
+            _ => WriteErrorKind::Io,
         };
         WriteError {
             kind,
@@ -201,6 +203,12 @@ pub enum CrashStage {
 const GROUP_MAX: usize = 64;
 const GROUP_MAX_BYTES: usize = 8 * 1024 * 1024;
 
+/// How the writer thread ended: its state, and the error that stopped the daemon, if any.
+pub struct Finished {
+    pub state: State,
+    pub fatal: Option<WriteError>,
+}
+
 /// Starts the writer thread. It ends when every handle is dropped; joining returns the state.
 /// `on_closed` is cancelled when the output can take no more (stdout closed), so the daemon
 /// stops instead of polling for nobody.
@@ -210,7 +218,7 @@ pub fn spawn(
     capacity: usize,
     on_closed: Option<tokio_util::sync::CancellationToken>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
-) -> (SinkHandle, std::thread::JoinHandle<State>) {
+) -> (SinkHandle, std::thread::JoinHandle<Finished>) {
     spawn_with(sink, state, capacity, on_closed, metrics, None)
 }
 
@@ -223,22 +231,27 @@ pub fn spawn_with(
     on_closed: Option<tokio_util::sync::CancellationToken>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     crash: Option<CrashPlan>,
-) -> (SinkHandle, std::thread::JoinHandle<State>) {
+) -> (SinkHandle, std::thread::JoinHandle<Finished>) {
+    let writer = Writer {
+        sink,
+        state,
+        on_closed,
+        metrics,
+        crash,
+        commits: 0,
+        dead: false,
+        fatal: None,
+        #[cfg(test)]
+        faults: Default::default(),
+    };
+    start(writer, capacity)
+}
+
+fn start(writer: Writer, capacity: usize) -> (SinkHandle, std::thread::JoinHandle<Finished>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let thread = std::thread::Builder::new()
         .name("sink-writer".into())
-        .spawn(move || {
-            Writer {
-                sink,
-                state,
-                on_closed,
-                metrics,
-                crash,
-                commits: 0,
-                dead: false,
-            }
-            .run(rx)
-        })
+        .spawn(move || writer.run(rx))
         .expect("spawning the writer thread");
     (SinkHandle { tx }, thread)
 }
@@ -252,10 +265,22 @@ struct Writer {
     commits: u64,
     /// A simulated crash happened: nothing more is done, not even a final flush.
     dead: bool,
+    /// The error that stopped the daemon: every later write gets it too.
+    fatal: Option<WriteError>,
+    #[cfg(test)]
+    faults: WriterFaults,
+}
+
+/// Failures injected after a commit was stored (tests of the writer's recovery).
+#[cfg(test)]
+#[derive(Debug, Default, Clone, Copy)]
+struct WriterFaults {
+    /// The next this many commits are reported failed although they were stored.
+    fail_after_commit: u32,
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Msg>) -> State {
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) -> Finished {
         while let Some(first) = rx.blocking_recv() {
             let mut group = Vec::new();
             let mut bytes = 0;
@@ -270,7 +295,7 @@ impl Writer {
                         // Keep order: finish the writes queued before a control message.
                         self.write_group(std::mem::take(&mut group));
                         if self.dead {
-                            return self.state;
+                            return self.finished();
                         }
                         self.control(other);
                     }
@@ -281,11 +306,20 @@ impl Writer {
             }
             self.write_group(group);
             if self.dead {
-                return self.state;
+                return self.finished();
             }
         }
-        let _ = self.sink.flush();
-        self.state
+        if self.fatal.is_none() {
+            let _ = self.sink.flush();
+        }
+        self.finished()
+    }
+
+    fn finished(self) -> Finished {
+        Finished {
+            state: self.state,
+            fatal: self.fatal,
+        }
     }
 
     /// Whether the simulated crash is due at this stage of the current commit; if so the
@@ -346,14 +380,26 @@ impl Writer {
         if group.is_empty() {
             return;
         }
-        let before = self.sink.committed();
+        if let Err(e) = self.fatal.clone().map_or_else(|| self.recover(), Err) {
+            for (_, done) in group {
+                let _ = done.send(Err(e.clone()));
+            }
+            return;
+        }
         let result = self.try_commit(group.iter().map(|(b, _)| b));
         if self.dead {
             // Nothing is undone and nobody is told: the confirmations are dropped unsent.
             return;
         }
-        if let (Err(e), Some(token)) = (&result, &self.on_closed) {
-            if e.kind == WriteErrorKind::StdoutClosed {
+        if let Err(e) = &result {
+            if e.kind == WriteErrorKind::Fatal {
+                tracing::error!(error = %e, "the collector stops");
+                self.fatal = Some(e.clone());
+            }
+            if let (true, Some(token)) = (
+                matches!(e.kind, WriteErrorKind::StdoutClosed | WriteErrorKind::Fatal),
+                &self.on_closed,
+            ) {
                 token.cancel();
             }
         }
@@ -363,19 +409,20 @@ impl Writer {
                     let _ = done.send(Ok(v));
                 }
             }
-            Err(e) if group.len() == 1 => {
-                self.undo(before);
+            Err(e) if group.len() == 1 || e.kind == WriteErrorKind::Fatal => {
+                self.undo();
                 for (_, done) in group {
                     let _ = done.send(Err(e.clone()));
                 }
             }
             Err(_) => {
-                self.undo(before);
+                self.undo();
                 for (batch, done) in group {
-                    let before = self.sink.committed();
-                    let result = self.try_commit(std::iter::once(&batch)).map(|v| v[0]);
+                    let result = self
+                        .recover()
+                        .and_then(|()| self.try_commit(std::iter::once(&batch)).map(|v| v[0]));
                     if result.is_err() {
-                        self.undo(before);
+                        self.undo();
                     }
                     let _ = done.send(result);
                 }
@@ -383,10 +430,58 @@ impl Writer {
         }
     }
 
-    fn undo(&mut self, to: Option<crate::state::SinkPosition>) {
-        if let Err(e) = self.sink.rollback(to) {
-            tracing::error!(error = %e, "cannot roll the output back to its last checkpoint; it will be cut at the next start");
+    /// Cuts the output back to the position the state database holds. The database, not this
+    /// process's memory, is the truth: a commit reported failed may still have been stored
+    /// (an SQLite error after the transaction was durable), and then nothing must be cut.
+    /// If the position cannot be read or the file cannot be cut, the sink stays poisoned and
+    /// the next group tries again first.
+    fn undo(&mut self) {
+        let stored = match self.state.sink_position(super::FILE_SINK_NAME) {
+            Ok(stored) => stored,
+            Err(e) => {
+                if let Sink::File(f) = &mut self.sink {
+                    f.poison(format!("cannot read the stored output position: {e}"));
+                }
+                tracing::error!(error = %e, "cannot read the output's checkpoint to roll back to; nothing is written until it can be read");
+                return;
+            }
+        };
+        if let Err(e) = self.sink.rollback(stored) {
+            tracing::error!(error = %e, "cannot roll the output back to its last checkpoint; nothing is written until it can (a restart cuts it too)");
         }
+    }
+
+    /// The path names another file (or none) since the last flush: a rotation without a
+    /// SIGHUP. What was committed stays in the renamed file; writing goes on at the path.
+    fn follow_rename(&mut self) {
+        tracing::info!("the output file was renamed or removed without a SIGHUP; going on in a new file at its path");
+        let result = self
+            .sink
+            .reopen()
+            .map_err(|e| e.to_string())
+            .and_then(|pos| match pos {
+                Some(pos) => self
+                    .state
+                    .set_sink_position(super::FILE_SINK_NAME, pos)
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot open the output file again at its path; writing goes on in the renamed file");
+        }
+    }
+
+    /// Before writing: a poisoned sink is rolled back to the stored position first.
+    fn recover(&mut self) -> Result<(), WriteError> {
+        if matches!(&self.sink, Sink::File(f) if f.is_poisoned()) {
+            self.undo();
+            if let Sink::File(f) = &self.sink {
+                if let Err(e) = f.check_poisoned() {
+                    return Err(WriteError::from(&e));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn try_commit<'b>(
@@ -397,6 +492,9 @@ impl Writer {
         if self.crashes_at(CrashStage::BeforeWrite) {
             return Err(WriteError::closed());
         }
+        self.state
+            .check_in_place()
+            .map_err(|e| WriteError::from(&e))?;
         let mut bytes = 0;
         for b in batches.clone() {
             self.sink
@@ -420,8 +518,19 @@ impl Writer {
         if self.crashes_at(CrashStage::AfterCommit) {
             return Err(WriteError::closed());
         }
+        #[cfg(test)]
+        if self.faults.fail_after_commit > 0 {
+            self.faults.fail_after_commit -= 1;
+            return Err(WriteError {
+                kind: WriteErrorKind::Io,
+                message: "injected: an error reported after the commit was stored".into(),
+            });
+        }
         if let (Sink::File(f), Some(p)) = (&mut self.sink, position) {
             f.committed_to(p);
+            if f.moved() {
+                self.follow_rename();
+            }
         }
         if let Some(m) = &self.metrics {
             m.add_sink_bytes(bytes as u64);
@@ -485,7 +594,7 @@ mod tests {
             .unwrap();
         assert_eq!(resume.checkpoint.cursor.as_deref(), Some("after-a1"));
         drop(handle);
-        let state = tokio::task::spawn_blocking(move || thread.join().unwrap())
+        let state = tokio::task::spawn_blocking(move || thread.join().unwrap().state)
             .await
             .unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
@@ -500,5 +609,226 @@ mod tests {
                 .offset,
             text.len() as u64
         );
+    }
+
+    fn after(part: &str, expected: u64, prev: &str, line: &str) -> Batch {
+        let mut b = batch(part, expected, line);
+        b.commit.from = Some(format!("after-{prev}"));
+        b
+    }
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        out: std::path::PathBuf,
+        state_path: std::path::PathBuf,
+        handle: SinkHandle,
+        thread: std::thread::JoinHandle<Finished>,
+        stopped: tokio_util::sync::CancellationToken,
+    }
+
+    /// A writer on a file sink, with faults injected into the sink's rollback and the commit.
+    fn rig(file: crate::sink::file::Faults, writer: WriterFaults) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.jsonl");
+        let state_path = dir.path().join("s.db");
+        let mut state = State::open(&state_path).unwrap();
+        let mut sink = Sink::open(
+            &SinkConfig {
+                kind: SinkKind::File { path: out.clone() },
+                include_raw: true,
+                format: crate::render::Format::Native,
+            },
+            &mut state,
+        )
+        .unwrap();
+        if let Sink::File(f) = &mut sink {
+            f.faults = file;
+        }
+        let stopped = tokio_util::sync::CancellationToken::new();
+        let (handle, thread) = start(
+            Writer {
+                sink,
+                state,
+                on_closed: Some(stopped.clone()),
+                metrics: None,
+                crash: None,
+                commits: 0,
+                dead: false,
+                fatal: None,
+                faults: writer,
+            },
+            8,
+        );
+        Rig {
+            _dir: dir,
+            out,
+            state_path,
+            handle,
+            thread,
+            stopped,
+        }
+    }
+
+    impl Rig {
+        /// Stops the writer; returns the output and how it ended (the directory lives on
+        /// until the caller drops it).
+        async fn finish(self) -> (String, Finished, tempfile::TempDir) {
+            drop(self.handle);
+            let thread = self.thread;
+            let finished = tokio::task::spawn_blocking(move || thread.join().unwrap())
+                .await
+                .unwrap();
+            (
+                std::fs::read_to_string(&self.out).unwrap(),
+                finished,
+                self._dir,
+            )
+        }
+    }
+
+    fn stored_offset(state: &State) -> u64 {
+        state
+            .sink_position(crate::sink::FILE_SINK_NAME)
+            .unwrap()
+            .unwrap()
+            .offset
+    }
+
+    /// A rollback whose truncation fails leaves bytes no checkpoint covers in the file: the
+    /// sink must write nothing after them until it has cut them, or the next commit would
+    /// cover them (a batch written twice once its pages are fetched again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_truncation_poisons_the_sink_until_it_is_cut_back() {
+        let faults = crate::sink::file::Faults {
+            set_len: 2,
+            seek: 0,
+        };
+        let rig = rig(faults, WriterFaults::default());
+        rig.handle.write(batch("a", 0, "a1")).await.unwrap();
+        // Flushed, then refused by the checkpoint: the rollback cannot truncate.
+        let stale = rig.handle.write(batch("a", 0, "a-stale")).await;
+        assert_eq!(stale.unwrap_err().kind, WriteErrorKind::Conflict);
+        // The next write first tries again to cut, fails again, and writes nothing.
+        let refused = rig.handle.write(batch("b", 0, "b1")).await.unwrap_err();
+        assert_eq!(refused.kind, WriteErrorKind::Io);
+        assert!(
+            refused.message.contains("earlier rollback failed"),
+            "{refused}"
+        );
+        assert_eq!(std::fs::read_to_string(&rig.out).unwrap(), "a1\na-stale\n");
+        // Then the file can be cut: the tail goes, and writing goes on after the checkpoint.
+        assert_eq!(rig.handle.write(batch("b", 0, "b1")).await.unwrap(), 1);
+        let (text, finished, _dir) = rig.finish().await;
+        assert_eq!(text, "a1\nb1\n");
+        assert_eq!(stored_offset(&finished.state), text.len() as u64);
+        assert!(finished.fatal.is_none());
+    }
+
+    /// Truncated but not repositioned: writing at the old position would leave a hole of
+    /// zero bytes in the output.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_seek_in_a_rollback_is_recovered_before_the_next_write() {
+        let faults = crate::sink::file::Faults {
+            set_len: 0,
+            seek: 1,
+        };
+        let rig = rig(faults, WriterFaults::default());
+        rig.handle.write(batch("a", 0, "a1")).await.unwrap();
+        let stale = rig.handle.write(batch("a", 0, "a-stale")).await;
+        assert_eq!(stale.unwrap_err().kind, WriteErrorKind::Conflict);
+        assert_eq!(rig.handle.write(batch("b", 0, "b1")).await.unwrap(), 1);
+        let (text, finished, _dir) = rig.finish().await;
+        assert_eq!(text, "a1\nb1\n");
+        assert_eq!(stored_offset(&finished.state), text.len() as u64);
+    }
+
+    /// SQLite reports an error although the transaction was stored: the checkpoint moved past
+    /// the lines, so cutting them would lose them. The stored position decides.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_error_after_a_stored_commit_keeps_the_lines_it_covers() {
+        let rig = rig(
+            crate::sink::file::Faults::default(),
+            WriterFaults {
+                fail_after_commit: 1,
+            },
+        );
+        let failed = rig.handle.write(batch("a", 0, "a1")).await.unwrap_err();
+        assert_eq!(failed.kind, WriteErrorKind::Io);
+        // The stream reloads from the database, which holds the commit: it goes on after a1.
+        let resume = rig
+            .handle
+            .load(StreamKey::new("acme", "audit", "a"))
+            .await
+            .unwrap();
+        assert_eq!(resume.checkpoint.cursor.as_deref(), Some("after-a1"));
+        assert_eq!(
+            rig.handle
+                .write(after("a", resume.checkpoint.version, "a1", "a2"))
+                .await
+                .unwrap(),
+            2
+        );
+        let (text, finished, _dir) = rig.finish().await;
+        assert_eq!(text, "a1\na2\n");
+        assert_eq!(stored_offset(&finished.state), text.len() as u64);
+    }
+
+    /// The database deleted under the running daemon: commits would go to a file the next
+    /// start never sees (and that start would collect everything again). The writer stops the
+    /// daemon before writing more, and saves what the open database holds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_state_database_deleted_while_running_stops_the_daemon_and_is_saved() {
+        let rig = rig(Default::default(), WriterFaults::default());
+        rig.handle.write(batch("a", 0, "a1")).await.unwrap();
+        std::fs::remove_file(&rig.state_path).unwrap();
+        let err = rig
+            .handle
+            .write(after("a", 1, "a1", "a2"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, WriteErrorKind::Fatal);
+        assert!(err.message.contains("deleted or replaced"), "{err}");
+        assert!(err.message.contains("were saved to"), "{err}");
+        assert!(rig.stopped.is_cancelled());
+        let again = rig.handle.write(batch("b", 0, "b1")).await.unwrap_err();
+        assert_eq!(again.kind, WriteErrorKind::Fatal);
+        let saved = rig.state_path.with_extension("db.recovered");
+        assert!(err.message.contains(&saved.display().to_string()), "{err}");
+        let (text, finished, _dir) = rig.finish().await;
+        assert_eq!(text, "a1\n");
+        assert!(finished.fatal.is_some());
+        let copy = State::open(&saved).unwrap();
+        assert_eq!(
+            copy.checkpoint(&StreamKey::new("acme", "audit", "a"))
+                .unwrap()
+                .cursor
+                .as_deref(),
+            Some("after-a1")
+        );
+        assert_eq!(stored_offset(&copy), 3);
+    }
+
+    /// A rotation that sends no SIGHUP: the commit that finds the file renamed stays in it,
+    /// and the next one goes to a new file at the path.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_renamed_without_a_sighup_is_followed_at_the_next_commit() {
+        let rig = rig(Default::default(), WriterFaults::default());
+        rig.handle.write(batch("a", 0, "a1")).await.unwrap();
+        let rotated = rig.out.with_extension("jsonl.1");
+        std::fs::rename(&rig.out, &rotated).unwrap();
+        rig.handle.write(after("a", 1, "a1", "a2")).await.unwrap();
+        rig.handle.write(after("a", 2, "a2", "a3")).await.unwrap();
+        let out = rig.out.clone();
+        let (text, finished, _dir) = rig.finish().await;
+        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "a1\na2\n");
+        assert_eq!(text, "a3\n");
+        let pos = finished
+            .state
+            .sink_position(crate::sink::FILE_SINK_NAME)
+            .unwrap()
+            .unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(pos.inode, std::fs::metadata(&out).unwrap().ino());
+        assert_eq!(pos.offset, 3);
     }
 }

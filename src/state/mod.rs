@@ -42,6 +42,10 @@ pub enum StateError {
         expected: u64,
         found: u64,
     },
+    /// The database file was deleted or replaced under the running daemon: its commits would
+    /// go to a file nobody will open again.
+    #[error("state database {path} was deleted or replaced while the collector ran; stopping so that nothing is collected twice. {saved}")]
+    Vanished { path: PathBuf, saved: String },
     #[error("checkpoint conflict for {key}: the commit starts from a cursor that is not the stored one (a double poll, a skipped page or a cursor moving backwards); nothing was written")]
     Delta { key: String },
 }
@@ -153,6 +157,22 @@ pub struct SinkPosition {
 pub struct State {
     conn: Connection,
     path: PathBuf,
+    /// Inode and device of the database file when it was opened.
+    identity: Option<(u64, u64)>,
+}
+
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok((meta.ino(), meta.dev()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok((0, 0))
+    }
 }
 
 pub fn now_utc() -> OffsetDateTime {
@@ -181,6 +201,7 @@ impl State {
         let mut state = State {
             conn,
             path: path.to_path_buf(),
+            identity: file_identity(path).ok(),
         };
         state.init()?;
         Ok(state)
@@ -201,11 +222,53 @@ impl State {
         Ok(State {
             conn,
             path: path.to_path_buf(),
+            identity: None,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Checks that the path still names the database this connection has open. If it was
+    /// deleted or replaced (an over-eager clean-up, a restore under a running daemon), the
+    /// open copy is saved beside it as `<path>.recovered` and an error says so: the daemon
+    /// stops rather than commit to a file that the next start would not find.
+    pub fn check_in_place(&self) -> Result<(), StateError> {
+        let Some(expected) = self.identity else {
+            return Ok(());
+        };
+        match file_identity(&self.path) {
+            Ok(found) if found == expected => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Cannot tell (permissions changed?): the commit itself will say if it fails.
+            Err(_) => return Ok(()),
+        }
+        let mut copy = self.path.as_os_str().to_owned();
+        copy.push(".recovered");
+        let copy = PathBuf::from(copy);
+        let saved = match create_private(&copy)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                self.conn
+                    .execute("VACUUM INTO ?1", [copy.to_string_lossy()])
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok(_) => format!(
+                "Its checkpoints up to now were saved to {copy}: to go on where it stopped, move that file to {path} and start again.",
+                copy = copy.display(),
+                path = self.path.display()
+            ),
+            Err(e) => format!(
+                "Its checkpoints could not be saved to {} ({e}).",
+                copy.display()
+            ),
+        };
+        Err(StateError::Vanished {
+            path: self.path.clone(),
+            saved,
+        })
     }
 
     fn err(&self, source: rusqlite::Error) -> StateError {

@@ -340,3 +340,28 @@ fn a_quarantined_file_is_stored_with_its_commit_and_replayed_once() {
     assert!(none.is_empty());
     assert_eq!(s.checkpoint(&k).unwrap().cursor.as_deref(), Some("r1>c1"));
 }
+
+/// Replaced under a running daemon (a restore, a copy over it): the open database is saved
+/// beside it and the error says where; a copy saved earlier is never overwritten.
+#[test]
+fn a_database_replaced_while_open_is_saved_beside_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut s = State::open(&path).unwrap();
+    let k = StreamKey::new("acme", "audit", "");
+    s.record_success(&k, None).unwrap();
+    assert!(s.check_in_place().is_ok());
+    std::fs::rename(&path, dir.path().join("moved.db")).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    let e = s.check_in_place().unwrap_err();
+    let saved = dir.path().join("state.db.recovered");
+    assert!(matches!(e, StateError::Vanished { .. }), "{e}");
+    assert!(e.to_string().contains("were saved to"), "{e}");
+    let copy = State::open(&saved).unwrap();
+    assert!(copy.has_stream(&k).unwrap());
+    drop(copy);
+    let before = std::fs::read(&saved).unwrap();
+    let e = s.check_in_place().unwrap_err();
+    assert!(e.to_string().contains("could not be saved"), "{e}");
+    assert_eq!(std::fs::read(&saved).unwrap(), before);
+}
