@@ -107,6 +107,45 @@ fn environment_overrides_config_values() {
 }
 
 #[test]
+fn a_shard_keeps_every_tenant_and_owns_some() {
+    let text = format!(
+        "[collector]\nshard = \"2/2\"\n{}{}{}",
+        v2_tenant("acme"),
+        v2_tenant("globex"),
+        v2_tenant("initech")
+    );
+    let cfg = load_text(&text).unwrap();
+    assert_eq!(cfg.shard, Some(Shard::new(2, 2).unwrap()));
+    assert_eq!(
+        cfg.tenants.len(),
+        3,
+        "the others stay known, for status and reset"
+    );
+    // Pinned in shard.rs: acme is shard 1 of 2, globex and initech shard 2.
+    let owned: Vec<&str> = cfg.owned_tenants().map(|t| t.name.as_str()).collect();
+    assert_eq!(owned, ["globex", "initech"]);
+    assert!(!cfg.owns("acme"));
+
+    let unsharded = load_text(&v2_tenant("acme")).unwrap();
+    assert_eq!(unsharded.shard, None);
+    assert_eq!(unsharded.owned_tenants().count(), 1);
+
+    // The environment sets it like any key (the systemd template could use it).
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &text);
+    let mut env = env();
+    env.insert("MIMECAST_COLLECTOR__COLLECTOR__SHARD".into(), "1/2".into());
+    let cfg = load(&path, &env).unwrap();
+    assert_eq!(cfg.shard.map(|s| s.to_string()).as_deref(), Some("1/2"));
+    assert_eq!(
+        cfg.owned_tenants()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["acme"]
+    );
+}
+
+#[test]
 fn per_stream_settings_apply() {
     let cfg = load_text(
         r#"
@@ -432,6 +471,48 @@ fn every_mistake_names_its_key() {
             "[collector]\nmax_lag = \"1m\"\n".to_string(),
             "tenant",
             "at least one",
+        ),
+        (
+            "shard 0",
+            format!("[collector]\nshard = \"0/4\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "must be 1 to 4",
+        ),
+        (
+            "shard past the count",
+            format!("[collector]\nshard = \"5/4\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "must be 1 to 4",
+        ),
+        (
+            "shard without a count",
+            format!("[collector]\nshard = \"2\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "write K/N",
+        ),
+        (
+            "shard not numbers",
+            format!("[collector]\nshard = \"a/b\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "write K/N",
+        ),
+        (
+            "zero shards",
+            format!("[collector]\nshard = \"1/0\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "number of shards must be 1 to 1024",
+        ),
+        (
+            "too many shards",
+            format!("[collector]\nshard = \"1/5000\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "number of shards must be 1 to 1024",
+        ),
+        (
+            "shard as a number",
+            format!("[collector]\nshard = 2\n{}", v2_tenant("a")),
+            "collector.shard",
+            "expected a string",
         ),
     ];
     for (what, text, key, needle) in cases {

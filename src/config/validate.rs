@@ -167,6 +167,17 @@ pub(super) fn validate(
         ),
     };
 
+    let shard = c
+        .shard
+        .as_deref()
+        .and_then(|text| match text.parse::<Shard>() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errs.push("collector.shard", e.to_string());
+                None
+            }
+        });
+
     let h = &raw.http;
     let defaults = RetryConfig::default();
     let retry = RetryConfig {
@@ -346,6 +357,7 @@ pub(super) fn validate(
             http,
             sink,
             tenants,
+            shard,
         })
     } else {
         Err(errs.list)
