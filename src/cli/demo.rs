@@ -149,6 +149,7 @@ pub async fn demo(events: Option<u64>, format: Format) -> u8 {
             ..RunOptions::default()
         },
         None,
+        None,
     )
     .await;
     sim.shutdown().await;
