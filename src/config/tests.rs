@@ -620,6 +620,70 @@ fn relative_secret_files_resolve_next_to_the_config() {
     }
 }
 
+/// Shard instances of the systemd template each have their own credentials directory; one
+/// config names their secrets as `${CREDENTIALS_DIRECTORY}/NAME`.
+#[test]
+fn secret_files_may_start_in_the_credentials_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("acme.secret"), "from-credentials\n").unwrap();
+    std::fs::write(creds.join("globex.secret"), format!("{SECRET_B64}\n")).unwrap();
+    let text = format!(
+        "{}{}",
+        v2_tenant("acme").replace(
+            "client_secret = \"${CLIENT_SECRET}\"",
+            "client_secret_file = \"${CREDENTIALS_DIRECTORY}/acme.secret\"",
+        ),
+        v1_tenant("globex").replace(
+            &format!("secret_key = \"{SECRET_B64}\""),
+            "secret_key_file = \"${CREDENTIALS_DIRECTORY}/globex.secret\"",
+        )
+    );
+    let path = write_config(dir.path(), &text);
+    let env = HashMap::from([(
+        "CREDENTIALS_DIRECTORY".to_string(),
+        creds.display().to_string(),
+    )]);
+    let cfg = load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
+    match &cfg.tenants[0].credentials {
+        Credentials::V2(c) => assert_eq!(c.client_secret.expose_secret(), "from-credentials"),
+        other => panic!("{other:?}"),
+    }
+    match &cfg.tenants[1].credentials {
+        Credentials::V1(c) => assert_eq!(c.secret_key.expose_secret(), SECRET_B64),
+        other => panic!("{other:?}"),
+    }
+
+    // Outside systemd the variable is missing: one error, at the file key, saying why.
+    let err = load(&path, &HashMap::new()).unwrap_err();
+    let errors = err.key_errors();
+    assert_eq!(errors.len(), 2, "{err}");
+    assert_eq!(errors[0].path, "tenant[0].client_secret_file", "{err}");
+    assert!(
+        errors[0].message.contains(
+            "CREDENTIALS_DIRECTORY is not set: systemd sets it for a service with LoadCredential="
+        ),
+        "{err}"
+    );
+    assert_eq!(errors[1].path, "tenant[1].secret_key_file", "{err}");
+    let bad = write_config(
+        dir.path(),
+        &v2_tenant("acme").replace(
+            "client_secret = \"${CLIENT_SECRET}\"",
+            "client_secret_file = \"${NOT A VAR}/x\"",
+        ),
+    );
+    let err = load(&bad, &HashMap::new()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tenant[0].client_secret_file: \"${NOT A VAR}/x\": \"${NOT A VAR}\" is not a valid environment variable reference"),
+        "{err}"
+    );
+    // Commands that read no secret need no credentials directory either.
+    assert!(load_with(&path, &HashMap::new(), Secrets::Skip).is_ok());
+}
+
 use secrecy::ExposeSecret;
 
 #[test]
