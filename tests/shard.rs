@@ -312,7 +312,7 @@ async fn a_reload_keeps_the_command_line_shard() {
         tenants_in(&first.out),
         BTreeSet::from(["acme".to_string(), "umbrella".to_string()])
     );
-    let log = log.lock().unwrap();
+    let log = log.lock().unwrap().clone();
     assert_eq!(
         log.matches("shard=1/2 tenants=2 configured=4").count(),
         1,
