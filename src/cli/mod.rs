@@ -229,8 +229,13 @@ fn shard_line(config: &config::Config) -> Option<String> {
     Some(if owned.is_empty() {
         format!("shard {shard}: 0 of {total} tenants: this shard has nothing to collect; the other shards collect all {total}")
     } else {
+        let rest = match others {
+            0 => "no other tenant is configured".to_string(),
+            1 => "the other one is left to the other shards".to_string(),
+            n => format!("the other {n} are left to the other shards"),
+        };
         format!(
-            "shard {shard}: {} of {total} tenants: {}; the other {others} are left to the other shards",
+            "shard {shard}: {} of {total} tenants: {}; {rest}",
             owned.len(),
             owned.join(", ")
         )
