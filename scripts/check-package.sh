@@ -26,6 +26,7 @@ has '-rwxr-xr-x' 'usr/bin/mimecast-collector'
 has '-rw-r-----' 'etc/mimecast-collector/config.toml'
 has '-rw-r--r--' 'etc/logrotate.d/mimecast-collector'
 has '-rw-r--r--' 'usr/lib/systemd/system/mimecast-collector.service'
+has '-rw-r--r--' 'usr/lib/systemd/system/mimecast-collector@.service'
 has '-rw-r--r--' 'usr/lib/sysusers.d/mimecast-collector.conf'
 has '-rw-r--r--' 'usr/lib/tmpfiles.d/mimecast-collector.conf'
 has '-rw-r--r--' 'usr/share/man/man1/mimecast-collector.1.gz'
@@ -133,14 +134,16 @@ echo "run --once as the service user: $lines events in $state"
 # 3c. The packaged logrotate file, run for real against the running daemon: the file is renamed,
 # the daemon reopens the path on SIGHUP, and nothing is cut or written twice. (Its `su` line
 # names a user this host does not have, the postrotate command a systemd this root does not
-# run: those two lines are swapped for their equivalents here.)
+# run: those lines are swapped for their equivalents here, and the shard instances' signal is
+# dropped, as there are none.)
 # setpriv and env exec, so $! is the daemon itself.
 setpriv --reuid="$uid" --regid="$gid" --clear-groups \
   env MIMECAST_COLLECTOR_CONFIG="$config" "$bin" run 2>"$state/daemon.log" &
 daemon=$!
 rotate_conf=$(mktemp)
-sed -e "s#/var/lib/mimecast-collector/events.jsonl#$state/events.jsonl#" \
+sed -e "s#/var/lib/mimecast-collector/#$state/#g" \
     -e '/^ *su /d' \
+    -e '/mimecast-collector@/d' \
     -e "s#systemctl kill .*#kill -HUP $daemon#" \
     "$root/etc/logrotate.d/mimecast-collector" > "$rotate_conf"
 grep -v '^ *#' "$rotate_conf" | grep -qw 'copytruncate' && fail "logrotate must not copytruncate"

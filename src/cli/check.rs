@@ -34,12 +34,21 @@ fn explain(e: &StreamError) -> String {
 }
 
 pub async fn run(config: &Config, only_tenant: Option<&str>, as_json: bool) -> u8 {
+    if let (Some(name), Some(shard)) = (only_tenant, config.shard) {
+        if !config.owns(name) && config.tenants.iter().any(|t| t.name == name) {
+            let owner = crate::config::shard::owner(name, shard.count());
+            eprintln!(
+                "error: tenant {name:?} is collected by shard {owner}/{n}, not by this one ({shard}): check it with --shard {owner}/{n}",
+                n = shard.count()
+            );
+            return EXIT_USAGE;
+        }
+    }
     let tenants: Vec<_> = config
-        .tenants
-        .iter()
+        .owned_tenants()
         .filter(|t| only_tenant.is_none_or(|n| n == t.name))
         .collect();
-    if tenants.is_empty() {
+    if tenants.is_empty() && only_tenant.is_some() {
         eprintln!(
             "error: no tenant {:?} in the configuration",
             only_tenant.unwrap_or("")
@@ -100,10 +109,15 @@ pub async fn run(config: &Config, only_tenant: Option<&str>, as_json: bool) -> u
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"ok": failed == 0, "checks": list}))
-                .unwrap_or_default()
+            serde_json::to_string_pretty(
+                &json!({"ok": failed == 0, "shard": super::shard_json(config), "checks": list})
+            )
+            .unwrap_or_default()
         );
     } else {
+        if let Some(line) = super::shard_line(config) {
+            println!("{line}");
+        }
         for v in &verdicts {
             println!(
                 "{:<16} {:<20} {:<6} {}",

@@ -132,6 +132,7 @@ pub async fn demo(events: Option<u64>, format: Format) -> u8 {
         },
         tenants,
         metrics: config::MetricsConfig::default(),
+        shard: None,
     };
     eprintln!(
         "demo: simulator on {}; collecting to stdout{}",
@@ -147,6 +148,7 @@ pub async fn demo(events: Option<u64>, format: Format) -> u8 {
             max_events: events,
             ..RunOptions::default()
         },
+        None,
         None,
     )
     .await;

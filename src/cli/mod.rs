@@ -14,7 +14,7 @@ mod signals;
 mod sim;
 mod status;
 
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, Shard};
 use crate::logging::{self, LogFormat};
 #[cfg(feature = "sim")]
 use crate::render::Format;
@@ -56,6 +56,9 @@ pub enum Command {
         /// Poll every stream once (draining its backlog), then exit.
         #[arg(long)]
         once: bool,
+        /// Collect only the tenants of shard K of N (overrides collector.shard), e.g. 2/4.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
     },
     /// Validate the config, authenticate every tenant and probe every enabled stream.
     Check {
@@ -70,6 +73,9 @@ pub enum Command {
         /// Only validate the configuration; contact nobody (systemd ExecStartPre).
         #[arg(long)]
         offline: bool,
+        /// Check only the tenants of shard K of N (overrides collector.shard).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
     },
     /// API 1.0: exchange a service user's password for an access key and secret key.
     Login {
@@ -106,6 +112,9 @@ pub enum Command {
         /// Exit 1 when any configured stream is further behind than this (e.g. 15m), or was never polled.
         #[arg(long)]
         max_lag: Option<String>,
+        /// Show only the tenants of shard K of N (overrides collector.shard).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
     },
     /// Move a stream's checkpoint back to a time (backfill) or clear it.
     Reset {
@@ -131,6 +140,10 @@ pub enum Command {
         /// after its end. Checkpoints are not changed: `--since` sets where each stream starts.
         #[arg(long, conflicts_with_all = ["tenant", "stream", "since", "replay_quarantined"])]
         adopt_output: bool,
+        /// The shard whose state database this is (overrides collector.shard): a tenant of
+        /// another shard is refused.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
     },
     /// Print what to grant in Mimecast for the configured streams (or for every stream): the
     /// role permissions, and for API 2.0 the application's products.
@@ -203,6 +216,51 @@ fn process_env() -> HashMap<String, String> {
         .collect()
 }
 
+/// `--shard` wins over `collector.shard`, at start and on every reload.
+pub fn apply_shard(mut config: config::Config, shard: Option<Shard>) -> config::Config {
+    if shard.is_some() {
+        config.shard = shard;
+    }
+    config
+}
+
+/// What `status` and `check` say about the shard, e.g. "shard 2/4: 2 of 7 tenants: acme,
+/// globex; the other 5 are left to the other shards". `None` when not sharded.
+fn shard_line(config: &config::Config) -> Option<String> {
+    let shard = config.shard?;
+    let owned: Vec<&str> = config.owned_tenants().map(|t| t.name.as_str()).collect();
+    let total = config.tenants.len();
+    let others = total - owned.len();
+    Some(if owned.is_empty() {
+        format!("shard {shard}: 0 of {total} tenants: this shard has nothing to collect; the other shards collect all {total}")
+    } else {
+        let rest = match others {
+            0 => "no other tenant is configured".to_string(),
+            1 => "the other one is left to the other shards".to_string(),
+            n => format!("the other {n} are left to the other shards"),
+        };
+        format!(
+            "shard {shard}: {} of {total} tenants: {}; {rest}",
+            owned.len(),
+            owned.join(", ")
+        )
+    })
+}
+
+/// The shard in JSON reports: `null` when not sharded.
+fn shard_json(config: &config::Config) -> serde_json::Value {
+    match config.shard {
+        None => serde_json::Value::Null,
+        Some(shard) => serde_json::json!({
+            "shard": shard.to_string(),
+            "index": shard.index(),
+            "count": shard.count(),
+            "tenants": config.owned_tenants().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            "tenants_configured": config.tenants.len(),
+        }),
+    }
+}
+
 /// Loads the config or prints why not; `Err` carries the exit code.
 pub fn load_config(cli_path: Option<&std::path::Path>) -> Result<config::Config, u8> {
     load_config_with(cli_path, config::Secrets::Resolve)
@@ -259,16 +317,18 @@ async fn dispatch(command: Command) -> u8 {
         Command::Run {
             config: config_path,
             once,
+            shard,
         } => match load_config(config_path.as_deref()) {
             Err(code) => code,
             Ok(config) => {
+                let config = apply_shard(config, shard);
                 let options = crate::daemon::RunOptions {
                     once,
                     ..Default::default()
                 };
                 let env = process_env();
                 let path = crate::config::resolve_path(config_path.as_deref(), &env);
-                run::run(config, options, Some(path)).await
+                run::run(config, options, Some(path), shard).await
             }
         },
         Command::Check {
@@ -276,20 +336,24 @@ async fn dispatch(command: Command) -> u8 {
             offline,
             tenant,
             json,
-        } => match load_config_for_check(config.as_deref(), json) {
+            shard,
+        } => match load_config_for_check(config.as_deref(), json).map(|c| apply_shard(c, shard)) {
             Err(code) => code,
             Ok(config) if offline => {
                 let streams: usize = config.tenants.iter().map(|t| t.streams.len()).sum();
                 if json {
                     println!(
                         "{}",
-                        serde_json::json!({"ok": true, "tenants": config.tenants.len(), "streams": streams})
+                        serde_json::json!({"ok": true, "tenants": config.tenants.len(), "streams": streams, "shard": shard_json(&config)})
                     );
                 } else {
                     println!(
                         "configuration ok: {} tenant(s), {streams} stream(s)",
                         config.tenants.len()
                     );
+                    if let Some(line) = shard_line(&config) {
+                        println!("{line}");
+                    }
                 }
                 EXIT_OK
             }
@@ -299,6 +363,7 @@ async fn dispatch(command: Command) -> u8 {
             config,
             json,
             max_lag,
+            shard,
         } => {
             let max_lag = match max_lag
                 .as_deref()
@@ -313,7 +378,7 @@ async fn dispatch(command: Command) -> u8 {
             };
             match load_config_with(config.as_deref(), config::Secrets::Skip) {
                 Err(code) => code,
-                Ok(config) => status::run(&config, json, max_lag),
+                Ok(config) => status::run(&apply_shard(config, shard), json, max_lag),
             }
         }
         Command::Reset {
@@ -324,11 +389,13 @@ async fn dispatch(command: Command) -> u8 {
             replay_quarantined,
             force,
             adopt_output,
+            shard,
         } => match load_config_with(config.as_deref(), config::Secrets::Skip) {
             Err(code) => code,
             Ok(config) => match (tenant, stream) {
                 _ if adopt_output => reset::adopt_output(&config),
                 (Some(tenant), Some(stream)) => {
+                    let config = apply_shard(config, shard);
                     let action = match (&since, replay_quarantined) {
                         (_, true) => reset::Action::ReplayQuarantined,
                         (Some(text), false) => reset::Action::Since(text),

@@ -56,6 +56,16 @@ pub fn run(config: &Config, tenant: &str, stream: &str, action: Action<'_>, forc
         );
         return EXIT_USAGE;
     };
+    // Its checkpoints live in the database of the shard that collects it; changing them here
+    // would change nothing that is read.
+    if let Some(shard) = config.shard.filter(|_| !config.owns(tenant)) {
+        let owner = crate::config::shard::owner(tenant, shard.count());
+        eprintln!(
+            "error: tenant {tenant:?} is collected by shard {owner}/{n}, not by this one ({shard}): reset it with shard {owner}/{n}'s state database (its state_path, with --shard {owner}/{n})",
+            n = shard.count()
+        );
+        return EXIT_USAGE;
+    }
     let Some(s) = t.streams.iter().find(|s| s.kind.name() == stream) else {
         let names: Vec<&str> = t.streams.iter().map(|s| s.kind.name()).collect();
         eprintln!(

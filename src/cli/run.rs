@@ -13,10 +13,11 @@ pub async fn run(
     config: Config,
     options: RunOptions,
     config_path: Option<std::path::PathBuf>,
+    shard: Option<crate::config::Shard>,
 ) -> u8 {
     let shutdown = CancellationToken::new();
     let (control_tx, control_rx) = watch::channel(None);
-    if let Err(e) = signals::spawn(shutdown.clone(), control_rx, config_path) {
+    if let Err(e) = signals::spawn(shutdown.clone(), control_rx, config_path, shard) {
         eprintln!("error: cannot install signal handlers: {e}");
         return EXIT_FAILURE;
     }

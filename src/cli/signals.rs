@@ -14,6 +14,7 @@ pub fn spawn(
     shutdown: CancellationToken,
     mut control: watch::Receiver<Option<Control>>,
     config_path: Option<std::path::PathBuf>,
+    shard: Option<crate::config::Shard>,
 ) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     tokio::spawn(async move {
@@ -27,7 +28,8 @@ pub fn spawn(
                             if let Some(path) = &config_path {
                                 let env = super::process_env();
                                 match crate::config::load(path, &env) {
-                                    Ok(config) => c.reload(config).await,
+                                    // `--shard` holds for the new file too.
+                                    Ok(config) => c.reload(super::apply_shard(config, shard)).await,
                                     Err(e) => {
                                         tracing::error!(error = %e, "new configuration refused; the running one stays")
                                     }

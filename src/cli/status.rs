@@ -31,7 +31,7 @@ fn lag(s: &StreamStatus, now: OffsetDateTime) -> Option<Duration> {
 
 fn rows(config: &Config, stored: Vec<StreamStatus>) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
-    for t in &config.tenants {
+    for t in config.owned_tenants() {
         for s in &t.streams {
             let parts = s.parts();
             for part in parts {
@@ -43,7 +43,14 @@ fn rows(config: &Config, stored: Vec<StreamStatus>) -> Vec<Row> {
             }
         }
     }
+    // Another shard's tenant is configured, but not here: a database copied when re-sharding
+    // may still hold its rows, which this shard neither reads nor advances.
+    let elsewhere =
+        |tenant: &str| !config.owns(tenant) && config.tenants.iter().any(|t| t.name == tenant);
     for s in stored {
+        if elsewhere(&s.key.tenant) {
+            continue;
+        }
         match rows.iter_mut().find(|r| r.key == s.key) {
             Some(r) => r.status = Some(s),
             None => rows.push(Row {
@@ -113,6 +120,7 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
             "{}",
             serde_json::to_string_pretty(&json!({
                 "state_path": path,
+                "shard": super::shard_json(config),
                 "now": rfc3339::format(now),
                 "streams": list,
                 "quarantined": quarantined.iter().map(|q| json!({
@@ -127,6 +135,9 @@ pub fn run(config: &Config, as_json: bool, max_lag: Option<Duration>) -> u8 {
             .unwrap_or_default()
         );
     } else {
+        if let Some(line) = super::shard_line(config) {
+            println!("{line}\n");
+        }
         println!(
             "{:<16} {:<32} {:<36} {:<24} {:>8} {:>10}  LAST ERROR",
             "TENANT", "STREAM", "CHECKPOINT", "LAST SUCCESS", "LAG", "EVENTS"

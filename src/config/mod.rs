@@ -9,7 +9,10 @@
 pub mod duration;
 mod raw;
 pub mod secret;
+pub mod shard;
 mod validate;
+
+pub use shard::Shard;
 
 pub use validate::{
     Secrets, DEFAULT_FILE_DOWNLOADS, DEFAULT_PAGE_SIZE, DEFAULT_REQUESTS_PER_MINUTE, MAX_PAGE_SIZE,
@@ -37,8 +40,27 @@ pub struct Config {
     pub collector: CollectorConfig,
     pub http: HttpConfig,
     pub sink: SinkConfig,
+    /// Every configured tenant, this shard's or not (`status`, `reset` and `check` name the
+    /// others); [`Config::owned_tenants`] are the ones collected.
     pub tenants: Vec<TenantConfig>,
     pub metrics: MetricsConfig,
+    /// `collector.shard` (or `--shard`): `None` when not sharded. Kept out of
+    /// [`CollectorConfig`], which shapes every stream task: a shard change on reload moves
+    /// tenants, it does not restart the streams that stay.
+    pub shard: Option<Shard>,
+}
+
+impl Config {
+    /// The tenants this instance collects: all of them unless sharded.
+    pub fn owned_tenants(&self) -> impl Iterator<Item = &TenantConfig> {
+        let shard = self.shard.unwrap_or(Shard::ALL);
+        self.tenants.iter().filter(move |t| shard.owns(&t.name))
+    }
+
+    /// Whether this instance collects the tenant of that name (configured or not).
+    pub fn owns(&self, tenant: &str) -> bool {
+        self.shard.unwrap_or(Shard::ALL).owns(tenant)
+    }
 }
 
 /// The optional Prometheus listener (`[metrics] listen = "127.0.0.1:9464"`).

@@ -38,6 +38,8 @@ pub struct RawCollector {
     pub poll_interval: Option<String>,
     pub initial_lookback: Option<String>,
     pub max_lag: Option<String>,
+    /// `K/N`: collect only the tenants of shard K of N.
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -107,6 +107,45 @@ fn environment_overrides_config_values() {
 }
 
 #[test]
+fn a_shard_keeps_every_tenant_and_owns_some() {
+    let text = format!(
+        "[collector]\nshard = \"2/2\"\n{}{}{}",
+        v2_tenant("acme"),
+        v2_tenant("globex"),
+        v2_tenant("initech")
+    );
+    let cfg = load_text(&text).unwrap();
+    assert_eq!(cfg.shard, Some(Shard::new(2, 2).unwrap()));
+    assert_eq!(
+        cfg.tenants.len(),
+        3,
+        "the others stay known, for status and reset"
+    );
+    // Pinned in shard.rs: acme is shard 1 of 2, globex and initech shard 2.
+    let owned: Vec<&str> = cfg.owned_tenants().map(|t| t.name.as_str()).collect();
+    assert_eq!(owned, ["globex", "initech"]);
+    assert!(!cfg.owns("acme"));
+
+    let unsharded = load_text(&v2_tenant("acme")).unwrap();
+    assert_eq!(unsharded.shard, None);
+    assert_eq!(unsharded.owned_tenants().count(), 1);
+
+    // The environment sets it like any key (the systemd template could use it).
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &text);
+    let mut env = env();
+    env.insert("MIMECAST_COLLECTOR__COLLECTOR__SHARD".into(), "1/2".into());
+    let cfg = load(&path, &env).unwrap();
+    assert_eq!(cfg.shard.map(|s| s.to_string()).as_deref(), Some("1/2"));
+    assert_eq!(
+        cfg.owned_tenants()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["acme"]
+    );
+}
+
+#[test]
 fn per_stream_settings_apply() {
     let cfg = load_text(
         r#"
@@ -433,6 +472,48 @@ fn every_mistake_names_its_key() {
             "tenant",
             "at least one",
         ),
+        (
+            "shard 0",
+            format!("[collector]\nshard = \"0/4\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "must be 1 to 4",
+        ),
+        (
+            "shard past the count",
+            format!("[collector]\nshard = \"5/4\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "must be 1 to 4",
+        ),
+        (
+            "shard without a count",
+            format!("[collector]\nshard = \"2\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "write K/N",
+        ),
+        (
+            "shard not numbers",
+            format!("[collector]\nshard = \"a/b\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "write K/N",
+        ),
+        (
+            "zero shards",
+            format!("[collector]\nshard = \"1/0\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "number of shards must be 1 to 1024",
+        ),
+        (
+            "too many shards",
+            format!("[collector]\nshard = \"1/5000\"\n{}", v2_tenant("a")),
+            "collector.shard",
+            "number of shards must be 1 to 1024",
+        ),
+        (
+            "shard as a number",
+            format!("[collector]\nshard = 2\n{}", v2_tenant("a")),
+            "collector.shard",
+            "expected a string",
+        ),
     ];
     for (what, text, key, needle) in cases {
         let err = match load_text(&text) {
@@ -537,6 +618,70 @@ fn relative_secret_files_resolve_next_to_the_config() {
         Credentials::V2(c) => assert_eq!(c.client_secret.expose_secret(), "from-relative-file"),
         other => panic!("{other:?}"),
     }
+}
+
+/// Shard instances of the systemd template each have their own credentials directory; one
+/// config names their secrets as `${CREDENTIALS_DIRECTORY}/NAME`.
+#[test]
+fn secret_files_may_start_in_the_credentials_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("acme.secret"), "from-credentials\n").unwrap();
+    std::fs::write(creds.join("globex.secret"), format!("{SECRET_B64}\n")).unwrap();
+    let text = format!(
+        "{}{}",
+        v2_tenant("acme").replace(
+            "client_secret = \"${CLIENT_SECRET}\"",
+            "client_secret_file = \"${CREDENTIALS_DIRECTORY}/acme.secret\"",
+        ),
+        v1_tenant("globex").replace(
+            &format!("secret_key = \"{SECRET_B64}\""),
+            "secret_key_file = \"${CREDENTIALS_DIRECTORY}/globex.secret\"",
+        )
+    );
+    let path = write_config(dir.path(), &text);
+    let env = HashMap::from([(
+        "CREDENTIALS_DIRECTORY".to_string(),
+        creds.display().to_string(),
+    )]);
+    let cfg = load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
+    match &cfg.tenants[0].credentials {
+        Credentials::V2(c) => assert_eq!(c.client_secret.expose_secret(), "from-credentials"),
+        other => panic!("{other:?}"),
+    }
+    match &cfg.tenants[1].credentials {
+        Credentials::V1(c) => assert_eq!(c.secret_key.expose_secret(), SECRET_B64),
+        other => panic!("{other:?}"),
+    }
+
+    // Outside systemd the variable is missing: one error, at the file key, saying why.
+    let err = load(&path, &HashMap::new()).unwrap_err();
+    let errors = err.key_errors();
+    assert_eq!(errors.len(), 2, "{err}");
+    assert_eq!(errors[0].path, "tenant[0].client_secret_file", "{err}");
+    assert!(
+        errors[0].message.contains(
+            "CREDENTIALS_DIRECTORY is not set: systemd sets it for a service with LoadCredential="
+        ),
+        "{err}"
+    );
+    assert_eq!(errors[1].path, "tenant[1].secret_key_file", "{err}");
+    let bad = write_config(
+        dir.path(),
+        &v2_tenant("acme").replace(
+            "client_secret = \"${CLIENT_SECRET}\"",
+            "client_secret_file = \"${NOT A VAR}/x\"",
+        ),
+    );
+    let err = load(&bad, &HashMap::new()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tenant[0].client_secret_file: \"${NOT A VAR}/x\": \"${NOT A VAR}\" is not a valid environment variable reference"),
+        "{err}"
+    );
+    // Commands that read no secret need no credentials directory either.
+    assert!(load_with(&path, &HashMap::new(), Secrets::Skip).is_ok());
 }
 
 use secrecy::ExposeSecret;

@@ -84,19 +84,29 @@ impl Errors {
         }
     }
 
-    /// A secret that must be present; the message says how to provide it.
+    /// A secret that must be present; the message says how to provide it. `file` is the
+    /// `*_file` path as written (see [`secret_path`]).
     fn secret(
         &mut self,
         key: &str,
         inline: Option<&str>,
         file: Option<&Path>,
+        base_dir: &Path,
         env: EnvLookup<'_>,
         required: bool,
     ) -> Option<SecretString> {
         if self.secrets == Secrets::Skip {
             return Some(SecretString::from(String::new()));
         }
-        match secret::resolve(key, inline, file, env) {
+        let file = match file.map(|p| secret_path(p, base_dir, env)) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(message)) => {
+                self.push(format!("{key}_file"), message);
+                return None;
+            }
+        };
+        match secret::resolve(key, inline, file.as_deref(), env) {
             Ok(Some(s)) => Some(s),
             Ok(None) => {
                 if required {
@@ -114,6 +124,38 @@ impl Errors {
                 None
             }
         }
+    }
+}
+
+/// Where a `*_file` secret is read: a `${VAR}` at the start of the path comes from the
+/// environment, for systemd's `${CREDENTIALS_DIRECTORY}`, which is another directory for each
+/// instance of a template unit (`/run/credentials/mimecast-collector@2-4.service`), so one
+/// config serves every shard; a relative path is taken from the config file's directory.
+fn secret_path(path: &Path, base_dir: &Path, env: EnvLookup<'_>) -> Result<PathBuf, String> {
+    let text = path.to_string_lossy();
+    let Some(rest) = text.strip_prefix("${") else {
+        return Ok(if path.is_relative() {
+            base_dir.join(path)
+        } else {
+            path.to_path_buf()
+        });
+    };
+    let (var, tail) = rest.split_once('}').unwrap_or((rest, ""));
+    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "{text:?}: \"${{{var}}}\" is not a valid environment variable reference"
+        ));
+    }
+    match env(var) {
+        Some(dir) if !dir.is_empty() => {
+            Ok(PathBuf::from(dir).join(tail.trim_start_matches('/')))
+        }
+        _ if var == "CREDENTIALS_DIRECTORY" => Err(format!(
+            "{text:?}: CREDENTIALS_DIRECTORY is not set: systemd sets it for a service with LoadCredential= (outside systemd, write the path itself)"
+        )),
+        _ => Err(format!(
+            "{text:?}: environment variable {var} is not set"
+        )),
     }
 }
 
@@ -166,6 +208,17 @@ pub(super) fn validate(
             Duration::from_secs(1),
         ),
     };
+
+    let shard = c
+        .shard
+        .as_deref()
+        .and_then(|text| match text.parse::<Shard>() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errs.push("collector.shard", e.to_string());
+                None
+            }
+        });
 
     let h = &raw.http;
     let defaults = RetryConfig::default();
@@ -346,6 +399,7 @@ pub(super) fn validate(
             http,
             sink,
             tenants,
+            shard,
         })
     } else {
         Err(errs.list)
@@ -447,15 +501,6 @@ fn tenant(
         }
     };
 
-    let file = |p: &Option<PathBuf>| {
-        p.as_ref().map(|p| {
-            if p.is_relative() {
-                base_dir.join(p)
-            } else {
-                p.clone()
-            }
-        })
-    };
     let wrong_api = |errs: &mut Errors, key: &str, set: bool, api_name: &str| {
         if set {
             errs.push(
@@ -483,21 +528,24 @@ fn tenant(
             let app_key = errs.secret(
                 &format!("{prefix}.app_key"),
                 t.app_key.as_deref(),
-                file(&t.app_key_file).as_deref(),
+                t.app_key_file.as_deref(),
+                base_dir,
                 env,
                 true,
             );
             let access_key = errs.secret(
                 &format!("{prefix}.access_key"),
                 t.access_key.as_deref(),
-                file(&t.access_key_file).as_deref(),
+                t.access_key_file.as_deref(),
+                base_dir,
                 env,
                 true,
             );
             let secret_key = errs.secret(
                 &format!("{prefix}.secret_key"),
                 t.secret_key.as_deref(),
-                file(&t.secret_key_file).as_deref(),
+                t.secret_key_file.as_deref(),
+                base_dir,
                 env,
                 true,
             );
@@ -543,7 +591,8 @@ fn tenant(
             let client_secret = errs.secret(
                 &format!("{prefix}.client_secret"),
                 t.client_secret.as_deref(),
-                file(&t.client_secret_file).as_deref(),
+                t.client_secret_file.as_deref(),
+                base_dir,
                 env,
                 true,
             );

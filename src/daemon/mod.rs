@@ -188,8 +188,9 @@ pub async fn run(
     }
     let beat = tokio::spawn(notify::heartbeat(metrics.clone(), stop.clone()));
     notify::ready(&metrics);
+    log_shard(&config);
     tracing::info!(
-        tenants = config.tenants.len(),
+        tenants = config.owned_tenants().count(),
         streams = streams.len(),
         "collector started"
     );
@@ -210,7 +211,8 @@ pub async fn run(
                 next.metrics = current.metrics.clone();
                 notify::reloading();
                 streams.apply(&next, &stop);
-                tracing::info!(tenants = next.tenants.len(), streams = streams.len(), "configuration reloaded");
+                log_shard(&next);
+                tracing::info!(tenants = next.owned_tenants().count(), streams = streams.len(), "configuration reloaded");
                 notify::ready(&metrics);
                 current = next;
             }
@@ -240,6 +242,19 @@ pub async fn run(
     }
     tracing::info!("collector stopped");
     Ok(Summary { failed })
+}
+
+/// One line saying which shard this is and how many tenants it collects. A shard with none is
+/// legitimate (more shards than tenants, for now) and runs idle, but says so loudly.
+fn log_shard(config: &Config) {
+    let Some(shard) = config.shard else { return };
+    let owned = config.owned_tenants().count();
+    let configured = config.tenants.len();
+    if owned == 0 {
+        tracing::warn!(%shard, tenants = 0, configured, "this shard owns none of the configured tenants: it runs idle");
+    } else {
+        tracing::info!(%shard, tenants = owned, configured, "this shard collects its own tenants; the others are left to the other shards");
+    }
 }
 
 /// How a run ended, for the exit status of `run --once`.

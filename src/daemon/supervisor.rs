@@ -105,7 +105,8 @@ impl Supervisor {
     pub fn apply(&mut self, config: &Config, stop: &CancellationToken) {
         let mut wanted: HashMap<StreamKey, (u64, StreamTask)> = HashMap::new();
         let mut clients = HashMap::new();
-        for tenant in &config.tenants {
+        // Another shard's tenants are not started here, and stop here when a reload moves them.
+        for tenant in config.owned_tenants() {
             let tfp = tenant_fingerprint(tenant, &config.http);
             let client = match self.clients.get(&tenant.name) {
                 Some((fp, c)) if *fp == tfp => c.clone(),

@@ -152,6 +152,7 @@ pub fn collector_config(
         },
         tenants,
         metrics: MetricsConfig::default(),
+        shard: None,
     }
 }
 
