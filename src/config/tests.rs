@@ -669,6 +669,13 @@ fn config_errors_never_show_a_secret() {
         "a key named like a secret".into(),
         format!("{}api_token = \"{SECRET}\n", v2_tenant("x")),
     ));
+    cases.push((
+        "a base_url with a password".into(),
+        format!(
+            "{}base_url = \"https://user:{SECRET}@mimecast.example\"\n",
+            v2_tenant("x")
+        ),
+    ));
     for (what, text) in cases {
         let err = match load_text(&text) {
             Ok(_) => panic!("{what}: accepted"),
