@@ -290,11 +290,14 @@ pub fn load_with(
         .build()
         .map_err(|e| ConfigError::Load {
             path: path.to_path_buf(),
-            reason: redact_secrets(&e.to_string()),
+            reason: redact_secrets(
+                &e.to_string(),
+                std::fs::read_to_string(path).ok().as_deref(),
+            ),
         })?;
     let mut tree: serde_json::Value = merged.try_deserialize().map_err(|e| ConfigError::Load {
         path: path.to_path_buf(),
-        reason: redact_secrets(&e.to_string()),
+        reason: redact_secrets(&e.to_string(), None),
     })?;
     let from_env = env_keys(env);
     let invalid = |mut errors: Vec<KeyError>| {
@@ -323,7 +326,7 @@ pub fn load_with(
                     "wrong type: expected a string (the value is not shown: this key holds a secret)"
                         .to_string()
                 } else {
-                    redact_secrets(&shorten_serde_message(&e.into_inner().to_string()))
+                    redact_secrets(&shorten_serde_message(&e.into_inner().to_string()), None)
                 };
                 errors.push(KeyError {
                     path: if key == "." {
@@ -427,16 +430,170 @@ fn is_secret_key(path: &str) -> bool {
 
 /// Hides the value of every `secret_key = value` in `text`: the TOML parser quotes the
 /// offending source line in its errors (a syntax error on a secret's line, a duplicate key),
-/// and those errors are printed at start and logged on a reload.
-fn redact_secrets(text: &str) -> String {
+/// and those errors are printed at start and logged on a reload. A quoted line that continues
+/// a secret's value begun on an earlier line (a multi-line string, an array over lines) is
+/// hidden whole; `source`, the file, tells which lines those are.
+fn redact_secrets(text: &str, source: Option<&str>) -> String {
+    let continued = source.map(secret_value_lines).unwrap_or_default();
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        out.push_str(&redact_line(line));
+        // The parser quotes a source line as `NN | text`.
+        let quoted = line
+            .split_once(" | ")
+            .and_then(|(number, text)| Some((number, number.trim().parse().ok()?, text)));
+        match quoted {
+            Some((number, n, _)) if continued.contains_key(&n) => out.push_str(&format!(
+                "{number} | [redacted: part of the value of {}]",
+                continued[&n]
+            )),
+            Some((number, _, text)) => {
+                out.push_str(&format!("{number} | {}", redact_source_line(text)))
+            }
+            None => out.push_str(&redact_line(line)),
+        }
     }
     out
+}
+
+/// A quoted source line with a secret's value hidden: after its `=`, or after the key alone
+/// when the `=` is missing or mistyped (`client_secret: "..."`, which the parser refuses).
+fn redact_source_line(text: &str) -> String {
+    let redacted = redact_line(text);
+    if redacted != text {
+        return redacted;
+    }
+    let trimmed = text.trim_start();
+    let key_end = match trimmed.chars().next() {
+        Some(q @ ('"' | '\'')) => trimmed[1..].find(q).map_or(trimmed.len(), |i| i + 2),
+        _ => trimmed
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .unwrap_or(trimmed.len()),
+    };
+    let key = &trimmed[..key_end];
+    if key.is_empty() || !is_secret_key(key) {
+        return text.to_string();
+    }
+    let end = text.len() - trimmed.len() + key_end;
+    format!("{} [redacted]", &text[..end])
+}
+
+/// The lines (numbered from 1) that start inside the value of a secret key begun on an earlier
+/// line, with that key. A tolerant scan: the file is one the TOML parser refused.
+fn secret_value_lines(source: &str) -> HashMap<usize, String> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Str {
+        Basic,
+        Literal,
+        MultiBasic,
+        MultiLiteral,
+    }
+    let mut lines = HashMap::new();
+    let mut line = 1;
+    let mut string: Option<Str> = None;
+    // Arrays and inline tables open on the way (`true` for a table), each with the secret key
+    // its value belongs to.
+    let mut open: Vec<(bool, Option<String>)> = Vec::new();
+    let mut key = String::new();
+    let mut reading_key = true;
+    // The secret key whose value is being read, if any.
+    let mut owner: Option<String> = None;
+    let chars: Vec<char> = source.chars().collect();
+    let triple = |i: usize, q: char| {
+        chars
+            .get(i..i + 3)
+            .is_some_and(|s| s.iter().all(|&c| c == q))
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        match (string, c) {
+            (_, '\n') => {
+                if matches!(string, Some(Str::Basic | Str::Literal)) {
+                    string = None; // unterminated: the parser stops here
+                }
+                if open.is_empty() && string.is_none() {
+                    reading_key = true;
+                    key.clear();
+                    owner = None;
+                }
+                line += 1;
+                if string.is_some() || !open.is_empty() {
+                    if let Some(k) = &owner {
+                        lines.insert(line, k.clone());
+                    }
+                }
+            }
+            // An escape; a line-ending backslash still ends the line.
+            (Some(Str::Basic | Str::MultiBasic), '\\') if chars.get(i) != Some(&'\n') => i += 1,
+            (Some(Str::Basic), '"') | (Some(Str::Literal), '\'') => string = None,
+            (Some(Str::MultiBasic), '"') if triple(i - 1, '"') => {
+                string = None;
+                i += 2;
+            }
+            (Some(Str::MultiLiteral), '\'') if triple(i - 1, '\'') => {
+                string = None;
+                i += 2;
+            }
+            (Some(_), _) => {}
+            (None, '#') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            (None, '"' | '\'') if reading_key => {
+                // A quoted key.
+                while i < chars.len() && chars[i] != c && chars[i] != '\n' {
+                    key.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            }
+            (None, '"') if triple(i - 1, '"') => {
+                string = Some(Str::MultiBasic);
+                i += 2;
+            }
+            (None, '\'') if triple(i - 1, '\'') => {
+                string = Some(Str::MultiLiteral);
+                i += 2;
+            }
+            (None, '"') => string = Some(Str::Basic),
+            (None, '\'') => string = Some(Str::Literal),
+            (None, '=') if reading_key => {
+                let name = key.trim();
+                if is_secret_key(name) {
+                    owner = Some(name.to_string());
+                }
+                reading_key = false;
+                key.clear();
+            }
+            (None, '[') if reading_key && open.is_empty() => {
+                // A table header.
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            (None, '[' | '{') => {
+                open.push((c == '{', owner.clone()));
+                reading_key = c == '{';
+            }
+            (None, ']' | '}') => {
+                open.pop();
+                owner = open.last().and_then(|(_, o)| o.clone());
+                reading_key = false;
+            }
+            (None, ',') if open.last().is_some_and(|(table, _)| *table) => {
+                reading_key = true;
+                owner = open.last().and_then(|(_, o)| o.clone());
+            }
+            (None, _) if reading_key => key.push(c),
+            (None, _) => {}
+        }
+    }
+    lines
 }
 
 fn redact_line(line: &str) -> String {

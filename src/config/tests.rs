@@ -814,6 +814,64 @@ fn config_errors_never_show_a_secret() {
         "a key named like a secret".into(),
         format!("{}api_token = \"{SECRET}\n", v2_tenant("x")),
     ));
+    // A value over lines: the parser quotes a line inside it, which is hidden whole.
+    let over_lines = [
+        (
+            "client_secret: a multi-line string",
+            v2(&format!("\"\"\"\n{SECRET}\"\"\" x")),
+        ),
+        (
+            "client_secret: a multi-line literal",
+            v2(&format!("'''x\n{SECRET}''' x")),
+        ),
+        (
+            "client_secret: an array over lines",
+            v2(&format!("[\n  \"{SECRET}\" x\n]")),
+        ),
+        (
+            "secret_key: escapes, a line-ending backslash and a comment sign in the string",
+            v1(
+                "secret_key",
+                &format!("\"\"\"a \\\"\"\" # \\\n{SECRET}\"\"\" x"),
+            ),
+        ),
+    ];
+    for (what, text) in over_lines {
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("[redacted: part of the value of"),
+            "{what}: {err}"
+        );
+        cases.push((what.into(), text));
+    }
+    // The parser refuses a secret without its `=`, or with a `:`, quoting the line.
+    for (what, line) in [
+        (
+            "client_secret: a colon",
+            format!("client_secret: \"{SECRET}\""),
+        ),
+        ("client_secret: no =", format!("client_secret \"{SECRET}\"")),
+        (
+            "client_secret: quoted, a colon",
+            format!("\"client_secret\": \"{SECRET}\""),
+        ),
+    ] {
+        let text =
+            format!("[[tenant]]\nname = \"a\"\nclient_id = \"c\"\n{line}\nstreams = [\"audit\"]\n");
+        let err = load_text(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("client_secret") && err.contains("[redacted]"),
+            "{what}: {err}"
+        );
+        cases.push((what.into(), text));
+    }
+    cases.push((
+        "a base_url with a password".into(),
+        format!(
+            "{}base_url = \"https://user:{SECRET}@mimecast.example\"\n",
+            v2_tenant("x")
+        ),
+    ));
     for (what, text) in cases {
         let err = match load_text(&text) {
             Ok(_) => panic!("{what}: accepted"),

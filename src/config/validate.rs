@@ -644,9 +644,15 @@ fn group_id(name: &str) -> Option<u32> {
 }
 
 /// `https://` anywhere; plain `http://` only to this machine (the simulator, a local proxy),
-/// so keys and tokens never cross a network in clear text.
+/// so keys and tokens never cross a network in clear text. No user or password: Mimecast takes
+/// none there, the HTTP client would send them to the host, and errors would show them.
 fn parse_base_url(text: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    let shown = hide_userinfo(text);
+    let url = url::Url::parse(text).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{shown:?} carries a user name or password: remove it (a tenant's credentials are its own keys)"));
+    }
+    let text = shown;
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -663,6 +669,19 @@ fn parse_base_url(text: &str) -> Result<url::Url, String> {
         return Err(format!("{text:?} must not have a query or fragment"));
     }
     Ok(url)
+}
+
+/// `text` with the user information of its authority (`user:password@`) replaced, so that an
+/// error quoting a URL never shows a password, whether or not the URL parses.
+fn hide_userinfo(text: &str) -> String {
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    match text[start..end].rfind('@') {
+        Some(at) => format!("{}[redacted]{}", &text[..start], &text[start + at..]),
+        None => text.to_string(),
+    }
 }
 
 fn streams(

@@ -3,6 +3,11 @@
 
 pub mod ecs;
 pub mod ocsf;
+pub mod sweep;
+
+// Not every test crate sweeps for secrets.
+#[allow(unused_imports)]
+pub use sweep::{assert_no_secret, SecretSet};
 
 use mimecast_collector::api::{HttpSettings, MimecastClient};
 use mimecast_collector::config::{
