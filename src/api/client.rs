@@ -3,13 +3,14 @@
 //! Every request goes through the same steps: wait for the tenant's limiter, authenticate
 //! (re-sign for 1.0, current token for 2.0), send with timeouts, map the status and the
 //! envelope to a typed result, and retry transient failures with backoff. On a 401 a 2.0 token
-//! is refreshed once before the error counts; on a 429 the whole tenant pauses for as long as
-//! Mimecast asked (`X-RateLimit-Reset`), or for the backoff delay when it did not say.
+//! is refreshed once before the error counts; on a 429 the tenant's requests of that endpoint
+//! family pause for as long as Mimecast asked (`X-RateLimit-Reset`), or for the backoff delay
+//! when it did not say (see `limiter`).
 
 use super::auth::{v1, TokenSource, V1Signer};
 use super::envelope::{Envelope, SiemPage};
 use super::error::ApiError;
-use super::limiter::TenantLimiter;
+use super::limiter::{Family, Priority, TenantLimiter};
 use super::response::status_error;
 use super::rest::RestPage;
 use super::retry::FullJitter;
@@ -166,6 +167,8 @@ fn file_redirect(from: &url::Url, headers: &HeaderMap) -> Option<url::Url> {
 #[derive(Clone)]
 pub struct MimecastClient {
     inner: Arc<Inner>,
+    /// Whose requests these are for the tenant's limiter: a stream behind goes first.
+    priority: Priority,
 }
 
 struct Inner {
@@ -203,7 +206,7 @@ impl MimecastClient {
         http: reqwest::Client,
         retry: RetryConfig,
     ) -> Result<MimecastClient, ClientBuildError> {
-        let limiter = Arc::new(TenantLimiter::new(tenant.requests_per_minute));
+        let limiter = Arc::new(TenantLimiter::new(tenant.requests_per_minute, None));
         Self::with_limiter(tenant, http, retry, limiter)
     }
 
@@ -246,7 +249,16 @@ impl MimecastClient {
                 download_ahead: crate::config::DEFAULT_FILE_DOWNLOADS,
                 skew_ms: AtomicI64::new(0),
             }),
+            priority: Priority::default(),
         })
+    }
+
+    /// The same client, its requests waiting for the limiter with `priority`.
+    pub fn with_priority(&self, priority: Priority) -> MimecastClient {
+        MimecastClient {
+            inner: self.inner.clone(),
+            priority,
+        }
     }
 
     /// Allows `n` SIEM file downloads at once for this tenant (`[http] file_downloads`; at
@@ -552,7 +564,7 @@ impl MimecastClient {
                 inner.stats.retries.fetch_add(1, Ordering::Relaxed);
                 if let ApiError::RateLimited { .. } = e {
                     inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    inner.limiter.pause_for(delay);
+                    inner.limiter.pause_for(Family::of(path), delay);
                 }
                 tracing::warn!(
                     tenant = %inner.tenant,
@@ -598,7 +610,7 @@ impl MimecastClient {
         }
         let mut refreshed = false;
         loop {
-            inner.limiter.acquire().await;
+            inner.limiter.acquire(Family::of(path), self.priority).await;
             let mut req = inner
                 .http
                 .request(method.clone(), &url)

@@ -122,6 +122,7 @@ pub async fn demo(events: Option<u64>, format: Format) -> u8 {
             request_timeout: Duration::from_secs(30),
             retry: config::RetryConfig::default(),
             requests_per_minute: rpm,
+            siem_listing_budget: None,
             file_downloads: config::DEFAULT_FILE_DOWNLOADS,
             extra_ca_pem: None,
         },

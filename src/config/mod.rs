@@ -79,6 +79,13 @@ pub struct CollectorConfig {
     pub max_lag: Duration,
 }
 
+/// `calls` requests per `per`, at most, in any window of that length (an endpoint's budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub calls: NonZeroU32,
+    pub per: Duration,
+}
+
 /// How the collector talks HTTP: timeouts, retry limits and the default request rate.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -87,6 +94,8 @@ pub struct HttpConfig {
     pub retry: RetryConfig,
     /// Default client-side limit per tenant, overridable per tenant.
     pub requests_per_minute: NonZeroU32,
+    /// The SIEM batch listing's own budget per tenant, on top of the tenant's (`None`: none).
+    pub siem_listing_budget: Option<Budget>,
     /// SIEM files downloaded at once per tenant (a page's files overlap; they are still
     /// written and committed one after the other, in order).
     pub file_downloads: usize,

@@ -52,6 +52,8 @@ pub struct RawHttp {
     pub retry_max_attempts: Option<u32>,
     pub requests_per_minute: Option<u32>,
     pub file_downloads: Option<u32>,
+    /// `"50/15m"` or `"none"`.
+    pub siem_listing_budget: Option<String>,
     /// Extra CA certificates (PEM) to trust, e.g. a TLS-inspecting proxy's.
     pub ca_file: Option<PathBuf>,
 }

@@ -173,7 +173,8 @@ poll_interval = "5m"
 fn every_mistake_names_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let unreadable = dir.path().join("missing.secret");
-    let cases: Vec<(&str, String, &str, &str)> = vec![
+    let cases: Vec<(&str, String, &str, &str)> =
+        vec![
         (
             "unknown top-level key",
             format!("colector = 1\n{}", v2_tenant("a")),
@@ -456,6 +457,24 @@ fn every_mistake_names_its_key() {
             format!("[http]\nfile_downloads = 0\n{}", v2_tenant("a")),
             "http.file_downloads",
             "out of range",
+        ),
+        (
+            "listing budget without a duration",
+            format!("[http]\nsiem_listing_budget = \"50\"\n{}", v2_tenant("a")),
+            "http.siem_listing_budget",
+            "calls per duration",
+        ),
+        (
+            "listing budget of no calls",
+            format!("[http]\nsiem_listing_budget = \"0/15m\"\n{}", v2_tenant("a")),
+            "http.siem_listing_budget",
+            "1 to 100000",
+        ),
+        (
+            "listing budget over a day",
+            format!("[http]\nsiem_listing_budget = \"50/2d\"\n{}", v2_tenant("a")),
+            "http.siem_listing_budget",
+            "1s to 24h",
         ),
         (
             "http to a remote host",
@@ -910,4 +929,24 @@ fn secret_keys_are_recognised_and_secret_files_are_not() {
     ] {
         assert!(!super::is_secret_key(key), "{key}");
     }
+}
+
+#[test]
+fn the_siem_listing_budget_defaults_to_the_peers_figure_and_can_be_lifted() {
+    let c = load_text(&v2_tenant("a")).unwrap();
+    let b = c.http.siem_listing_budget.unwrap();
+    assert_eq!((b.calls.get(), b.per), (50, Duration::from_secs(900)));
+    let c = load_text(&format!(
+        "[http]\nsiem_listing_budget = \"100/1h\"\n{}",
+        v2_tenant("a")
+    ))
+    .unwrap();
+    let b = c.http.siem_listing_budget.unwrap();
+    assert_eq!((b.calls.get(), b.per), (100, Duration::from_secs(3600)));
+    let c = load_text(&format!(
+        "[http]\nsiem_listing_budget = \"none\"\n{}",
+        v2_tenant("a")
+    ))
+    .unwrap();
+    assert!(c.http.siem_listing_budget.is_none());
 }

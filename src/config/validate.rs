@@ -22,6 +22,11 @@ pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 240;
 /// to hundreds of ms) behind the writing of the file before, few enough to bound memory (each
 /// file in flight holds at most its decoder's queue).
 pub const DEFAULT_FILE_DOWNLOADS: usize = 4;
+/// The SIEM batch listing's own budget per tenant: 50 calls per 15 minutes, the number a peer
+/// enforces for `/siem/v1/batch/events/cg` (Sekoia's Mimecast connector; Mimecast publishes no
+/// figure: docs/mimecast-api.md#rate-limits). A caught-up type needs about one call per new
+/// batch, and a backlog page lists up to 100 files, so it slows idle polls, not drains.
+pub const DEFAULT_SIEM_LISTING_BUDGET: &str = "50/15m";
 /// No setting needs more than a year; larger values only risk overflow in time arithmetic.
 const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
@@ -274,6 +279,13 @@ pub(super) fn validate(
         ),
         retry,
         requests_per_minute: default_rpm,
+        siem_listing_budget: budget(
+            &mut errs,
+            "http.siem_listing_budget",
+            h.siem_listing_budget
+                .as_deref()
+                .unwrap_or(DEFAULT_SIEM_LISTING_BUDGET),
+        ),
         file_downloads: match h.file_downloads {
             None => DEFAULT_FILE_DOWNLOADS,
             Some(n @ 1..=32) => n as usize,
@@ -404,6 +416,39 @@ pub(super) fn validate(
     } else {
         Err(errs.list)
     }
+}
+
+/// `"50/15m"`: at most 50 calls in any 15 minutes; `"none"`: no budget but the tenant's.
+fn budget(errs: &mut Errors, path: &str, text: &str) -> Option<super::Budget> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return None;
+    }
+    let fallback = || budget_of(DEFAULT_SIEM_LISTING_BUDGET).ok();
+    match budget_of(text) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            errs.push(path, format!("{text:?}: {e}"));
+            fallback()
+        }
+    }
+}
+
+fn budget_of(text: &str) -> Result<super::Budget, String> {
+    let (calls, per) = text
+        .split_once('/')
+        .ok_or("write calls per duration, like \"50/15m\", or \"none\"")?;
+    let calls: u32 = calls
+        .trim()
+        .parse()
+        .map_err(|_| format!("{calls:?} is not a number of calls"))?;
+    let calls = NonZeroU32::new(calls)
+        .filter(|n| n.get() <= 100_000)
+        .ok_or("the number of calls must be 1 to 100000")?;
+    let per = parse_duration(per.trim()).map_err(|e| e.to_string())?;
+    if per < Duration::from_secs(1) || per > Duration::from_secs(86_400) {
+        return Err("the duration must be 1s to 24h".into());
+    }
+    Ok(super::Budget { calls, per })
 }
 
 fn rate(errs: &mut Errors, path: &str, value: Option<u32>, default: u32) -> NonZeroU32 {

@@ -111,7 +111,10 @@ impl Supervisor {
             let client = match self.clients.get(&tenant.name) {
                 Some((fp, c)) if *fp == tfp => c.clone(),
                 _ => {
-                    let limiter = Arc::new(TenantLimiter::new(tenant.requests_per_minute));
+                    let limiter = Arc::new(TenantLimiter::new(
+                        tenant.requests_per_minute,
+                        config.http.siem_listing_budget,
+                    ));
                     match MimecastClient::with_limiter(
                         tenant,
                         self.http.clone(),

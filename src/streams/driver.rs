@@ -24,6 +24,7 @@ use super::{
     Cursor, Dedup, FileRef, Page, PollReport, Records, Request, Response, Source, StreamError,
     StreamKind,
 };
+use crate::api::limiter::Priority;
 use crate::api::{ApiError, MimecastClient};
 use crate::sink::writer::{Batch, SinkHandle, WriteError};
 use crate::state::{Commit, Quarantine, StreamKey};
@@ -151,6 +152,9 @@ async fn execute(client: MimecastClient, request: Request) -> Result<Response, A
 pub fn pairs<'a>(query: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     query.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
+
+/// A stream complete only up to longer ago than this is behind: its requests go first.
+const BEHIND: time::Duration = time::Duration::hours(1);
 
 /// Requests that complete one page's records run this many at a time (each still waits for
 /// the tenant's rate limiter).
@@ -339,6 +343,19 @@ impl<S: Source> Driver<S> {
         pending: &mut Option<Pending<S::Cursor>>,
     ) -> Result<(), StreamError> {
         self.source.begin(&self.cursor, self.client.server_now());
+        // A stream with a backlog (never committed, or complete only up to long ago) is served
+        // before the tenant's caught-up polls, and so is every request after a page that said
+        // there is more.
+        let behind = self.stored.is_none()
+            || self
+                .cursor
+                .complete_until()
+                .is_some_and(|t| t < self.client.server_now() - BEHIND);
+        let mut client = self.client.with_priority(if behind {
+            Priority::Behind
+        } else {
+            Priority::CaughtUp
+        });
         // Until the first answer the client may not know Mimecast's clock (see below).
         let skew_at_begin = self.client.clock_skew();
         let mut clock_checked = false;
@@ -360,7 +377,7 @@ impl<S: Source> Driver<S> {
                     Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                     Err(e) => return Err(StreamError::Shape(format!("page read-ahead: {e}"))),
                 },
-                None => execute(self.client.clone(), request.clone()).await,
+                None => execute(client.clone(), request.clone()).await,
             };
             if answer.is_ok() {
                 report.requests += 1;
@@ -427,6 +444,9 @@ impl<S: Source> Driver<S> {
                 Err(e) => return Err(e),
             };
             unreadable = 0;
+            if page.more {
+                client = self.client.with_priority(Priority::Behind);
+            }
             let next_request = if page.more {
                 self.source.request(&page.next)
             } else {
@@ -500,7 +520,7 @@ impl<S: Source> Driver<S> {
             } else if let Some(next) = &next_request {
                 // The next page is requested while this one is rendered and committed.
                 ahead = Some(AbortOnDropHandle::new(tokio::spawn(execute(
-                    self.client.clone(),
+                    client.clone(),
                     next.clone(),
                 ))));
             }
@@ -517,7 +537,7 @@ impl<S: Source> Driver<S> {
                         report.cancelled = true;
                         return Ok(());
                     }
-                    a = run_details(&self.client, requests) => a,
+                    a = run_details(&client, requests) => a,
                 };
                 report.requests += asked;
                 if let Err(e) = self.source.with_details(&mut page, answers) {

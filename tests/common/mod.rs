@@ -147,6 +147,8 @@ pub fn collector_config(
             request_timeout: Duration::from_secs(5),
             retry: fast_retry(),
             requests_per_minute: NonZeroU32::new(6000).unwrap(),
+            // The library's tests drain at full speed; `tests/budgets.rs` tests the budget.
+            siem_listing_budget: None,
             file_downloads: mimecast_collector::config::DEFAULT_FILE_DOWNLOADS,
             extra_ca_pem: None,
         },

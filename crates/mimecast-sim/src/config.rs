@@ -32,6 +32,11 @@ pub struct SimConfig {
     pub max_clock_skew: Duration,
     /// Server-side quota per tenant per sliding minute; 0 = unlimited.
     pub quota_per_minute: u32,
+    /// A quota of its own for the SIEM batch listing (`/siem/v1/batch/events/...`): at most
+    /// this many calls per tenant in any window of this length, on top of the tenant's. A peer
+    /// enforces 50 per 15 minutes on that endpoint (docs/mimecast-api.md#rate-limits,
+    /// unconfirmed); `None` (the default) checks only the tenant's quota.
+    pub siem_listing_quota: Option<(u32, Duration)>,
     /// `false`: `X-RateLimit-*` only on 429 (what Elastic observed); `true`: on every response.
     pub rate_limit_headers_always: bool,
     /// Page size when a request names none; requests may ask up to 500 (larger is clamped).
@@ -158,6 +163,7 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(1799),
             max_clock_skew: Duration::from_secs(15 * 60),
             quota_per_minute: 600,
+            siem_listing_quota: None,
             rate_limit_headers_always: false,
             default_page_size: 100,
             siem_cg_records_per_file: 100,

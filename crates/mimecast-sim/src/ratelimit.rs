@@ -29,6 +29,11 @@ impl RateLimiter {
     /// Admits (and counts) one request of `tenant`, or refuses it without counting.
     /// `limit == 0` means unlimited.
     pub fn admit(&mut self, tenant: &str, limit: u32, now: Instant) -> Quota {
+        self.admit_in(tenant, limit, WINDOW, now)
+    }
+
+    /// Like [`RateLimiter::admit`], over a window of `window` and counted under `key`.
+    pub fn admit_in(&mut self, key: &str, limit: u32, window: Duration, now: Instant) -> Quota {
         if limit == 0 {
             return Quota {
                 allowed: true,
@@ -37,10 +42,10 @@ impl RateLimiter {
                 reset_ms: 0,
             };
         }
-        let log = self.per_tenant.entry(tenant.to_string()).or_default();
+        let log = self.per_tenant.entry(key.to_string()).or_default();
         while log
             .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
         {
             log.pop_front();
         }
@@ -51,7 +56,7 @@ impl RateLimiter {
         let reset_ms = log
             .front()
             .map(|t| {
-                let free_at = *t + WINDOW;
+                let free_at = *t + window;
                 let ms = free_at.saturating_duration_since(now).as_millis() as u64;
                 ms.max(1)
             })

@@ -333,6 +333,22 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
                 };
             }
             quota = Some(q);
+            if let (Some((limit, window)), true) = (
+                inner.cfg.siem_listing_quota,
+                req.path.starts_with("/siem/v1/batch/events/"),
+            ) {
+                let key = format!("{n}#siem-listing");
+                let q = lock(&inner.limiter).admit_in(&key, limit, window, Instant::now());
+                if !q.allowed {
+                    let mut r = error_response(style, &quota_error());
+                    add_rate_headers(&mut r, &q);
+                    return Outcome {
+                        response: r,
+                        tenant,
+                        fault: None,
+                    };
+                }
+            }
         }
     }
 

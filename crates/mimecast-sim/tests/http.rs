@@ -859,7 +859,13 @@ async fn siem_cg_large_file_streams_and_expired_url_is_403() {
     assert_eq!(files.len(), 1);
     assert_eq!(page["isCaughtUp"], true);
     let url = files[0]["url"].as_str().expect("url").to_string();
-    let mut resp = client().get(&url).send().await.expect("get");
+    // 200,000 records gzipped as they are made, by a debug build: on a loaded machine that
+    // takes longer than the 20 s other requests get.
+    let slow = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .expect("client");
+    let mut resp = slow.get(&url).send().await.expect("get");
     assert_eq!(resp.status().as_u16(), 200);
     assert!(
         resp.headers().get("content-length").is_none(),
