@@ -29,6 +29,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for the server to take (and acknowledge) what is sent: it may apply
 /// backpressure, but a server that takes nothing for this long is treated as gone.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// After a failed connection attempt, the next is made no sooner than this: the writer retries
+/// each batch of a failed group alone, and against a server that drops packets every attempt
+/// would wait out [`CONNECT_TIMEOUT`] (the streams retry at their next poll anyway).
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// RFC 5424 §6.2.1: informational.
 const SEVERITY_INFO: u8 = 6;
 /// The structured-data ID: the private enterprise number 32473 is reserved for documentation
@@ -243,6 +247,8 @@ pub struct SyslogSink {
     /// Frames not yet sent. Kept by hand: a rollback drops them without a call that can fail.
     buf: Vec<u8>,
     conn: Option<Conn>,
+    /// When the last connection attempt failed, and why.
+    refused: Option<(Instant, String)>,
     /// Reusable header of the batch being framed.
     header: Vec<u8>,
 }
@@ -276,6 +282,7 @@ impl SyslogSink {
             origin: format!(" {hostname} {} {} ", cfg.app_name, std::process::id()).into_bytes(),
             buf: Vec::with_capacity(256 * 1024),
             conn: None,
+            refused: None,
             header: Vec::with_capacity(256),
         })
     }
@@ -340,7 +347,20 @@ impl SyslogSink {
             self.conn = None;
         }
         if self.conn.is_none() {
-            self.conn = Some(self.connect()?);
+            if let Some((at, why)) = &self.refused {
+                if at.elapsed() < RECONNECT_PAUSE {
+                    return Err(error(
+                        &self.address,
+                        "not connected",
+                        std::io::Error::other(format!("the last attempt just failed: {why}")),
+                    ));
+                }
+            }
+            let conn = self.connect().inspect_err(|e| {
+                self.refused = Some((Instant::now(), e.to_string()));
+            })?;
+            self.refused = None;
+            self.conn = Some(conn);
             tracing::info!(address = %self.address, tls = self.tls.is_some(), "connected to the syslog server");
         }
         let Some(conn) = self.conn.as_mut() else {
@@ -544,5 +564,10 @@ mod tests {
         let err = sink.flush().unwrap_err();
         assert!(err.to_string().contains("cannot connect"), "{err}");
         assert!(sink.buf.is_empty() && sink.conn.is_none());
+        // The batches of the failed group, retried alone at once, do not each try again.
+        sink.write(&StreamKey::new("t", "audit", ""), b"{}\n")
+            .unwrap();
+        let again = sink.flush().unwrap_err().to_string();
+        assert!(again.contains("the last attempt just failed"), "{again}");
     }
 }
