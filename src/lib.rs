@@ -11,7 +11,7 @@
 //!                     │                 threat_details completes a page's threats)
 //!                     ├─► api (auth, limiter, retry, envelope, rest) ─► Mimecast
 //!                     ├─► normalize ─► event ─► render (native, ocsf, ecs)
-//!                     └─► sink::writer ─► sink (stdout, file) ─► state (checkpoint commit)
+//!                     └─► sink::writer ─► sink (stdout, file, syslog) ─► state (checkpoint commit)
 //! ```
 //!
 //! - [`catalog`]: the streams, and which API version, endpoint, permission and product each

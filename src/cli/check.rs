@@ -101,6 +101,9 @@ pub async fn run(config: &Config, only_tenant: Option<&str>, as_json: bool) -> u
             });
         }
     }
+    if let crate::config::SinkKind::Syslog(cfg) = &config.sink.kind {
+        verdicts.push(probe_syslog(cfg.clone()).await);
+    }
     let failed = verdicts.iter().filter(|v| !v.ok).count();
     if as_json {
         let list: Vec<_> = verdicts
@@ -137,5 +140,30 @@ pub async fn run(config: &Config, only_tenant: Option<&str>, as_json: bool) -> u
         EXIT_OK
     } else {
         EXIT_FAILURE
+    }
+}
+
+/// The syslog server: connected to (and the TLS handshake done) as the sink will, so that a
+/// firewall, a wrong port or a certificate the collector does not trust shows before `run`.
+async fn probe_syslog(cfg: crate::config::SyslogConfig) -> Verdict {
+    let started = Instant::now();
+    let address = cfg.address.clone();
+    let tls = cfg.tls.is_some();
+    let result = tokio::task::spawn_blocking(move || crate::sink::syslog::probe(&cfg))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let latency = started.elapsed();
+    let (ok, message) = match result {
+        Ok(()) => (true, format!("ok ({} ms)", latency.as_millis())),
+        Err(e) if tls && e.contains("TLS") => (false, format!("{e} (check [sink] server_name against the server's certificate, and ca_file if the server's CA is a private one)")),
+        Err(e) => (false, format!("{e} (check [sink] address, that the server listens on TCP there, and the firewall between)")),
+    };
+    Verdict {
+        tenant: "[sink]".into(),
+        stream: format!("syslog {address}"),
+        ok,
+        latency,
+        message,
     }
 }

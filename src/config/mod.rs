@@ -142,7 +142,33 @@ impl SinkConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkKind {
     Stdout,
-    File { path: PathBuf },
+    File {
+        path: PathBuf,
+    },
+    /// RFC 5424 over TCP (`sink::syslog`).
+    Syslog(SyslogConfig),
+}
+
+/// `kind = "syslog"`: where the server is and what the RFC 5424 header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogConfig {
+    /// `host:port`, resolved at each connect (a server moved in DNS is followed).
+    pub address: String,
+    pub tls: Option<SyslogTls>,
+    /// APP-NAME: 1 to 48 printable ASCII characters.
+    pub app_name: String,
+    /// HOSTNAME; `None`: the machine's name, read when the sink opens.
+    pub hostname: Option<String>,
+    /// The facility code (0 to 23) of every message's PRI.
+    pub facility: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogTls {
+    /// The name the server's certificate must hold: `server_name`, else the address's host.
+    pub server_name: String,
+    /// `ca_file`: CA certificates (PEM) trusted besides the web PKI roots, checked at load.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]

@@ -65,6 +65,14 @@ pub struct RawSink {
     pub path: Option<PathBuf>,
     pub include_raw: Option<bool>,
     pub format: Option<String>,
+    // kind = "syslog"
+    pub address: Option<String>,
+    pub tls: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub app_name: Option<String>,
+    pub hostname: Option<String>,
+    pub facility: Option<String>,
 }
 
 /// Secrets hold the raw text (possibly `${VAR}`) until validation resolves them into a

@@ -949,4 +949,80 @@ fn the_siem_listing_budget_defaults_to_the_peers_figure_and_can_be_lifted() {
     ))
     .unwrap();
     assert!(c.http.siem_listing_budget.is_none());
+
+fn a_syslog_sink_is_loaded_with_its_defaults_and_tls() {
+    let cfg = load_text(&format!(
+        "[sink]\nkind = \"syslog\"\naddress = \"siem.example.com:514\"\n{}",
+        v2_tenant("a")
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg.sink.kind,
+        SinkKind::Syslog(SyslogConfig {
+            address: "siem.example.com:514".into(),
+            tls: None,
+            app_name: "mimecast-collector".into(),
+            hostname: None,
+            facility: 16,
+        })
+    );
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/syslog-ca.pem");
+    let cfg = load_text(&format!(
+        "[sink]\nkind = \"syslog\"\naddress = \"[::1]:6514\"\ntls = true\nca_file = {:?}\napp_name = \"mc\"\nhostname = \"collector-1\"\nfacility = \"local7\"\n{}",
+        ca.display().to_string(),
+        v2_tenant("a")
+    ))
+    .unwrap();
+    let SinkKind::Syslog(syslog) = &cfg.sink.kind else {
+        panic!("{:?}", cfg.sink.kind)
+    };
+    let tls = syslog.tls.as_ref().unwrap();
+    assert_eq!(tls.server_name, "::1");
+    assert!(tls.extra_ca_pem.is_some());
+    assert_eq!((syslog.facility, syslog.app_name.as_str()), (23, "mc"));
+    assert_eq!(syslog.hostname.as_deref(), Some("collector-1"));
+}
+
+#[test]
+fn syslog_sink_mistakes_are_named_by_key() {
+    let err = load_text(&format!(
+        "[sink]\nkind = \"syslog\"\nca_file = \"/nonexistent.pem\"\napp_name = \"two words\"\nfacility = \"local9\"\npath = \"out.jsonl\"\n{}",
+        v2_tenant("a")
+    ))
+    .unwrap_err();
+    let keys: Vec<&str> = err.key_errors().iter().map(|e| e.path.as_str()).collect();
+    for key in [
+        "sink.address",
+        "sink.ca_file",
+        "sink.app_name",
+        "sink.facility",
+        "sink.path",
+    ] {
+        assert!(keys.contains(&key), "{key} not in {err}");
+    }
+    let err = load_text(&format!(
+        "[sink]\nkind = \"syslog\"\naddress = \"siem\"\ntls = true\nserver_name = \"not a name\"\n{}",
+        v2_tenant("a")
+    ))
+    .unwrap_err();
+    let keys: Vec<&str> = err.key_errors().iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(keys, ["sink.address"], "{err}");
+    let err = load_text(&format!(
+        "[sink]\nkind = \"syslog\"\naddress = \"siem:6514\"\ntls = true\nserver_name = \"not a name\"\nca_file = {:?}\n{}",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml").display().to_string(),
+        v2_tenant("a")
+    ))
+    .unwrap_err();
+    let keys: Vec<&str> = err.key_errors().iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(keys, ["sink.server_name", "sink.ca_file"], "{err}");
+    let err = load_text(&format!(
+        "[sink]\nkind = \"file\"\npath = \"out.jsonl\"\naddress = \"siem:514\"\n{}",
+        v2_tenant("a")
+    ))
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sink.address: is only used with kind = \"syslog\""),
+        "{err}"
+    );
 }

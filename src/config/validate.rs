@@ -1,7 +1,7 @@
 //! Raw config -> typed [`Config`](super::Config), reporting every mistake with its key path.
 
 use super::duration::parse_duration;
-use super::raw::{RawConfig, RawStreamSettings, RawTenant};
+use super::raw::{RawConfig, RawSink, RawStreamSettings, RawTenant};
 use super::secret::{self, EnvLookup};
 use super::*;
 use crate::api::hosts;
@@ -337,25 +337,7 @@ pub(super) fn validate(
                 Format::Native
             }),
         },
-        kind: match raw.sink.kind.as_deref().unwrap_or("stdout") {
-            "stdout" => {
-                if raw.sink.path.is_some() {
-                    errs.push("sink.path", "is only used with kind = \"file\"");
-                }
-                SinkKind::Stdout
-            }
-            "file" => match &raw.sink.path {
-                Some(p) => SinkKind::File { path: p.clone() },
-                None => {
-                    errs.push("sink.path", "is required when sink.kind = \"file\"");
-                    SinkKind::Stdout
-                }
-            },
-            other => {
-                errs.push("sink.kind", format!("{other:?} is not one of stdout, file"));
-                SinkKind::Stdout
-            }
-        },
+        kind: sink_kind(&raw.sink, base_dir, &mut errs),
     };
 
     if raw.tenant.is_empty() {
@@ -907,4 +889,163 @@ fn stream(
         feed_types,
         domains,
     }
+}
+
+/// `[sink] kind` and the keys that belong to it; a key of another kind is a mistake (the
+/// operator meant something by it), named with the kind it belongs to.
+fn sink_kind(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> SinkKind {
+    let kind = raw.kind.as_deref().unwrap_or("stdout");
+    if kind != "file" && raw.path.is_some() {
+        errs.push("sink.path", "is only used with kind = \"file\"");
+    }
+    if kind != "syslog" {
+        let syslog_keys = [
+            ("sink.address", raw.address.is_some()),
+            ("sink.tls", raw.tls.is_some()),
+            ("sink.ca_file", raw.ca_file.is_some()),
+            ("sink.server_name", raw.server_name.is_some()),
+            ("sink.app_name", raw.app_name.is_some()),
+            ("sink.hostname", raw.hostname.is_some()),
+            ("sink.facility", raw.facility.is_some()),
+        ];
+        for (key, _) in syslog_keys.iter().filter(|(_, set)| *set) {
+            errs.push(*key, "is only used with kind = \"syslog\"");
+        }
+    }
+    match kind {
+        "stdout" => SinkKind::Stdout,
+        "file" => match &raw.path {
+            Some(p) => SinkKind::File { path: p.clone() },
+            None => {
+                errs.push("sink.path", "is required when sink.kind = \"file\"");
+                SinkKind::Stdout
+            }
+        },
+        "syslog" => syslog(raw, base_dir, errs).map_or(SinkKind::Stdout, SinkKind::Syslog),
+        other => {
+            errs.push(
+                "sink.kind",
+                format!("{other:?} is not one of stdout, file, syslog"),
+            );
+            SinkKind::Stdout
+        }
+    }
+}
+
+/// RFC 5424 §6.2.5: APP-NAME is at most 48 printable US-ASCII characters, HOSTNAME 255.
+fn printable_ascii(text: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() || text.len() > max {
+        return Err(format!("{text:?} must be 1 to {max} characters"));
+    }
+    if let Some(c) = text.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "{text:?} holds {c:?}: only printable ASCII without spaces (RFC 5424)"
+        ));
+    }
+    Ok(())
+}
+
+fn syslog(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> Option<SyslogConfig> {
+    let before = errs.list.len();
+    let address = match raw.address.as_deref() {
+        None => {
+            errs.push(
+                "sink.address",
+                "is required when sink.kind = \"syslog\" (host:port, e.g. \"siem.example.com:6514\")",
+            );
+            None
+        }
+        Some(a) => match crate::sink::syslog::split_address(a) {
+            Ok(_) => Some(a.to_string()),
+            Err(e) => {
+                errs.push("sink.address", e);
+                None
+            }
+        },
+    };
+    let tls = raw.tls.unwrap_or(false);
+    if !tls {
+        if raw.ca_file.is_some() {
+            errs.push("sink.ca_file", "is only used with tls = true");
+        }
+        if raw.server_name.is_some() {
+            errs.push("sink.server_name", "is only used with tls = true");
+        }
+    }
+    let app_name = raw
+        .app_name
+        .clone()
+        .unwrap_or_else(|| "mimecast-collector".into());
+    if let Err(e) = printable_ascii(&app_name, 48) {
+        errs.push("sink.app_name", e);
+    }
+    if let Some(Err(e)) = raw.hostname.as_deref().map(|h| printable_ascii(h, 255)) {
+        errs.push("sink.hostname", e);
+    }
+    let facility = match raw.facility.as_deref() {
+        None => 16,
+        Some(name) => match crate::sink::syslog::facility_code(name) {
+            Some(code) => code,
+            None => {
+                errs.push(
+                    "sink.facility",
+                    format!("{name:?} is not a syslog facility (kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0 to local7)"),
+                );
+                16
+            }
+        },
+    };
+    let tls = match (tls, &address) {
+        (true, Some(address)) => {
+            let host = crate::sink::syslog::split_address(address)
+                .map(|(host, _)| host.to_string())
+                .unwrap_or_default();
+            let server_name = raw.server_name.clone().unwrap_or(host);
+            if rustls::pki_types::ServerName::try_from(server_name.as_str()).is_err() {
+                errs.push(
+                    "sink.server_name",
+                    format!("{server_name:?} is not a DNS name or IP address"),
+                );
+            }
+            let extra_ca_pem = raw.ca_file.as_ref().and_then(|path| {
+                let path = if path.is_relative() {
+                    base_dir.join(path)
+                } else {
+                    path.clone()
+                };
+                match std::fs::read(&path) {
+                    Err(e) => {
+                        errs.push(
+                            "sink.ca_file",
+                            format!("cannot read {}: {e}", path.display()),
+                        );
+                        None
+                    }
+                    Ok(pem) => match crate::sink::syslog::parse_certificates(&pem) {
+                        Ok(certs) if !certs.is_empty() => Some(pem),
+                        _ => {
+                            errs.push(
+                                "sink.ca_file",
+                                format!("{} holds no PEM certificate", path.display()),
+                            );
+                            None
+                        }
+                    },
+                }
+            });
+            Some(SyslogTls {
+                server_name,
+                extra_ca_pem,
+            })
+        }
+        _ => None,
+    };
+    let address = address?;
+    (errs.list.len() == before).then_some(SyslogConfig {
+        address,
+        tls,
+        app_name,
+        hostname: raw.hostname.clone(),
+        facility,
+    })
 }

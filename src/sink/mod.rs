@@ -1,4 +1,5 @@
-//! Where events go: standard output or a file, one JSON object per line.
+//! Where events go: standard output or a file, one JSON object per line, or a syslog server,
+//! one message per event.
 //!
 //! A sink only moves bytes; the writer task (`writer.rs`) decides when a flush is followed by a
 //! checkpoint commit. The file sink reports its durable position so the offset can be
@@ -6,10 +7,11 @@
 
 pub mod file;
 pub mod stdout;
+pub mod syslog;
 pub mod writer;
 
 use crate::config::{SinkConfig, SinkKind};
-use crate::state::{SinkPosition, State};
+use crate::state::{SinkPosition, State, StreamKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -35,6 +37,14 @@ pub enum SinkError {
     /// is written until the file is cut back to the position the state database holds.
     #[error("output file {path}: an earlier rollback failed ({cause}); nothing is written until the file is cut back to its last checkpoint")]
     Poisoned { path: String, cause: String },
+    /// The syslog server could not be reached or did not take the messages: nothing is
+    /// committed, and the stream sends them again.
+    #[error("syslog server {address}: {action}: {source}")]
+    Syslog {
+        address: String,
+        action: &'static str,
+        source: std::io::Error,
+    },
     #[error("standard output is closed")]
     StdoutClosed,
     #[error("writing to standard output: {0}")]
@@ -56,6 +66,7 @@ pub const FILE_SINK_NAME: &str = "file";
 pub enum Sink {
     Stdout(stdout::StdoutSink),
     File(file::FileSink),
+    Syslog(Box<syslog::SyslogSink>),
 }
 
 impl Sink {
@@ -64,13 +75,25 @@ impl Sink {
         Ok(match &cfg.kind {
             SinkKind::Stdout => Sink::Stdout(stdout::StdoutSink::new()),
             SinkKind::File { path } => Sink::File(file::FileSink::open(path, state)?),
+            SinkKind::Syslog(c) => Sink::Syslog(Box::new(syslog::SyslogSink::new(c)?)),
         })
+    }
+
+    /// Writes the lines of one stream's batch (`key` names the stream, for the sinks whose
+    /// messages carry it).
+    pub fn write_batch(&mut self, key: &StreamKey, bytes: &[u8]) -> Result<(), SinkError> {
+        match self {
+            Sink::Syslog(s) => s.write(key, bytes),
+            other => other.write(bytes),
+        }
     }
 
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
         match self {
             Sink::Stdout(s) => s.write(bytes),
             Sink::File(f) => f.write(bytes),
+            // Only through `write_batch`, which names the stream.
+            Sink::Syslog(s) => s.write(&StreamKey::new("-", "-", ""), bytes),
         }
     }
 
@@ -79,6 +102,7 @@ impl Sink {
         match self {
             Sink::Stdout(s) => s.flush().map(|_| None),
             Sink::File(f) => f.flush().map(Some),
+            Sink::Syslog(s) => s.flush().map(|_| None),
         }
     }
 
@@ -88,20 +112,24 @@ impl Sink {
         match self {
             Sink::Stdout(_) => Ok(()),
             Sink::File(f) => f.rollback(stored),
+            Sink::Syslog(s) => {
+                s.rollback();
+                Ok(())
+            }
         }
     }
 
     /// SIGHUP: reopen the file (logrotate moved it away); returns the new position to record.
     pub fn reopen(&mut self) -> Result<Option<SinkPosition>, SinkError> {
         match self {
-            Sink::Stdout(_) => Ok(None),
+            Sink::Stdout(_) | Sink::Syslog(_) => Ok(None),
             Sink::File(f) => f.reopen().map(Some),
         }
     }
 
     pub fn committed(&self) -> Option<SinkPosition> {
         match self {
-            Sink::Stdout(_) => None,
+            Sink::Stdout(_) | Sink::Syslog(_) => None,
             Sink::File(f) => Some(f.committed()),
         }
     }
@@ -110,6 +138,7 @@ impl Sink {
         match self {
             Sink::Stdout(_) => "stdout",
             Sink::File(_) => FILE_SINK_NAME,
+            Sink::Syslog(_) => "syslog",
         }
     }
 }

@@ -498,7 +498,7 @@ impl Writer {
         let mut bytes = 0;
         for b in batches.clone() {
             self.sink
-                .write(&b.lines)
+                .write_batch(&b.commit.key, &b.lines)
                 .map_err(|e| WriteError::from(&e))?;
             bytes += b.lines.len();
         }
