@@ -949,7 +949,9 @@ fn the_siem_listing_budget_defaults_to_the_peers_figure_and_can_be_lifted() {
     ))
     .unwrap();
     assert!(c.http.siem_listing_budget.is_none());
+}
 
+#[test]
 fn a_syslog_sink_is_loaded_with_its_defaults_and_tls() {
     let cfg = load_text(&format!(
         "[sink]\nkind = \"syslog\"\naddress = \"siem.example.com:514\"\n{}",
