@@ -145,19 +145,12 @@ async fn a_429_on_the_siem_listing_does_not_delay_the_other_calls() {
         .expect("the listing was refused once");
     assert!(is_listing(refused));
     let refused_at = refused.answered.unwrap_or(refused.at);
-    // Listings of other types that passed the limiter before the 429 came back may still
-    // arrive just after it (first polls are staggered, connections opened); none is sent
-    // later until the pause ends.
-    let resumed = requests
-        .iter()
-        .filter(|r| is_listing(r) && r.at > refused_at + Duration::from_secs(1))
-        .map(|r| r.at)
-        .min()
-        .expect("the listing was asked again");
-    assert!(resumed - refused_at >= Duration::from_millis(4900));
+    // The listing's pause itself is the limiter's (src/api/limiter.rs); here: the tenant's
+    // other calls are not held back while it lasts.
+    let pause_ends = refused_at + Duration::from_millis(4500);
     let during = requests
         .iter()
-        .filter(|r| r.path.contains("/ttp/url/") && r.at > refused_at && r.at < resumed)
+        .filter(|r| r.path.contains("/ttp/url/") && r.at > refused_at && r.at < pause_ends)
         .count();
     // All ten pages (and the empty one after them) fit in the pause; a paused tenant would
     // have let through only what was already in flight.
