@@ -10,6 +10,7 @@ pub mod duration;
 mod raw;
 pub mod secret;
 pub mod shard;
+pub mod syslog;
 mod validate;
 
 pub use shard::Shard;

@@ -955,7 +955,7 @@ fn syslog(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> Option<SyslogCon
             );
             None
         }
-        Some(a) => match crate::sink::syslog::split_address(a) {
+        Some(a) => match super::syslog::split_address(a) {
             Ok(_) => Some(a.to_string()),
             Err(e) => {
                 errs.push("sink.address", e);
@@ -984,7 +984,7 @@ fn syslog(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> Option<SyslogCon
     }
     let facility = match raw.facility.as_deref() {
         None => 16,
-        Some(name) => match crate::sink::syslog::facility_code(name) {
+        Some(name) => match super::syslog::facility_code(name) {
             Some(code) => code,
             None => {
                 errs.push(
@@ -997,7 +997,7 @@ fn syslog(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> Option<SyslogCon
     };
     let tls = match (tls, &address) {
         (true, Some(address)) => {
-            let host = crate::sink::syslog::split_address(address)
+            let host = super::syslog::split_address(address)
                 .map(|(host, _)| host.to_string())
                 .unwrap_or_default();
             let server_name = raw.server_name.clone().unwrap_or(host);
@@ -1021,7 +1021,7 @@ fn syslog(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> Option<SyslogCon
                         );
                         None
                     }
-                    Ok(pem) => match crate::sink::syslog::parse_certificates(&pem) {
+                    Ok(pem) => match super::syslog::parse_certificates(&pem) {
                         Ok(certs) if !certs.is_empty() => Some(pem),
                         _ => {
                             errs.push(

@@ -15,10 +15,10 @@
 //! The writer is a plain thread, so the socket is a blocking `std` one, bounded by timeouts.
 
 use super::SinkError;
+use crate::config::syslog::parse_certificates;
 use crate::config::SyslogConfig;
 use crate::state::StreamKey;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -38,66 +38,6 @@ const SEVERITY_INFO: u8 = 6;
 /// The structured-data ID: the private enterprise number 32473 is reserved for documentation
 /// (RFC 5612), and names no real organisation.
 const SD_ID: &str = "mimecast@32473";
-
-const FACILITIES: [&str; 24] = [
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "authpriv",
-    "ftp",
-    "ntp",
-    "security",
-    "console",
-    "solaris-cron",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
-];
-
-/// The code of a facility by its usual name (`local0` is 16).
-pub fn facility_code(name: &str) -> Option<u8> {
-    FACILITIES
-        .iter()
-        .position(|f| f.eq_ignore_ascii_case(name))
-        .and_then(|i| u8::try_from(i).ok())
-}
-
-/// `host:port` (`[v6]:port` for an IPv6 address) into its host and port.
-pub fn split_address(address: &str) -> Result<(&str, u16), String> {
-    let bad =
-        || format!("{address:?} is not host:port (e.g. \"siem.example.com:6514\", \"[::1]:514\")");
-    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok((host, p)),
-        _ => Err(bad()),
-    }
-}
-
-/// The certificates of a PEM bundle (other sections, such as keys, are skipped).
-pub fn parse_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())
-}
 
 fn tls_config(extra_ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
@@ -537,16 +477,7 @@ mod tests {
     }
 
     #[test]
-    fn addresses_and_facilities() {
-        assert_eq!(split_address("siem:6514"), Ok(("siem", 6514)));
-        assert_eq!(split_address("[::1]:514"), Ok(("::1", 514)));
-        assert!(split_address("siem").is_err());
-        assert!(split_address("siem:0").is_err());
-        assert!(split_address(":514").is_err());
-        assert_eq!(facility_code("local0"), Some(16));
-        assert_eq!(facility_code("LOCAL7"), Some(23));
-        assert_eq!(facility_code("kern"), Some(0));
-        assert_eq!(facility_code("local8"), None);
+    fn message_ids() {
         assert_eq!(msgid("siem_cg"), "siem_cg");
         assert_eq!(msgid("has space"), "-");
     }
