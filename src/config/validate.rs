@@ -297,32 +297,10 @@ pub(super) fn validate(
                 DEFAULT_FILE_DOWNLOADS
             }
         },
-        extra_ca_pem: h.ca_file.as_ref().and_then(|path| {
-            let path = if path.is_relative() {
-                base_dir.join(path)
-            } else {
-                path.clone()
-            };
-            match std::fs::read(&path) {
-                Err(e) => {
-                    errs.push(
-                        "http.ca_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    );
-                    None
-                }
-                Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                    Ok(certs) if !certs.is_empty() => Some(pem),
-                    _ => {
-                        errs.push(
-                            "http.ca_file",
-                            format!("{} holds no PEM certificate", path.display()),
-                        );
-                        None
-                    }
-                },
-            }
-        }),
+        extra_ca_pem: h
+            .ca_file
+            .as_ref()
+            .and_then(|path| ca_bundle(&mut errs, "http.ca_file", base_dir, path)),
     };
 
     let sink = SinkConfig {
@@ -1007,32 +985,10 @@ fn syslog(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> Option<SyslogCon
                     format!("{server_name:?} is not a DNS name or IP address"),
                 );
             }
-            let extra_ca_pem = raw.ca_file.as_ref().and_then(|path| {
-                let path = if path.is_relative() {
-                    base_dir.join(path)
-                } else {
-                    path.clone()
-                };
-                match std::fs::read(&path) {
-                    Err(e) => {
-                        errs.push(
-                            "sink.ca_file",
-                            format!("cannot read {}: {e}", path.display()),
-                        );
-                        None
-                    }
-                    Ok(pem) => match super::syslog::parse_certificates(&pem) {
-                        Ok(certs) if !certs.is_empty() => Some(pem),
-                        _ => {
-                            errs.push(
-                                "sink.ca_file",
-                                format!("{} holds no PEM certificate", path.display()),
-                            );
-                            None
-                        }
-                    },
-                }
-            });
+            let extra_ca_pem = raw
+                .ca_file
+                .as_ref()
+                .and_then(|path| ca_bundle(errs, "sink.ca_file", base_dir, path));
             Some(SyslogTls {
                 server_name,
                 extra_ca_pem,
@@ -1048,4 +1004,27 @@ fn syslog(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> Option<SyslogCon
         hostname: raw.hostname.clone(),
         facility,
     })
+}
+
+/// A `ca_file`: read (relative to the config file) and checked to hold at least one PEM
+/// certificate, or an error at `key`.
+fn ca_bundle(errs: &mut Errors, key: &str, base_dir: &Path, path: &Path) -> Option<Vec<u8>> {
+    let path = if path.is_relative() {
+        base_dir.join(path)
+    } else {
+        path.to_path_buf()
+    };
+    match std::fs::read(&path) {
+        Err(e) => {
+            errs.push(key, format!("cannot read {}: {e}", path.display()));
+            None
+        }
+        Ok(pem) => match super::syslog::parse_certificates(&pem) {
+            Ok(certs) if !certs.is_empty() => Some(pem),
+            _ => {
+                errs.push(key, format!("{} holds no PEM certificate", path.display()));
+                None
+            }
+        },
+    }
 }

@@ -322,33 +322,28 @@ async fn process(inner: &Inner, req: &Req, rec: &Recorder<'_>) -> Outcome {
     let mut quota = None;
     if matches!(family, Family::Api | Family::Siem | Family::Rest) {
         if let Some(n) = &name {
-            let q = lock(&inner.limiter).admit(n, inner.cfg.quota_per_minute, Instant::now());
-            if !q.allowed {
+            let now = Instant::now();
+            let mut checks = vec![lock(&inner.limiter).admit(n, inner.cfg.quota_per_minute, now)];
+            // The SIEM listing's own quota, when configured, on top of the tenant's.
+            if let (Some((limit, window)), true) = (
+                inner.cfg.siem_listing_quota,
+                req.path.starts_with("/siem/v1/batch/events/"),
+            ) {
+                if checks[0].allowed {
+                    let key = format!("{n}#siem-listing");
+                    checks.push(lock(&inner.limiter).admit_in(&key, limit, window, now));
+                }
+            }
+            if let Some(refused) = checks.iter().find(|q| !q.allowed) {
                 let mut r = error_response(style, &quota_error());
-                add_rate_headers(&mut r, &q);
+                add_rate_headers(&mut r, refused);
                 return Outcome {
                     response: r,
                     tenant,
                     fault: None,
                 };
             }
-            quota = Some(q);
-            if let (Some((limit, window)), true) = (
-                inner.cfg.siem_listing_quota,
-                req.path.starts_with("/siem/v1/batch/events/"),
-            ) {
-                let key = format!("{n}#siem-listing");
-                let q = lock(&inner.limiter).admit_in(&key, limit, window, Instant::now());
-                if !q.allowed {
-                    let mut r = error_response(style, &quota_error());
-                    add_rate_headers(&mut r, &q);
-                    return Outcome {
-                        response: r,
-                        tenant,
-                        fault: None,
-                    };
-                }
-            }
+            quota = Some(checks[0]);
         }
     }
 
