@@ -1,15 +1,19 @@
-//! Where events go: standard output or a file, one JSON object per line.
+//! Where events go: standard output, a file or Kafka, one JSON object per line (per message).
 //!
 //! A sink only moves bytes; the writer task (`writer.rs`) decides when a flush is followed by a
 //! checkpoint commit. The file sink reports its durable position so the offset can be
 //! committed with the checkpoint, which is what makes file output exactly-once across crashes.
+//! The Kafka sink's flush returns only once the brokers acknowledged every event: at least
+//! once, repeats keyed by the same id.
 
 pub mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod stdout;
 pub mod writer;
 
 use crate::config::{SinkConfig, SinkKind};
-use crate::state::{SinkPosition, State};
+use crate::state::{SinkPosition, State, StreamKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -39,6 +43,13 @@ pub enum SinkError {
     StdoutClosed,
     #[error("writing to standard output: {0}")]
     Stdout(std::io::Error),
+    /// The brokers did not take a batch (down, unreachable, refusing): the checkpoint stays
+    /// and the stream sends its page again at its next poll.
+    #[error("kafka (brokers {brokers}): {message}")]
+    Kafka { brokers: String, message: String },
+    /// `kind = "kafka"` in a build without the `kafka` feature (refused at load already).
+    #[error("this build has no Kafka support (built without the `kafka` feature)")]
+    NoKafka,
     #[error(transparent)]
     State(#[from] crate::state::StateError),
 }
@@ -56,6 +67,8 @@ pub const FILE_SINK_NAME: &str = "file";
 pub enum Sink {
     Stdout(stdout::StdoutSink),
     File(file::FileSink),
+    #[cfg(feature = "kafka")]
+    Kafka(kafka::KafkaSink),
 }
 
 impl Sink {
@@ -64,13 +77,21 @@ impl Sink {
         Ok(match &cfg.kind {
             SinkKind::Stdout => Sink::Stdout(stdout::StdoutSink::new()),
             SinkKind::File { path } => Sink::File(file::FileSink::open(path, state)?),
+            #[cfg(feature = "kafka")]
+            SinkKind::Kafka(k) => Sink::Kafka(kafka::KafkaSink::open(k, cfg.format)?),
+            #[cfg(not(feature = "kafka"))]
+            SinkKind::Kafka(_) => return Err(SinkError::NoKafka),
         })
     }
 
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+    /// Writes a batch's lines; `origin` is the stream they come from (Kafka headers).
+    pub fn write(&mut self, bytes: &[u8], origin: &StreamKey) -> Result<(), SinkError> {
+        let _ = origin;
         match self {
             Sink::Stdout(s) => s.write(bytes),
             Sink::File(f) => f.write(bytes),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(k) => k.write(bytes, origin),
         }
     }
 
@@ -79,6 +100,8 @@ impl Sink {
         match self {
             Sink::Stdout(s) => s.flush().map(|_| None),
             Sink::File(f) => f.flush().map(Some),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(k) => k.flush().map(|_| None),
         }
     }
 
@@ -88,6 +111,11 @@ impl Sink {
         match self {
             Sink::Stdout(_) => Ok(()),
             Sink::File(f) => f.rollback(stored),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(k) => {
+                k.rollback();
+                Ok(())
+            }
         }
     }
 
@@ -96,6 +124,8 @@ impl Sink {
         match self {
             Sink::Stdout(_) => Ok(None),
             Sink::File(f) => f.reopen().map(Some),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(_) => Ok(None),
         }
     }
 
@@ -103,6 +133,8 @@ impl Sink {
         match self {
             Sink::Stdout(_) => None,
             Sink::File(f) => Some(f.committed()),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(_) => None,
         }
     }
 
@@ -110,6 +142,18 @@ impl Sink {
         match self {
             Sink::Stdout(_) => "stdout",
             Sink::File(_) => FILE_SINK_NAME,
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(_) => "kafka",
+        }
+    }
+
+    /// Whether a failed write means the output is unavailable for every batch alike (a
+    /// broker down), so retrying each batch of a group alone would only wait again for each.
+    pub fn fails_as_a_whole(&self) -> bool {
+        match self {
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(_) => true,
+            _ => false,
         }
     }
 }
