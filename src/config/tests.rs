@@ -387,7 +387,7 @@ fn every_mistake_names_its_key() {
         ),
         (
             "bad sink kind",
-            format!("[sink]\nkind = \"kafka\"\n{}", v2_tenant("a")),
+            format!("[sink]\nkind = \"kinesis\"\n{}", v2_tenant("a")),
             "sink.kind",
             "stdout, file",
         ),
