@@ -767,6 +767,35 @@ mod tests {
         assert!(m.healthy());
     }
 
+    /// A broker down shows as one series: the output's failures, not only every stream's.
+    #[test]
+    fn sink_failures_are_counted_and_the_sink_goes_down_then_up() {
+        let m = Metrics::default();
+        assert!(
+            !m.render().contains("sink_up{"),
+            "no series before a sink is opened"
+        );
+        m.sink_ok("kafka");
+        assert!(m
+            .render()
+            .contains("mimecast_collector_sink_up{sink=\"kafka\"} 1"));
+        m.sink_failed("kafka");
+        m.sink_failed("kafka");
+        let text = m.render();
+        assert!(
+            text.contains("mimecast_collector_sink_errors_total{sink=\"kafka\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mimecast_collector_sink_up{sink=\"kafka\"} 0"),
+            "{text}"
+        );
+        m.sink_ok("kafka");
+        assert!(m
+            .render()
+            .contains("mimecast_collector_sink_up{sink=\"kafka\"} 1"));
+    }
+
     #[test]
     fn a_forgotten_stream_leaves_no_series() {
         let m = Metrics::default();
