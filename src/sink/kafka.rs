@@ -292,6 +292,8 @@ impl KafkaSink {
             return Err(self.error(message));
         }
         self.next_epoch();
+        // The brokers are back: an error from the outage must not be quoted by a later one.
+        *lock(&self.reports().last_error) = None;
         Ok(())
     }
 
@@ -325,7 +327,6 @@ impl KafkaSink {
         r.acked.store(0, Ordering::Release);
         r.failed.store(0, Ordering::Release);
         *lock(&r.first_failure) = None;
-        *lock(&r.last_error) = None;
         self.sent = 0;
     }
 
