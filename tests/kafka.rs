@@ -622,3 +622,61 @@ async fn a_broker_stopped_mid_drain_loses_nothing_and_is_reported() {
     assert_eq!(lost, 0);
     sim.shutdown().await;
 }
+
+/// A `[sink.kafka]` secret never shows: not at trace level while `check` talks SASL to the
+/// broker, not in `check --offline`, not in the error about a property librdkafka refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_secret_is_never_shown() {
+    const PASSWORD: &str = "kafka-PASSWORD-7f3a9c";
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path());
+    let (acme, sim) = sim(10, 0).await;
+    let base = write_config(dir.path(), &sim, &acme, &broker);
+    let text = std::fs::read_to_string(&base).unwrap();
+    let sasl = "[sink.kafka]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"collector\"\n\"sasl.password\" = \"${KAFKA_PW}\"\n";
+    let with_sasl = dir.path().join("sasl.toml");
+    std::fs::write(&with_sasl, text.replace("[sink.kafka]\n", sasl)).unwrap();
+    // An inline secret librdkafka refuses (a NUL byte cannot be passed to it).
+    let refused = dir.path().join("refused.toml");
+    std::fs::write(
+        &refused,
+        text.replace(
+            "[sink.kafka]\n",
+            &format!("[sink.kafka]\n\"ssl.key.password\" = \"{PASSWORD}\\u0000\"\n"),
+        ),
+    )
+    .unwrap();
+    for (config, args) in [
+        (&with_sasl, &["--log-level", "trace", "check"][..]),
+        (
+            &with_sasl,
+            &["--log-level", "trace", "check", "--offline"][..],
+        ),
+        (&refused, &["check", "--offline"][..]),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mimecast-collector"))
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env("KAFKA_PW", PASSWORD)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.is_empty(), "{args:?}: no output");
+        for piece in [PASSWORD, &PASSWORD[..12], &PASSWORD[10..]] {
+            assert!(!all.contains(piece), "{args:?} shows the secret:\n{all}");
+        }
+        if args.len() == 3 {
+            // The probe ran with the secret in play (this broker refuses SASL).
+            assert!(all.contains("(sink)") && all.contains("kafka"), "{all}");
+        }
+        if config == &refused {
+            assert!(all.contains("sink.kafka.ssl.key.password"), "{all}");
+        }
+    }
+    sim.shutdown().await;
+}
