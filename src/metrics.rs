@@ -122,6 +122,16 @@ struct Values {
     tenants: Mutex<BTreeMap<String, TenantSeries>>,
     sink_bytes: AtomicU64,
     files_quarantined: AtomicU64,
+    sink: Mutex<Option<SinkHealth>>,
+}
+
+/// The output's failures, labelled by its kind: a Kafka broker down fails every stream's
+/// write alike, and one series says so where per-stream failures would not say why.
+#[derive(Debug, Clone, Copy)]
+struct SinkHealth {
+    name: &'static str,
+    errors: u64,
+    up: bool,
 }
 
 /// The daemon's metrics: what the streams, clients and sink report, and the registry that
@@ -251,6 +261,31 @@ impl Metrics {
         self.values
             .files_quarantined
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The sink took a batch (or is opened and has not failed yet).
+    pub fn sink_ok(&self, name: &'static str) {
+        let mut sink = lock(&self.values.sink);
+        let h = sink.get_or_insert(SinkHealth {
+            name,
+            errors: 0,
+            up: true,
+        });
+        h.name = name;
+        h.up = true;
+    }
+
+    /// A write or flush to the sink failed (the batch is retried by its stream).
+    pub fn sink_failed(&self, name: &'static str) {
+        let mut sink = lock(&self.values.sink);
+        let h = sink.get_or_insert(SinkHealth {
+            name,
+            errors: 0,
+            up: false,
+        });
+        h.name = name;
+        h.errors += 1;
+        h.up = false;
     }
 
     pub fn add_sink_bytes(&self, n: u64) {
@@ -488,6 +523,23 @@ impl Collector for ValuesCollector {
                 MetricType::Counter,
             )?,
         )?;
+        let sink = *lock(&self.0.sink);
+        family(
+            &mut encoder,
+            "sink_errors",
+            "Writes to the output that failed (for Kafka: batches the brokers did not acknowledge)",
+            None,
+            MetricType::Counter,
+            sink.map(|h| ([("sink", h.name)], ConstCounter::new(h.errors))),
+        )?;
+        family(
+            &mut encoder,
+            "sink_up",
+            "1 when the last write to the output succeeded",
+            None,
+            MetricType::Gauge,
+            sink.map(|h| ([("sink", h.name)], ConstGauge::new(i64::from(h.up)))),
+        )?;
         ConstCounter::new(self.0.files_quarantined.load(Ordering::Relaxed)).encode(
             encoder.encode_descriptor(
                 "files_quarantined",
@@ -713,6 +765,35 @@ mod tests {
         assert!(!m.healthy(), "no heartbeat yet");
         m.beat();
         assert!(m.healthy());
+    }
+
+    /// A broker down shows as one series: the output's failures, not only every stream's.
+    #[test]
+    fn sink_failures_are_counted_and_the_sink_goes_down_then_up() {
+        let m = Metrics::default();
+        assert!(
+            !m.render().contains("sink_up{"),
+            "no series before a sink is opened"
+        );
+        m.sink_ok("kafka");
+        assert!(m
+            .render()
+            .contains("mimecast_collector_sink_up{sink=\"kafka\"} 1"));
+        m.sink_failed("kafka");
+        m.sink_failed("kafka");
+        let text = m.render();
+        assert!(
+            text.contains("mimecast_collector_sink_errors_total{sink=\"kafka\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mimecast_collector_sink_up{sink=\"kafka\"} 0"),
+            "{text}"
+        );
+        m.sink_ok("kafka");
+        assert!(m
+            .render()
+            .contains("mimecast_collector_sink_up{sink=\"kafka\"} 1"));
     }
 
     #[test]

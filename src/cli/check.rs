@@ -33,6 +33,51 @@ fn explain(e: &StreamError) -> String {
     }
 }
 
+/// How long `check` waits for the Kafka brokers to describe the topic.
+#[cfg(feature = "kafka")]
+const BROKER_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The output, when it is a server: the Kafka brokers are asked for the topic's metadata (reached,
+/// authenticated, topic known). One verdict, tenant "(sink)".
+async fn probe_sink(config: &Config) -> Option<Verdict> {
+    #[cfg(feature = "kafka")]
+    if let crate::config::SinkKind::Kafka(k) = &config.sink.kind {
+        let k = k.clone();
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::sink::kafka::probe(&k, BROKER_PROBE_TIMEOUT)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the probe failed: {e}")));
+        let latency = started.elapsed();
+        let brokers = match &config.sink.kind {
+            crate::config::SinkKind::Kafka(k) => k.brokers.join(","),
+            _ => String::new(),
+        };
+        let (ok, message) = match result {
+            Ok(partitions) => (
+                true,
+                format!("ok ({partitions} partitions, {} ms)", latency.as_millis()),
+            ),
+            Err(e) => (
+                false,
+                format!(
+                    "kafka brokers {brokers}: {e} (check sink.brokers, that this host reaches them, the [sink.kafka] security settings, and that the topic exists or the brokers create topics)"
+                ),
+            ),
+        };
+        return Some(Verdict {
+            tenant: "(sink)".into(),
+            stream: "kafka".into(),
+            ok,
+            latency,
+            message,
+        });
+    }
+    let _ = config;
+    None
+}
+
 pub async fn run(config: &Config, only_tenant: Option<&str>, as_json: bool) -> u8 {
     if let (Some(name), Some(shard)) = (only_tenant, config.shard) {
         if !config.owns(name) && config.tenants.iter().any(|t| t.name == name) {
@@ -103,6 +148,9 @@ pub async fn run(config: &Config, only_tenant: Option<&str>, as_json: bool) -> u
     }
     if let crate::config::SinkKind::Syslog(cfg) = &config.sink.kind {
         verdicts.push(probe_syslog(cfg.clone()).await);
+    }
+    if let Some(v) = probe_sink(config).await {
+        verdicts.push(v);
     }
     let failed = verdicts.iter().filter(|v| !v.ok).count();
     if as_json {

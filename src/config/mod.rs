@@ -148,6 +148,8 @@ pub enum SinkKind {
     },
     /// RFC 5424 over TCP (`sink::syslog`).
     Syslog(SyslogConfig),
+    /// Kafka (`sink::kafka`).
+    Kafka(KafkaConfig),
 }
 
 /// `kind = "syslog"`: where the server is and what the RFC 5424 header says.
@@ -171,6 +173,56 @@ pub struct SyslogTls {
     /// `ca_file`: CA certificates (PEM) trusted besides the web PKI roots, checked at load.
     pub extra_ca_pem: Option<Vec<u8>>,
 }
+
+/// The Kafka sink's settings (`[sink] kind = "kafka"` and `[sink.kafka]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// `host:port` of the bootstrap brokers, as written.
+    pub brokers: Vec<String>,
+    pub topic: String,
+    /// How long the brokers have to acknowledge an event before its batch fails (and is sent
+    /// again at the stream's next poll).
+    pub delivery_timeout: Duration,
+    /// librdkafka properties from `[sink.kafka]`, over the sink's own defaults.
+    pub properties: std::collections::BTreeMap<String, KafkaValue>,
+}
+
+/// A `[sink.kafka]` value: secrets (`sasl.password`, `ssl.key.pem`, ...) stay wrapped until
+/// they are handed to librdkafka.
+#[derive(Debug, Clone)]
+pub enum KafkaValue {
+    Plain(String),
+    Secret(SecretString),
+}
+
+impl KafkaValue {
+    /// The value as librdkafka takes it.
+    pub fn expose(&self) -> &str {
+        use secrecy::ExposeSecret;
+        match self {
+            KafkaValue::Plain(s) => s,
+            KafkaValue::Secret(s) => s.expose_secret(),
+        }
+    }
+}
+
+/// Compared on a reload (a changed password is a changed sink), never printed.
+impl PartialEq for KafkaValue {
+    fn eq(&self, other: &Self) -> bool {
+        matches!(
+            (self, other),
+            (KafkaValue::Plain(_), KafkaValue::Plain(_))
+                | (KafkaValue::Secret(_), KafkaValue::Secret(_))
+        ) && self.expose() == other.expose()
+    }
+}
+
+impl Eq for KafkaValue {}
+
+/// The topic events go to when `sink.topic` is not set.
+pub const DEFAULT_KAFKA_TOPIC: &str = "mimecast";
+/// `sink.delivery_timeout` when not set.
+pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct TenantConfig {
@@ -462,6 +514,9 @@ fn is_secret_key(path: &str) -> bool {
         .any(|w| key.contains(w))
         || key.ends_with("_key")
         || key == "key"
+        // A PEM written inline in [sink.kafka] ("ssl.key.pem"): certificates are public, but
+        // the private key is not, and hiding both costs nothing.
+        || key == "pem"
 }
 
 /// Hides the value of every `secret_key = value` in `text`: the TOML parser quotes the

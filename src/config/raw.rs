@@ -58,7 +58,7 @@ pub struct RawHttp {
     pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSink {
     pub kind: Option<String>,
@@ -73,6 +73,40 @@ pub struct RawSink {
     pub app_name: Option<String>,
     pub hostname: Option<String>,
     pub facility: Option<String>,
+    /// `kind = "kafka"`: `host:port` of the bootstrap brokers.
+    pub brokers: Option<Vec<String>>,
+    pub topic: Option<String>,
+    /// How long the brokers have to acknowledge a batch (librdkafka's `message.timeout.ms`).
+    pub delivery_timeout: Option<String>,
+    /// librdkafka properties as written: values are checked (and secrets resolved) by
+    /// `validate`, so a number or a secret of the wrong type is reported by key, not shown.
+    pub kafka: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// `[sink.kafka]` may hold secrets (`sasl.password`): its keys are shown, never its values.
+impl std::fmt::Debug for RawSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSink")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("include_raw", &self.include_raw)
+            .field("format", &self.format)
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("address", &self.address)
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("server_name", &self.server_name)
+            .field("app_name", &self.app_name)
+            .field("hostname", &self.hostname)
+            .field("facility", &self.facility)
+            .field(
+                "kafka",
+                &self.kafka.as_ref().map(|m| m.keys().collect::<Vec<_>>()),
+            )
+            .finish()
+    }
 }
 
 /// Secrets hold the raw text (possibly `${VAR}`) until validation resolves them into a

@@ -388,7 +388,7 @@ fn every_mistake_names_its_key() {
         ),
         (
             "bad sink kind",
-            format!("[sink]\nkind = \"kafka\"\n{}", v2_tenant("a")),
+            format!("[sink]\nkind = \"kinesis\"\n{}", v2_tenant("a")),
             "sink.kind",
             "stdout, file",
         ),
@@ -1027,4 +1027,104 @@ fn syslog_sink_mistakes_are_named_by_key() {
             .contains("sink.address: is only used with kind = \"syslog\""),
         "{err}"
     );
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_config(sink: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kafka.pw"), "pw-from-FILE-7\n").unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!("[sink]\nkind = \"kafka\"\n{sink}\n{}", v2_tenant("acme")),
+    );
+    let mut env = env();
+    env.insert("KAFKA_PW".into(), "pw-from-ENV-6".into());
+    load(&path, &env)
+}
+
+#[cfg(feature = "kafka")]
+#[test]
+fn a_kafka_sink_is_typed_with_its_defaults_and_secrets() {
+    let cfg = kafka_config(
+        r#"brokers = ["k1:9092", "k2.example:19092"]
+[sink.kafka]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanism" = "SCRAM-SHA-512"
+"sasl.username" = "collector"
+"sasl.password" = "${KAFKA_PW}"
+"ssl.key.password_file" = "kafka.pw"
+"linger.ms" = 20
+"#,
+    )
+    .unwrap();
+    let SinkKind::Kafka(k) = &cfg.sink.kind else {
+        panic!("{:?}", cfg.sink.kind)
+    };
+    assert_eq!(k.brokers, ["k1:9092", "k2.example:19092"]);
+    assert_eq!(k.topic, DEFAULT_KAFKA_TOPIC);
+    assert_eq!(k.delivery_timeout, DEFAULT_DELIVERY_TIMEOUT);
+    assert_eq!(k.properties["linger.ms"], KafkaValue::Plain("20".into()));
+    assert_eq!(k.properties["sasl.password"].expose(), "pw-from-ENV-6");
+    assert!(matches!(
+        k.properties["sasl.password"],
+        KafkaValue::Secret(_)
+    ));
+    assert_eq!(k.properties["ssl.key.password"].expose(), "pw-from-FILE-7");
+    let debug = format!("{cfg:?}");
+    assert!(!debug.contains("pw-from"), "{debug}");
+}
+
+#[cfg(feature = "kafka")]
+#[test]
+fn kafka_mistakes_name_their_keys_and_never_a_secret() {
+    let err = kafka_config(
+        r#"brokers = ["k1", "http://k2:9092"]
+topic = "bad topic"
+delivery_timeout = "2h"
+[sink.kafka]
+"acks" = "1"
+"enable.idempotence" = false
+"bootstrap.servers" = "elsewhere:9092"
+"transactional.id" = "x"
+"linger.mss" = 5
+"sasl.password" = 12345678
+"ssl.key.password" = "${NOT_SET_VAR}"
+"ssl.ca.location_file" = "/etc/ca.pem"
+"debug" = "broker,conf"
+"#,
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.key_errors().iter().map(|e| e.path.as_str()).collect();
+    for key in [
+        "sink.brokers[0]",
+        "sink.brokers[1]",
+        "sink.topic",
+        "sink.delivery_timeout",
+        "sink.kafka.acks",
+        "sink.kafka.enable.idempotence",
+        "sink.kafka.bootstrap.servers",
+        "sink.kafka.transactional.id",
+        "sink.kafka.linger.mss",
+        "sink.kafka.sasl.password",
+        "sink.kafka.ssl.key.password",
+        "sink.kafka.ssl.ca.location_file",
+        "sink.kafka.debug",
+    ] {
+        assert!(keys.contains(&key), "{key} not in {keys:?}");
+    }
+    let text = err.to_string();
+    assert!(!text.contains("12345678"), "{text}");
+    // A file sink with Kafka keys, and no brokers at all.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[sink]\nkind = \"file\"\npath = \"o.jsonl\"\ntopic = \"t\"\n{}",
+            v2_tenant("acme")
+        ),
+    );
+    let err = load(&path, &env()).unwrap_err();
+    assert_eq!(err.key_errors()[0].path, "sink.topic", "{err}");
+    let err = kafka_config("").unwrap_err();
+    assert_eq!(err.key_errors()[0].path, "sink.brokers", "{err}");
 }

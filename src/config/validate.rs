@@ -8,7 +8,7 @@ use crate::api::hosts;
 use crate::catalog::THREAT_FEED_TYPES;
 use base64::Engine;
 use secrecy::ExposeSecret;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Default page size: a safe value every endpoint accepts (docs/mimecast-api.md#pagination: 100
 /// default, 500 practical max).
@@ -315,7 +315,7 @@ pub(super) fn validate(
                 Format::Native
             }),
         },
-        kind: sink_kind(&raw.sink, base_dir, &mut errs),
+        kind: sink_kind(&raw.sink, base_dir, &mut errs, env),
     };
 
     if raw.tenant.is_empty() {
@@ -871,10 +871,13 @@ fn stream(
 
 /// `[sink] kind` and the keys that belong to it; a key of another kind is a mistake (the
 /// operator meant something by it), named with the kind it belongs to.
-fn sink_kind(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> SinkKind {
+fn sink_kind(raw: &RawSink, base_dir: &Path, errs: &mut Errors, env: EnvLookup<'_>) -> SinkKind {
     let kind = raw.kind.as_deref().unwrap_or("stdout");
     if kind != "file" && raw.path.is_some() {
         errs.push("sink.path", "is only used with kind = \"file\"");
+    }
+    if kind != "kafka" {
+        not_kafka(errs, raw);
     }
     if kind != "syslog" {
         let syslog_keys = [
@@ -900,10 +903,18 @@ fn sink_kind(raw: &RawSink, base_dir: &Path, errs: &mut Errors) -> SinkKind {
             }
         },
         "syslog" => syslog(raw, base_dir, errs).map_or(SinkKind::Stdout, SinkKind::Syslog),
+        "kafka" if !cfg!(feature = "kafka") => {
+            errs.push(
+                "sink.kind",
+                "\"kafka\": this build has no Kafka support (it was built without the `kafka` feature; the default build has it)",
+            );
+            SinkKind::Stdout
+        }
+        "kafka" => kafka_sink(errs, raw, base_dir, env).map_or(SinkKind::Stdout, SinkKind::Kafka),
         other => {
             errs.push(
                 "sink.kind",
-                format!("{other:?} is not one of stdout, file, syslog"),
+                format!("{other:?} is not one of stdout, file, syslog, kafka"),
             );
             SinkKind::Stdout
         }
@@ -1027,4 +1038,203 @@ fn ca_bundle(errs: &mut Errors, key: &str, base_dir: &Path, path: &Path) -> Opti
             }
         },
     }
+}
+
+/// The Kafka keys set under another sink kind: a half-done switch to Kafka, said at once.
+fn not_kafka(errs: &mut Errors, sink: &super::raw::RawSink) {
+    for (key, set) in [
+        ("sink.brokers", sink.brokers.is_some()),
+        ("sink.topic", sink.topic.is_some()),
+        ("sink.delivery_timeout", sink.delivery_timeout.is_some()),
+        ("sink.kafka", sink.kafka.is_some()),
+    ] {
+        if set {
+            errs.push(key, "is only used with kind = \"kafka\"");
+        }
+    }
+}
+
+/// librdkafka properties the sink sets itself, with why they cannot be set in `[sink.kafka]`.
+/// `None`: a value is refused unless it keeps what the sink's guarantee needs.
+fn kafka_reserved(name: &str, value: &str) -> Option<String> {
+    match name {
+        "bootstrap.servers" | "metadata.broker.list" => {
+            Some("is set from sink.brokers: list the brokers there".into())
+        }
+        "message.timeout.ms" | "delivery.timeout.ms" => {
+            Some("is set from sink.delivery_timeout: set it there".into())
+        }
+        "enable.idempotence" if value != "true" => Some(
+            "must stay true: without it a retried send can duplicate or reorder events within a batch"
+                .into(),
+        ),
+        "acks" | "request.required.acks" if value != "all" && value != "-1" => Some(
+            "must stay \"all\": a checkpoint advances only once every in-sync replica has the events"
+                .into(),
+        ),
+        "transactional.id" => Some(
+            "is not supported: the sink is at least once with stable keys, not transactional (README \"Guarantees\")"
+                .into(),
+        ),
+        "debug" if value.split(',').any(|c| matches!(c.trim(), "all" | "conf")) => Some(
+            "\"all\" and \"conf\" would log the client's configuration; name the contexts you need (broker, protocol, msg, ...)"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether a `[sink.kafka]` property holds a secret: named like one (`sasl.password`,
+/// `ssl.key.password`, `ssl.key.pem`, ...), or known to carry one.
+pub(crate) fn is_kafka_secret(name: &str) -> bool {
+    super::is_secret_key(name) || name == "sasl.oauthbearer.config"
+}
+
+fn kafka_sink(
+    errs: &mut Errors,
+    sink: &super::raw::RawSink,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+) -> Option<KafkaConfig> {
+    let mut ok = true;
+    let brokers = sink.brokers.clone().unwrap_or_default();
+    if brokers.is_empty() {
+        errs.push(
+            "sink.brokers",
+            "is required when sink.kind = \"kafka\": the bootstrap brokers, e.g. [\"kafka1:9092\", \"kafka2:9092\"]",
+        );
+        ok = false;
+    }
+    for (i, b) in brokers.iter().enumerate() {
+        let valid = b.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains("://")
+                && !host.contains(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid {
+            errs.push(
+                format!("sink.brokers[{i}]"),
+                format!("{b:?} is not host:port, e.g. \"kafka1:9092\""),
+            );
+            ok = false;
+        }
+    }
+    let topic = sink
+        .topic
+        .clone()
+        .unwrap_or_else(|| DEFAULT_KAFKA_TOPIC.to_string());
+    if topic.is_empty()
+        || topic.len() > 249
+        || topic == "."
+        || topic == ".."
+        || !topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        errs.push(
+            "sink.topic",
+            format!("{topic:?} is not a Kafka topic name: 1 to 249 of a-z A-Z 0-9 . _ -"),
+        );
+        ok = false;
+    }
+    let delivery_timeout = errs.duration(
+        "sink.delivery_timeout",
+        sink.delivery_timeout.as_deref(),
+        DEFAULT_DELIVERY_TIMEOUT,
+        Duration::from_secs(1),
+    );
+    if delivery_timeout > Duration::from_secs(3600) {
+        errs.push("sink.delivery_timeout", "is too long: the maximum is 1h");
+        ok = false;
+    }
+    let mut inline: BTreeMap<String, String> = BTreeMap::new();
+    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (key, value) in sink.kafka.iter().flatten() {
+        let path = format!("sink.kafka.{key}");
+        let (name, from_file) = match key.strip_suffix("_file") {
+            Some(name) => (name, true),
+            None => (key.as_str(), false),
+        };
+        let secret = is_kafka_secret(name);
+        if from_file && !secret {
+            errs.push(
+                path,
+                "only a secret (sasl.password, ssl.key.password, ssl.key.pem, ...) is read from a *_file key; librdkafka reads its own files from the *.location properties",
+            );
+            ok = false;
+            continue;
+        }
+        let text = match value {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) if !secret => Some(n.to_string()),
+            serde_json::Value::Bool(b) if !secret => Some(b.to_string()),
+            _ => None,
+        };
+        let Some(text) = text else {
+            errs.push(
+                path,
+                if secret {
+                    "wrong type: expected a string (the value is not shown: this key holds a secret)"
+                } else {
+                    "wrong type: expected a string, a number or a boolean"
+                },
+            );
+            ok = false;
+            continue;
+        };
+        if from_file {
+            files.insert(name.to_string(), PathBuf::from(text));
+        } else {
+            inline.insert(name.to_string(), text);
+        }
+    }
+    let mut properties = BTreeMap::new();
+    let names: std::collections::BTreeSet<String> =
+        inline.keys().chain(files.keys()).cloned().collect();
+    for name in names {
+        let path = format!("sink.kafka.{name}");
+        let value = if is_kafka_secret(&name) {
+            match errs.secret(
+                &path,
+                inline.get(&name).map(String::as_str),
+                files.get(&name).map(PathBuf::as_path),
+                base_dir,
+                env,
+                false,
+            ) {
+                Some(s) => KafkaValue::Secret(s),
+                None => {
+                    ok = false;
+                    continue;
+                }
+            }
+        } else {
+            KafkaValue::Plain(inline.get(&name).cloned().unwrap_or_default())
+        };
+        if let Some(why) = kafka_reserved(&name, value.expose()) {
+            errs.push(path, why);
+            ok = false;
+            continue;
+        }
+        #[cfg(feature = "kafka")]
+        if !(errs.secrets == Secrets::Skip && matches!(value, KafkaValue::Secret(_))) {
+            if let Err(why) = crate::sink::kafka::check_property(
+                &name,
+                value.expose(),
+                matches!(value, KafkaValue::Secret(_)),
+            ) {
+                errs.push(path, why);
+                ok = false;
+                continue;
+            }
+        }
+        properties.insert(name, value);
+    }
+    ok.then_some(KafkaConfig {
+        brokers,
+        topic,
+        delivery_timeout,
+        properties,
+    })
 }

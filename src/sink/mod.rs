@@ -1,11 +1,15 @@
-//! Where events go: standard output or a file, one JSON object per line, or a syslog server,
-//! one message per event.
+//! Where events go: standard output, a file or Kafka, one JSON object per line (per message),
+//! or a syslog server, one message per event.
 //!
 //! A sink only moves bytes; the writer task (`writer.rs`) decides when a flush is followed by a
 //! checkpoint commit. The file sink reports its durable position so the offset can be
 //! committed with the checkpoint, which is what makes file output exactly-once across crashes.
+//! The Kafka sink's flush returns only once the brokers acknowledged every event: at least
+//! once, repeats keyed by the same id.
 
 pub mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod stdout;
 pub mod syslog;
 pub mod writer;
@@ -49,6 +53,13 @@ pub enum SinkError {
     StdoutClosed,
     #[error("writing to standard output: {0}")]
     Stdout(std::io::Error),
+    /// The brokers did not take a batch (down, unreachable, refusing): the checkpoint stays
+    /// and the stream sends its page again at its next poll.
+    #[error("kafka (brokers {brokers}): {message}")]
+    Kafka { brokers: String, message: String },
+    /// `kind = "kafka"` in a build without the `kafka` feature (refused at load already).
+    #[error("this build has no Kafka support (built without the `kafka` feature)")]
+    NoKafka,
     #[error(transparent)]
     State(#[from] crate::state::StateError),
 }
@@ -67,6 +78,8 @@ pub enum Sink {
     Stdout(stdout::StdoutSink),
     File(file::FileSink),
     Syslog(Box<syslog::SyslogSink>),
+    #[cfg(feature = "kafka")]
+    Kafka(kafka::KafkaSink),
 }
 
 impl Sink {
@@ -76,24 +89,22 @@ impl Sink {
             SinkKind::Stdout => Sink::Stdout(stdout::StdoutSink::new()),
             SinkKind::File { path } => Sink::File(file::FileSink::open(path, state)?),
             SinkKind::Syslog(c) => Sink::Syslog(Box::new(syslog::SyslogSink::new(c)?)),
+            #[cfg(feature = "kafka")]
+            SinkKind::Kafka(k) => Sink::Kafka(kafka::KafkaSink::open(k, cfg.format)?),
+            #[cfg(not(feature = "kafka"))]
+            SinkKind::Kafka(_) => return Err(SinkError::NoKafka),
         })
     }
 
-    /// Writes the lines of one stream's batch (`key` names the stream, for the sinks whose
-    /// messages carry it).
-    pub fn write_batch(&mut self, key: &StreamKey, bytes: &[u8]) -> Result<(), SinkError> {
-        match self {
-            Sink::Syslog(s) => s.write(key, bytes),
-            other => other.write(bytes),
-        }
-    }
-
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+    /// Writes a batch's lines; `origin` is the stream they come from (Kafka headers, syslog
+    /// structured data).
+    pub fn write(&mut self, bytes: &[u8], origin: &StreamKey) -> Result<(), SinkError> {
         match self {
             Sink::Stdout(s) => s.write(bytes),
             Sink::File(f) => f.write(bytes),
-            // Only through `write_batch`, which names the stream.
-            Sink::Syslog(s) => s.write(&StreamKey::new("-", "-", ""), bytes),
+            Sink::Syslog(s) => s.write(origin, bytes),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(k) => k.write(bytes, origin),
         }
     }
 
@@ -103,6 +114,8 @@ impl Sink {
             Sink::Stdout(s) => s.flush().map(|_| None),
             Sink::File(f) => f.flush().map(Some),
             Sink::Syslog(s) => s.flush().map(|_| None),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(k) => k.flush().map(|_| None),
         }
     }
 
@@ -116,6 +129,11 @@ impl Sink {
                 s.rollback();
                 Ok(())
             }
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(k) => {
+                k.rollback();
+                Ok(())
+            }
         }
     }
 
@@ -124,6 +142,8 @@ impl Sink {
         match self {
             Sink::Stdout(_) | Sink::Syslog(_) => Ok(None),
             Sink::File(f) => f.reopen().map(Some),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(_) => Ok(None),
         }
     }
 
@@ -131,6 +151,8 @@ impl Sink {
         match self {
             Sink::Stdout(_) | Sink::Syslog(_) => None,
             Sink::File(f) => Some(f.committed()),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(_) => None,
         }
     }
 
@@ -139,6 +161,18 @@ impl Sink {
             Sink::Stdout(_) => "stdout",
             Sink::File(_) => FILE_SINK_NAME,
             Sink::Syslog(_) => "syslog",
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(_) => "kafka",
+        }
+    }
+
+    /// Whether a failed write means the output is unavailable for every batch alike (a
+    /// broker down), so retrying each batch of a group alone would only wait again for each.
+    pub fn fails_as_a_whole(&self) -> bool {
+        match self {
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(_) => true,
+            _ => false,
         }
     }
 }

@@ -232,6 +232,9 @@ pub fn spawn_with(
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     crash: Option<CrashPlan>,
 ) -> (SinkHandle, std::thread::JoinHandle<Finished>) {
+    if let Some(m) = &metrics {
+        m.sink_ok(sink.name());
+    }
     let writer = Writer {
         sink,
         state,
@@ -409,7 +412,11 @@ impl Writer {
                     let _ = done.send(Ok(v));
                 }
             }
-            Err(e) if group.len() == 1 || e.kind == WriteErrorKind::Fatal => {
+            Err(e)
+                if group.len() == 1
+                    || e.kind == WriteErrorKind::Fatal
+                    || (e.kind == WriteErrorKind::Io && self.sink.fails_as_a_whole()) =>
+            {
                 self.undo();
                 for (_, done) in group {
                     let _ = done.send(Err(e.clone()));
@@ -471,6 +478,15 @@ impl Writer {
         }
     }
 
+    /// A write or flush failed: counted (`sink_errors`, `sink_up`), and turned into the error
+    /// the stream reports.
+    fn sink_failed(&self, e: &SinkError) -> WriteError {
+        if let Some(m) = &self.metrics {
+            m.sink_failed(self.sink.name());
+        }
+        WriteError::from(e)
+    }
+
     /// Before writing: a poisoned sink is rolled back to the stored position first.
     fn recover(&mut self) -> Result<(), WriteError> {
         if matches!(&self.sink, Sink::File(f) if f.is_poisoned()) {
@@ -498,14 +514,17 @@ impl Writer {
         let mut bytes = 0;
         for b in batches.clone() {
             self.sink
-                .write_batch(&b.commit.key, &b.lines)
-                .map_err(|e| WriteError::from(&e))?;
+                .write(&b.lines, &b.commit.key)
+                .map_err(|e| self.sink_failed(&e))?;
             bytes += b.lines.len();
         }
         if self.crashes_at(CrashStage::AfterWrite) {
             return Err(WriteError::closed());
         }
-        let position = self.sink.flush().map_err(|e| WriteError::from(&e))?;
+        let position = self.sink.flush().map_err(|e| self.sink_failed(&e))?;
+        if let Some(m) = &self.metrics {
+            m.sink_ok(self.sink.name());
+        }
         if self.crashes_at(CrashStage::AfterSync) {
             return Err(WriteError::closed());
         }
