@@ -13,7 +13,10 @@ command -v cargo-deb >/dev/null 2>&1 || {
   echo "error: cargo-deb is not installed: cargo install cargo-deb --locked" >&2
   exit 1
 }
-cargo build --release --locked
+# --workspace: the binary is then the one `cargo test --release --workspace` builds (the same
+# features over the same dependencies), so CI packs what its tests ran rather than building
+# the crate again.
+cargo build --release --locked --workspace
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 bin="$target_dir/release/mimecast-collector"
 # cargo-deb reads the assets from the crate's own target/assets, wherever CARGO_TARGET_DIR is.

