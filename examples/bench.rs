@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[derive(Clone)]
 struct Args {
     records: u64,
     runs: usize,
@@ -35,7 +36,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: bench [--records N] [--runs R] [--idle-tenants T] [--idle-seconds S] \
          [--python PATH|--no-python] [--bin PATH] [--threats N] \
-         [--only drain|limit|python|idle|limiter|threats|formats]...\n\
+         [--only drain|limit|python|idle|limiter|threats|pace|siem-pace|siem10|formats]...\n\
          (formats runs only when named)"
     );
     std::process::exit(2)
@@ -314,6 +315,20 @@ fn drain(args: &Args, sim: &Sim, stream: &Stream, keep: &Path) -> DrainResult {
 }
 
 fn drain_as(args: &Args, sim: &Sim, stream: &Stream, keep: &Path, format: &str) -> DrainResult {
+    drain_streams(args, sim, &[stream], keep, format, &[])
+}
+
+/// `run --once` of `streams` (one tenant), `args.runs` times after a warm-up; `prefix` is a
+/// command the daemon runs under (`strace`), if any.
+fn drain_streams(
+    args: &Args,
+    sim: &Sim,
+    streams: &[&Stream],
+    keep: &Path,
+    format: &str,
+    prefix: &[String],
+) -> DrainResult {
+    let name = streams.iter().map(|s| s.name).collect::<Vec<_>>().join("+");
     let (id, secret) = demo_creds();
     let mut usage = Vec::new();
     let mut records = 0;
@@ -322,24 +337,30 @@ fn drain_as(args: &Args, sim: &Sim, stream: &Stream, keep: &Path, format: &str) 
     // Run 0 is the warm-up that fills the simulator's cache; it is not counted.
     for run in 0..=args.runs {
         let dir = tempfile::tempdir().expect("tempdir");
-        let tenants = tenant_toml("demo", &sim.sim().base_url(), &id, &secret, &[stream]);
+        let tenants = tenant_toml("demo", &sim.sim().base_url(), &id, &secret, streams);
         let cfg = write_config_as(dir.path(), "requests_per_minute = 100000", &tenants, format);
         sim.clear();
         let sim_cpu = self_cpu();
+        let mut cmd = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(&args.bin);
+                c
+            }
+            None => Command::new(&args.bin),
+        };
         let u = measured(
-            Command::new(&args.bin)
-                .args(["run", "--once", "--config"])
+            cmd.args(["run", "--once", "--config"])
                 .arg(&cfg)
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null()),
         );
         let sim_cpu = self_cpu() - sim_cpu;
-        assert!(u.ok, "{} drain run {run} failed", stream.name);
+        assert!(u.ok, "{name} drain run {run} failed");
         let out = dir.path().join("events.jsonl");
         records = count_lines(&out);
         eprintln!(
-            "  {} {format} {}: {} records in {:.2} s, {:.2} CPU-s, {:.1} MiB (simulator: {:.2} CPU-s)",
-            stream.name,
+            "  {name} {format} {}: {} records in {:.2} s, {:.2} CPU-s, {:.1} MiB (simulator: {:.2} CPU-s)",
             if run == 0 {
                 "warm-up".to_string()
             } else {
@@ -599,7 +620,7 @@ fn limit(records: &[String], stream: &str, runs: usize) -> Limit {
 
 // --- the Python baseline -----------------------------------------------------------------------
 
-fn python(args: &Args, sim: &Sim, stream: &Stream) -> Option<(Vec<Usage>, u64)> {
+fn python(args: &Args, sim: &Sim, stream: &Stream, extra: &[&str]) -> Option<(Vec<Usage>, u64)> {
     let py = args.python.as_ref()?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_baseline.py");
     let (id, secret) = demo_creds();
@@ -614,6 +635,7 @@ fn python(args: &Args, sim: &Sim, stream: &Stream) -> Option<(Vec<Usage>, u64)> 
                 .args(["--base-url", &sim.sim().base_url()])
                 .args(["--client-id", &id, "--client-secret", &secret])
                 .args(["--stream", stream.name, "--types", "receipt"])
+                .args(extra)
                 .arg("--out")
                 .arg(&out)
                 .stdout(Stdio::null()),
@@ -635,6 +657,213 @@ fn python(args: &Args, sim: &Sim, stream: &Stream) -> Option<(Vec<Usage>, u64)> 
         usage.push(u);
     }
     Some((usage, records))
+}
+
+// --- at Mimecast's pace: latency on every request, small pages and small files ---------------
+
+/// Records of the small-page scenario: 200 pages of 100.
+const PACE_RECORDS: u64 = 20_000;
+
+fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let lo = v.iter().copied().fold(f64::MAX, f64::min);
+    let hi = v.iter().copied().fold(0.0, f64::max);
+    (median(v.to_vec()), lo, hi)
+}
+
+fn data_requests(d: &DrainResult) -> u64 {
+    d.requests
+        .iter()
+        .filter(|(p, _)| p.as_str() != "/oauth/token")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Pages of 100 records, every page answered after 50 ms (Mimecast answers in tens to hundreds
+/// of milliseconds): CPU per record of the daemon against the Python baseline, the same pages
+/// from the same simulator. Then four such streams of one tenant at once under `strace -f -c`:
+/// system calls per page, `fdatasync` among them (one per commit; a commit carries the pages of
+/// every stream ready at that moment).
+fn pace(args: &Args, keep: &tempfile::TempDir, table: &mut Vec<String>, notes: &mut Vec<String>) {
+    const TTP_100: Stream = Stream {
+        name: "ttp_url",
+        settings: "page_size = 100",
+    };
+    eprintln!(
+        "pace: ttp_url, {PACE_RECORDS} records in pages of 100, 50 ms per page, {} runs",
+        args.runs
+    );
+    let mut cfg = sim_config(PACE_RECORDS, vec![SimTenant::demo()], 0);
+    cfg.faults = mimecast_sim::parse_fault_specs("delay=50msx*@/api/")
+        .expect("fault spec");
+    let sim = Sim::start(cfg.clone());
+    let d = drain(args, &sim, &TTP_100, &keep.path().join("pace.jsonl"));
+    let (wall, wlo, whi) = spread(&d.usage.iter().map(|u| u.wall).collect::<Vec<_>>());
+    let (cpu, clo, chi) = spread(&d.usage.iter().map(|u| u.cpu).collect::<Vec<_>>());
+    let rss = median(d.usage.iter().map(|u| u.max_rss_mib).collect());
+    let per_m = 1e6 / d.records as f64;
+    table.push(format!(
+        "| ttp_url, pages of 100 at 50 ms each (daemon) | {} | {wall:.2} s ({wlo:.2}-{whi:.2}) | {:.0} | {:.2} ({:.2}-{:.2}) | {rss:.1} MiB | {} requests |",
+        d.records,
+        d.records as f64 / wall,
+        cpu * per_m,
+        clo * per_m,
+        chi * per_m,
+        data_requests(&d)
+    ));
+    if let Some((pu, pn)) = python(args, &sim, &TTP_100, &["--page-size", "100"]) {
+        let (pwall, _, _) = spread(&pu.iter().map(|u| u.wall).collect::<Vec<_>>());
+        let pcpus: Vec<f64> = pu.iter().map(|u| u.cpu * 1e6 / pn as f64).collect();
+        let (pcpu, plo, phi) = spread(&pcpus);
+        let prss = median(pu.iter().map(|u| u.max_rss_mib).collect());
+        // Each Python run against each daemon run's median: the range of the ratio.
+        let ratios: Vec<f64> = pcpus.iter().map(|p| p / (cpu * per_m)).collect();
+        let (ratio, rlo, rhi) = spread(&ratios);
+        table.push(format!(
+            "| ttp_url, pages of 100 at 50 ms each (Python baseline) | {pn} | {pwall:.2} s | {:.0} | {pcpu:.2} ({plo:.2}-{phi:.2}) | {prss:.1} MiB | daemon: {ratio:.1}x ({rlo:.1}-{rhi:.1}x) less CPU per record |",
+            pn as f64 / pwall,
+        ));
+    }
+    drop(sim);
+    if Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let streams: [&Stream; 4] = [
+            &TTP_100,
+            &Stream {
+                name: "ttp_attachment",
+                settings: "page_size = 100",
+            },
+            &Stream {
+                name: "ttp_impersonation",
+                settings: "page_size = 100",
+            },
+            &Stream {
+                name: "audit",
+                settings: "page_size = 100",
+            },
+        ];
+        let mut cfg = cfg;
+        cfg.records_per_stream = PACE_RECORDS / 4;
+        let sim = Sim::start(cfg);
+        let counts = keep.path().join("strace.txt");
+        let once = Args {
+            runs: 1,
+            ..args.clone()
+        };
+        let d = drain_streams(
+            &once,
+            &sim,
+            &streams,
+            &keep.path().join("pace4.jsonl"),
+            "native",
+            &[
+                "strace".into(),
+                "-f".into(),
+                "-c".into(),
+                "-o".into(),
+                counts.display().to_string(),
+            ],
+        );
+        let pages = data_requests(&d);
+        match strace_counts(&counts) {
+            Some((total, by)) => {
+                let per = |name: &str| by.get(name).copied().unwrap_or(0) as f64 / pages as f64;
+                notes.push(format!(
+                    "pace, 4 streams of one tenant at once, pages of 100 at 50 ms (`strace -f -c`, one run): {} records, {pages} pages, {:.1} system calls per page; fdatasync {:.2} per page, pwrite64 {:.2}, write {:.2}, futex {:.1}, epoll_wait {:.1}",
+                    d.records,
+                    total as f64 / pages as f64,
+                    per("fdatasync"),
+                    per("pwrite64"),
+                    per("write"),
+                    per("futex"),
+                    per("epoll_wait"),
+                ));
+            }
+            None => notes.push("pace: strace printed no counts".into()),
+        }
+    }
+}
+
+/// `strace -c`'s summary: calls in all, and by system call.
+fn strace_counts(path: &Path) -> Option<(u64, BTreeMap<String, u64>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut by = BTreeMap::new();
+    for line in text.lines() {
+        let t: Vec<&str> = line.split_whitespace().collect();
+        // "% time seconds usecs/call calls [errors] syscall"; the header, rules and total skipped.
+        if t.len() < 5 || t[0].starts_with('%') || t[0].starts_with('-') {
+            continue;
+        }
+        let name = t[t.len() - 1];
+        if name == "total" {
+            continue;
+        }
+        if let Ok(n) = t[3].parse::<u64>() {
+            by.insert(name.to_string(), n);
+        }
+    }
+    let total = by.values().sum();
+    (total > 0).then_some((total, by))
+}
+
+/// SIEM at Mimecast's pace: `siem_cg`, 1,000 records in 50 files of 20, the listing and every
+/// file answered after 100 ms. With files downloaded 4 at a time (the default), the drain should
+/// take well under the sum of its requests' latencies.
+fn siem_pace(args: &Args, keep: &tempfile::TempDir, table: &mut Vec<String>) {
+    eprintln!(
+        "siem-pace: siem_cg, 1,000 records in files of 20, 100 ms per request, {} runs",
+        args.runs
+    );
+    let mut cfg = sim_config(1_000, vec![SimTenant::demo()], 0);
+    cfg.siem_cg_records_per_file = 20;
+    cfg.faults = mimecast_sim::parse_fault_specs("delay=100msx*@/siem/,delay=100msx*@/storage/")
+        .expect("fault spec");
+    let sim = Sim::start(cfg);
+    let d = drain(args, &sim, &SIEM_CG, &keep.path().join("siem-pace.jsonl"));
+    let (wall, lo, hi) = spread(&d.usage.iter().map(|u| u.wall).collect::<Vec<_>>());
+    let cpu = median(d.usage.iter().map(|u| u.cpu).collect());
+    let rss = median(d.usage.iter().map(|u| u.max_rss_mib).collect());
+    let requests = data_requests(&d);
+    let latency = requests as f64 * 0.1;
+    table.push(format!(
+        "| siem_cg, files of 20 at 100 ms per request (daemon, 4 downloads at a time) | {} | {wall:.2} s ({lo:.2}-{hi:.2}) | {:.0} | {:.2} | {rss:.1} MiB | wall = {:.2}x ({:.2}-{:.2}x) the {latency:.1} s of its {requests} requests' latencies |",
+        d.records,
+        d.records as f64 / wall,
+        cpu * 1e6 / d.records as f64,
+        wall / latency,
+        lo / latency,
+        hi / latency,
+    ));
+}
+
+/// All ten SIEM event types of one tenant at once: memory with every type's stream in flight.
+fn siem10(args: &Args, keep: &tempfile::TempDir, table: &mut Vec<String>) {
+    let per_type = (args.records / 10).max(1);
+    eprintln!(
+        "siem10: siem_cg, 10 types x {per_type} records, {} runs",
+        args.runs
+    );
+    let sim = Sim::start(sim_config(per_type, vec![SimTenant::demo()], 0));
+    let settings: &'static str = Box::leak(
+        format!("types = {:?}", mimecast_sim::data::siem_cg::TYPES).into_boxed_str(),
+    );
+    let all = Stream {
+        name: "siem_cg",
+        settings,
+    };
+    let d = drain(args, &sim, &all, &keep.path().join("siem10.jsonl"));
+    let (wall, _, _) = spread(&d.usage.iter().map(|u| u.wall).collect::<Vec<_>>());
+    let cpu = median(d.usage.iter().map(|u| u.cpu).collect());
+    let (rss, lo, hi) = spread(&d.usage.iter().map(|u| u.max_rss_mib).collect::<Vec<_>>());
+    table.push(format!(
+        "| siem_cg drain, all ten types (daemon, file sink) | {} | {wall:.2} s | {:.0} | {:.2} | {rss:.1} MiB ({lo:.1}-{hi:.1}) | |",
+        d.records,
+        d.records as f64 / wall,
+        cpu * 1e6 / d.records as f64,
+    ));
 }
 
 // --- idle at scale -----------------------------------------------------------------------------
@@ -837,7 +1066,7 @@ fn main() {
             cpu / l.cpu * l.records as f64 / d.records as f64
         ));
         if want("python") {
-            if let Some((pu, pn)) = python(&args, &sim, stream) {
+            if let Some((pu, pn)) = python(&args, &sim, stream, &[]) {
                 let pwall = median(pu.iter().map(|u| u.wall).collect());
                 let pcpu = median(pu.iter().map(|u| u.cpu).collect());
                 let prss = median(pu.iter().map(|u| u.max_rss_mib).collect());
@@ -913,6 +1142,15 @@ fn main() {
             d.records,
             d.statuses
         ));
+    }
+    if want("pace") {
+        pace(&args, &keep, &mut table, &mut notes);
+    }
+    if want("siem-pace") {
+        siem_pace(&args, &keep, &mut table);
+    }
+    if want("siem10") {
+        siem10(&args, &keep, &mut table);
     }
     if args.only.iter().any(|o| o == "formats") {
         // Every format drains the same records in one invocation, one run of each in turn, so

@@ -3,6 +3,7 @@
 # -dbgsym package with the debug info).
 #
 #   scripts/package.sh            # needs cargo-deb: cargo install cargo-deb --locked
+#   scripts/package.sh --profile dev   # CI: packs the tests' debug build (no second build)
 #
 # The man page and shell completions come from the binary itself (clap_mangen, clap_complete),
 # so they are generated from the release build before cargo-deb packs them.
@@ -13,12 +14,17 @@ command -v cargo-deb >/dev/null 2>&1 || {
   echo "error: cargo-deb is not installed: cargo install cargo-deb --locked" >&2
   exit 1
 }
-# --workspace: the binary is then the one `cargo test --release --workspace` builds (the same
-# features over the same dependencies), so CI packs what its tests ran rather than building
-# the crate again.
-cargo build --release --locked --workspace
+profile=release
+if [ "${1:-}" = --profile ]; then
+  profile=${2:?--profile needs a name}
+  shift 2
+fi
+# --workspace: the binary is then the one `cargo test --workspace` builds (the same features
+# over the same dependencies), so CI packs what its tests ran rather than building it again.
+cargo build --profile "$profile" --locked --workspace
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-bin="$target_dir/release/mimecast-collector"
+case "$profile" in dev) dir=debug ;; *) dir=$profile ;; esac
+bin="$target_dir/$dir/mimecast-collector"
 # cargo-deb reads the assets from the crate's own target/assets, wherever CARGO_TARGET_DIR is.
 assets=target/assets
 mkdir -p "$assets"
@@ -26,4 +32,4 @@ mkdir -p "$assets"
 "$bin" completions bash > "$assets/mimecast-collector.bash"
 "$bin" completions zsh > "$assets/_mimecast-collector"
 "$bin" completions fish > "$assets/mimecast-collector.fish"
-cargo deb --no-build --locked "$@"
+cargo deb --no-build --locked --profile "$profile" "$@"

@@ -51,6 +51,21 @@ const DEFAULTS: [(&str, &str); 5] = [
     ("client.id", "mimecast-collector"),
 ];
 
+/// Said with a failure for an event over a size limit. The stream then fetches and sends the
+/// same page again, so it stays on that event until a limit is raised: loud and stuck rather
+/// than an event dropped.
+const TOO_LARGE: &str = "an event is larger than a size limit: the producer's message.max.bytes \
+(default 1000000; set it in [sink.kafka]) or the topic's max.message.bytes on the brokers. The \
+stream sends this page again until the limits allow the event";
+
+/// How a failed event is told: with the limits to raise when it was too large.
+fn failure_text(e: &KafkaError) -> String {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge) => format!("{e}: {TOO_LARGE}"),
+        _ => e.to_string(),
+    }
+}
+
 /// What librdkafka reported, shared with its callbacks.
 #[derive(Default)]
 struct Reports {
@@ -114,7 +129,7 @@ impl ProducerContext for Context {
             }
             Err((e, _)) => {
                 r.failed.fetch_add(1, Ordering::AcqRel);
-                lock(&r.first_failure).get_or_insert_with(|| e.to_string());
+                lock(&r.first_failure).get_or_insert_with(|| failure_text(e));
             }
         }
     }
@@ -240,7 +255,11 @@ impl KafkaSink {
                         self.producer.poll(Duration::from_millis(50));
                     }
                     Err((e, _)) => {
-                        return Err(self.error(format!("cannot queue an event: {e}")));
+                        return Err(self.error(format!(
+                            "cannot queue an event of {} bytes: {}",
+                            line.len(),
+                            failure_text(&e)
+                        )));
                     }
                 }
             }
@@ -438,6 +457,31 @@ mod tests {
             );
         }
         assert_eq!(event_id(b"{\"other\":1}", Format::Native), None);
+    }
+
+    /// An event over message.max.bytes is refused by the client itself: the error says which
+    /// limits to raise, and the sink takes the next page once they allow it.
+    #[test]
+    fn an_event_over_the_size_limit_names_the_limits_to_raise() {
+        let mut cfg = KafkaConfig {
+            // Never reached: the client checks the size before any broker is asked.
+            brokers: vec!["127.0.0.1:9".into()],
+            topic: "mimecast".into(),
+            delivery_timeout: Duration::from_secs(5),
+            properties: Default::default(),
+        };
+        cfg.properties
+            .insert("message.max.bytes".into(), KafkaValue::Plain("2000".into()));
+        let mut sink = KafkaSink::open(&cfg, Format::Native).unwrap();
+        let origin = StreamKey::new("acme", "ttp_url", "");
+        let big = format!("{{\"id\":\"a\",\"pad\":\"{}\"}}\n", "x".repeat(3000));
+        let e = sink.write(big.as_bytes(), &origin).unwrap_err().to_string();
+        assert!(e.contains("message.max.bytes"), "{e}");
+        assert!(e.contains("max.message.bytes"), "{e}");
+        assert!(e.contains("3019 bytes"), "{e}");
+        sink.rollback();
+        // A small event is queued (and would be sent once a broker answers).
+        sink.write(b"{\"id\":\"b\"}\n", &origin).unwrap();
     }
 
     #[test]

@@ -394,31 +394,64 @@ impl State {
                 path: path.clone(),
                 source,
             };
-            let id = Self::ensure_stream(&tx, &c.key).map_err(sql)?;
-            let (found, stored): (i64, Option<String>) = tx
-                .prepare_cached("SELECT version, cursor FROM streams WHERE id = ?1")
-                .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
-                .map_err(sql)?;
-            if found as u64 != c.expected_version {
-                return Err(StateError::Conflict {
-                    key: c.key.to_string(),
-                    expected: c.expected_version,
-                    found: found as u64,
-                });
-            }
-            if stored != c.from {
-                return Err(StateError::Delta {
-                    key: c.key.to_string(),
-                });
-            }
             let next = c.expected_version + 1;
-            tx.execute(
-                "UPDATE streams SET cursor = ?2, version = ?3, covered_until = COALESCE(?4, covered_until),
-                   last_success = ?5, events_total = events_total + ?6, pages_total = pages_total + ?7
-                 WHERE id = ?1",
-                params![id, c.cursor, next as i64, c.covered_until.map(ts), now, c.events as i64, c.pages as i64],
-            )
-            .map_err(sql)?;
+            // One cached statement on the way every page takes: the update applies only if
+            // the stream is still where this batch started (version and cursor), and says
+            // which row it changed. No row: the stream is new, or it moved (another process,
+            // a reset); the slow path below tells which.
+            let advance = |tx: &rusqlite::Transaction<'_>| {
+                tx.prepare_cached(
+                    "UPDATE streams SET cursor = ?6, version = ?7, covered_until = COALESCE(?8, covered_until),
+                       last_success = ?9, events_total = events_total + ?10, pages_total = pages_total + ?11
+                     WHERE tenant = ?1 AND stream = ?2 AND part = ?3 AND version = ?4 AND cursor IS ?5
+                     RETURNING id",
+                )
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![
+                            c.key.tenant,
+                            c.key.stream,
+                            c.key.part,
+                            c.expected_version as i64,
+                            c.from,
+                            c.cursor,
+                            next as i64,
+                            c.covered_until.map(ts),
+                            now,
+                            c.events as i64,
+                            c.pages as i64
+                        ],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()
+                })
+            };
+            let id = match advance(&tx).map_err(sql)? {
+                Some(id) => id,
+                None => {
+                    let id = Self::ensure_stream(&tx, &c.key).map_err(sql)?;
+                    let (found, stored): (i64, Option<String>) = tx
+                        .prepare_cached("SELECT version, cursor FROM streams WHERE id = ?1")
+                        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))
+                        .map_err(sql)?;
+                    if found as u64 != c.expected_version {
+                        return Err(StateError::Conflict {
+                            key: c.key.to_string(),
+                            expected: c.expected_version,
+                            found: found as u64,
+                        });
+                    }
+                    if stored != c.from {
+                        return Err(StateError::Delta {
+                            key: c.key.to_string(),
+                        });
+                    }
+                    // The stream's first commit: its row exists now.
+                    advance(&tx).map_err(sql)?.ok_or_else(|| {
+                        sql(rusqlite::Error::QueryReturnedNoRows)
+                    })?
+                }
+            };
             if !c.seen.is_empty() {
                 let mut stmt = tx
                     .prepare_cached("INSERT OR REPLACE INTO seen (stream_id, id_hash, event_time) VALUES (?1, ?2, ?3)")
@@ -444,11 +477,13 @@ impl State {
             versions.push(next);
         }
         if let Some((name, pos)) = sink {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO sinks (name, committed_offset, inode, device) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET committed_offset = ?2, inode = ?3, device = ?4",
-                params![name, pos.offset as i64, pos.inode as i64, pos.device as i64],
             )
+            .and_then(|mut st| {
+                st.execute(params![name, pos.offset as i64, pos.inode as i64, pos.device as i64])
+            })
             .map_err(|source| StateError::Sqlite {
                 path: path.clone(),
                 source,
