@@ -693,8 +693,7 @@ fn pace(args: &Args, keep: &tempfile::TempDir, table: &mut Vec<String>, notes: &
         args.runs
     );
     let mut cfg = sim_config(PACE_RECORDS, vec![SimTenant::demo()], 0);
-    cfg.faults = mimecast_sim::parse_fault_specs("delay=50msx*@/api/")
-        .expect("fault spec");
+    cfg.faults = mimecast_sim::parse_fault_specs("delay=50msx*@/api/").expect("fault spec");
     let sim = Sim::start(cfg.clone());
     let d = drain(args, &sim, &TTP_100, &keep.path().join("pace.jsonl"));
     let (wall, wlo, whi) = spread(&d.usage.iter().map(|u| u.wall).collect::<Vec<_>>());
@@ -847,9 +846,8 @@ fn siem10(args: &Args, keep: &tempfile::TempDir, table: &mut Vec<String>) {
         args.runs
     );
     let sim = Sim::start(sim_config(per_type, vec![SimTenant::demo()], 0));
-    let settings: &'static str = Box::leak(
-        format!("types = {:?}", mimecast_sim::data::siem_cg::TYPES).into_boxed_str(),
-    );
+    let settings: &'static str =
+        Box::leak(format!("types = {:?}", mimecast_sim::data::siem_cg::TYPES).into_boxed_str());
     let all = Stream {
         name: "siem_cg",
         settings,

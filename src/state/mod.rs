@@ -447,9 +447,9 @@ impl State {
                         });
                     }
                     // The stream's first commit: its row exists now.
-                    advance(&tx).map_err(sql)?.ok_or_else(|| {
-                        sql(rusqlite::Error::QueryReturnedNoRows)
-                    })?
+                    advance(&tx)
+                        .map_err(sql)?
+                        .ok_or_else(|| sql(rusqlite::Error::QueryReturnedNoRows))?
                 }
             };
             if !c.seen.is_empty() {
@@ -482,7 +482,12 @@ impl State {
                  ON CONFLICT (name) DO UPDATE SET committed_offset = ?2, inode = ?3, device = ?4",
             )
             .and_then(|mut st| {
-                st.execute(params![name, pos.offset as i64, pos.inode as i64, pos.device as i64])
+                st.execute(params![
+                    name,
+                    pos.offset as i64,
+                    pos.inode as i64,
+                    pos.device as i64
+                ])
             })
             .map_err(|source| StateError::Sqlite {
                 path: path.clone(),
