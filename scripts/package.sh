@@ -19,9 +19,13 @@ if [ "${1:-}" = --profile ]; then
   profile=${2:?--profile needs a name}
   shift 2
 fi
-# --workspace: the binary is then the one `cargo test --workspace` builds (the same features
-# over the same dependencies), so CI packs what its tests ran rather than building it again.
-cargo build --profile "$profile" --locked --workspace
+# --workspace: the binary is then the one `cargo test --workspace` builds. For dev (CI), also
+# --tests: a test build turns on the dev-dependencies' features, so only with them is the
+# binary the very one the tests ran, found built rather than compiled again. (cargo-deb 3.8
+# warns that it may refuse the dev profile one day; CI pins that version.)
+extra=()
+[ "$profile" = dev ] && extra=(--tests)
+cargo build --profile "$profile" --locked --workspace "${extra[@]}"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 case "$profile" in dev) dir=debug ;; *) dir=$profile ;; esac
 bin="$target_dir/$dir/mimecast-collector"
