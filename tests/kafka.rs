@@ -13,6 +13,8 @@
 
 #![cfg(feature = "kafka")]
 
+mod common;
+
 use mimecast_sim::{FaultKind, FaultRule, SimConfig, SimTenant, Simulator};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -111,14 +113,6 @@ fn installed() -> PathBuf {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A Tansu broker on a loopback port, with memory storage: started with a bounded lifetime
 /// (`timeout`, in case this process dies without dropping it), stopped on drop.
 struct Broker {
@@ -130,7 +124,7 @@ struct Broker {
 impl Broker {
     fn start(dir: &Path) -> Broker {
         let mut b = Broker {
-            port: free_port(),
+            port: common::free_port(),
             child: None,
             log: dir.join("tansu.log"),
         };

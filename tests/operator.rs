@@ -18,15 +18,6 @@ fn run(args: &[&str], config: &Path) -> Output {
     cmd.output().unwrap()
 }
 
-/// A loopback port nobody listens on (for the daemon's metrics).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// SIGTERM, then wait (at most 20 s) for the daemon to exit.
 async fn stop(daemon: &mut std::process::Child) {
     assert!(Command::new("kill")
@@ -431,7 +422,7 @@ async fn metrics_are_served_and_systemd_is_notified() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
@@ -673,7 +664,7 @@ async fn metrics_after_a_reload_have_one_series_each_and_none_for_removed_tenant
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let config = dir.path().join("config.toml");
     let head = format!(
         "[collector]\nstate_path = {:?}\npoll_interval = \"1h\"\n[sink]\nkind = \"file\"\npath = {:?}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",

@@ -32,14 +32,6 @@ fn rsyslogd() -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn tls_fixture(name: &str) -> PathBuf {
     common::fixtures_dir().join("tls").join(name)
 }
@@ -56,7 +48,7 @@ impl Rsyslog {
     fn start(dir: &Path, tls: bool) -> Rsyslog {
         let mut r = Rsyslog {
             dir: dir.to_path_buf(),
-            port: free_port(),
+            port: common::free_port(),
             tls,
             child: None,
         };

@@ -350,3 +350,13 @@ pub fn sample_context(
         include_raw,
     }
 }
+
+/// A loopback port nobody listens on now (for a server a test starts: rsyslog, the Kafka
+/// broker, the daemon's metrics).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
