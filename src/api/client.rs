@@ -277,10 +277,10 @@ impl MimecastClient {
         self.inner.download_ahead
     }
 
-    /// Waits for one of the tenant's download slots; the slot is free again when the permit
-    /// is dropped (the file written, or given up).
-    pub async fn download_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.inner.downloads.clone().acquire_owned().await.ok()
+    /// The tenant's download slots, shared by its streams (see [`crate::streams::prefetch`]);
+    /// a slot is free again when its permit is dropped (the file written, or given up).
+    pub fn download_slots(&self) -> Arc<tokio::sync::Semaphore> {
+        self.inner.downloads.clone()
     }
 
     /// Makes retry delays reproducible (tests and benchmarks). Call before cloning.

@@ -20,13 +20,14 @@
 
 use super::decode::{spawn_decoder, spawn_zip_decoder, Piece};
 use super::emit::{Emitter, Item, Rendered};
+use super::prefetch::Prefetch;
 use super::{
     Cursor, Dedup, FileRef, Page, PollReport, Records, Request, Response, Source, StreamError,
     StreamKind,
 };
 use crate::api::limiter::Priority;
 use crate::api::{ApiError, MimecastClient};
-use crate::sink::writer::{Batch, SinkHandle, WriteError};
+use crate::sink::writer::{Batch, Reservation, SinkHandle, WriteError};
 use crate::state::{Commit, Quarantine, StreamKey};
 use serde_json::value::RawValue;
 use std::future::Future;
@@ -275,6 +276,7 @@ impl<S: Source> Driver<S> {
         forget_before: Option<i64>,
         page: bool,
         quarantine: Option<Quarantine>,
+        reservation: Option<Reservation>,
     ) -> Result<(), StreamError> {
         self.settle(pending, report).await?;
         let text = serde_json::to_string(&cursor).map_err(|e| StreamError::Shape(e.to_string()))?;
@@ -300,10 +302,13 @@ impl<S: Source> Driver<S> {
         };
         let rx = self
             .sink
-            .send(Batch {
-                commit,
-                lines: rendered.lines,
-            })
+            .send(
+                Batch {
+                    commit,
+                    lines: rendered.lines,
+                },
+                reservation,
+            )
             .await?;
         *pending = Some(Pending {
             rx,
@@ -423,8 +428,17 @@ impl<S: Source> Driver<S> {
                             // Nothing to read from there now: the restart point is kept, so
                             // the refused continuation is not sent again.
                             let at = current.clone();
-                            self.send(pending, report, at, Rendered::default(), None, false, None)
-                                .await?;
+                            self.send(
+                                pending,
+                                report,
+                                at,
+                                Rendered::default(),
+                                None,
+                                false,
+                                None,
+                                None,
+                            )
+                            .await?;
                             return Ok(());
                         }
                     }
@@ -581,6 +595,8 @@ impl<S: Source> Driver<S> {
             self.source.rendered(&mut next, &mut rendered);
             let moved = next != current;
             if moved || rendered.emitted > 0 || !rendered.seen.is_empty() {
+                // The page is already in memory; what waits for the writer is bounded.
+                let reservation = self.sink.reserve(rendered.lines.len()).await?;
                 self.send(
                     pending,
                     report,
@@ -589,6 +605,7 @@ impl<S: Source> Driver<S> {
                     dedup.forget_before,
                     true,
                     None,
+                    Some(reservation),
                 )
                 .await?;
             } else {
@@ -645,7 +662,6 @@ impl<S: Source> Driver<S> {
         report: &mut PollReport,
         pending: &mut Option<Pending<S::Cursor>>,
     ) -> Result<FilesOutcome, StreamError> {
-        use futures_util::StreamExt;
         // Up to `download_ahead` files are requested at once (each request a task of its own,
         // holding one of the tenant's download slots until its file is written or given up),
         // while the files are decoded, written and committed strictly one after the other, in
@@ -655,35 +671,33 @@ impl<S: Source> Driver<S> {
         // the files in flight. Leaving early (an expired link, an error, cancellation) aborts
         // the requests started ahead.
         let client = self.client.clone();
-        let urls: Vec<url::Url> = files.iter().map(|f| f.url.clone()).collect();
-        let mut downloads = futures_util::stream::iter(urls.into_iter().map(move |url| {
-            let client = client.clone();
-            let task = AbortOnDropHandle::new(tokio::spawn(async move {
-                let slot = client.download_slot().await;
-                let resp = client.fetch_unsigned(&url).await?;
-                Ok::<_, ApiError>((resp, slot))
-            }));
-            async move {
-                task.await.unwrap_or_else(|e| {
-                    Err(ApiError::Network(format!(
-                        "the file download task ended: {e}"
-                    )))
-                })
-            }
-        }))
-        .buffered(self.client.download_ahead());
+        let mut downloads = Prefetch::new(
+            self.client.download_slots(),
+            self.client.download_ahead(),
+            files
+                .iter()
+                .map(|f| f.url.clone())
+                .collect::<Vec<_>>()
+                .into_iter(),
+            move |url: url::Url| fetch_file(client.clone(), url),
+        );
         for file in files {
             let download = tokio::select! {
                 _ = cancel.cancelled() => return Ok(FilesOutcome::Cancelled),
                 d = downloads.next() => d,
             };
             let (resp, _slot) = match download {
-                Some(Ok(d)) => d,
-                Some(Err(ApiError::Forbidden { .. }))
-                | Some(Err(ApiError::Request { status: 404, .. })) => {
+                Some(Ok((Ok(resp), slot))) => (resp, slot),
+                Some(Ok((Err(ApiError::Forbidden { .. }), _)))
+                | Some(Ok((Err(ApiError::Request { status: 404, .. }), _))) => {
                     return Ok(FilesOutcome::Expired)
                 }
-                Some(Err(e)) => return Err(e.into()),
+                Some(Ok((Err(e), _))) => return Err(e.into()),
+                Some(Err(e)) => {
+                    return Err(
+                        ApiError::Network(format!("the file download task ended: {e}")).into(),
+                    )
+                }
                 None => return Err(StreamError::Shape("a file download went missing".into())),
             };
             report.requests += 1;
@@ -745,6 +759,7 @@ impl<S: Source> Driver<S> {
                         None,
                         false,
                         quarantine,
+                        None,
                     )
                     .await?;
                     *current = next;
@@ -803,6 +818,12 @@ impl<S: Source> Driver<S> {
                 tracing::error!(file = %key, lines = ?positions, not_json = bad, invalid_utf8 = damaged, "file has damaged lines: invalid UTF-8 is replaced with U+FFFD and kept, lines that are not JSON are skipped");
             }
             records.extend(owned.iter().map(|b| b.as_ref()));
+            // Taken before rendering: chunks rendered by many streams at once would otherwise
+            // all be in memory, whatever the writer can take (see `IN_FLIGHT_BYTES`).
+            let mut reservation = self
+                .sink
+                .reserve(super::emit::rendered_size(buf.len(), records.len()))
+                .await?;
             let mut rendered = self.emitter.render_capped(
                 records,
                 OffsetDateTime::now_utc(),
@@ -813,8 +834,18 @@ impl<S: Source> Driver<S> {
             if finished || rendered.emitted > 0 {
                 let mut next = self.source.file_progress(current, key, line_no, finished);
                 self.source.rendered(&mut next, &mut rendered);
-                self.send(pending, report, next.clone(), rendered, None, false, None)
-                    .await?;
+                reservation.fit(rendered.lines.len());
+                self.send(
+                    pending,
+                    report,
+                    next.clone(),
+                    rendered,
+                    None,
+                    false,
+                    None,
+                    Some(reservation),
+                )
+                .await?;
                 *current = next;
             }
             if finished {
@@ -825,6 +856,11 @@ impl<S: Source> Driver<S> {
             }
         }
     }
+}
+
+/// One file's download, on a task of its own (owning what it needs).
+async fn fetch_file(client: MimecastClient, url: url::Url) -> Result<reqwest::Response, ApiError> {
+    client.fetch_unsigned(&url).await
 }
 
 impl<S: Source> Poll for Driver<S> {

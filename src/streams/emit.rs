@@ -44,6 +44,12 @@ pub fn id_hash(id: &str) -> i64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes()) as i64
 }
 
+/// At most how many bytes `count` records of `raw` bytes in all render to: an event line is
+/// its record plus the normalized fields, well under 768 bytes.
+pub fn rendered_size(raw: usize, count: usize) -> usize {
+    raw + 768 * count
+}
+
 pub struct Emitter {
     tenant: String,
     kind: StreamKind,
@@ -138,10 +144,11 @@ impl Emitter {
         };
         let mut out = Rendered::default();
         let records = records.into_iter().map(Into::into);
-        // An event line is its record plus the normalized fields (well under 768 bytes):
-        // sized once, the buffer is neither copied as it grows nor twice as large as needed.
-        let expected: usize = records.clone().map(|r| r.raw.get().len() + 768).sum();
-        out.lines.reserve(expected);
+        // Sized once, the buffer is neither copied as it grows nor twice as large as needed.
+        let (raw, count) = records
+            .clone()
+            .fold((0, 0), |(b, n), r| (b + r.raw.get().len(), n + 1));
+        out.lines.reserve(rendered_size(raw, count));
         let mut page_ids = IdSet::default();
         for item in records {
             let mut event = normalize(self.kind, &ctx, item.raw);
@@ -172,6 +179,11 @@ impl Emitter {
         }
         if remember_from.is_some() {
             out.ids = page_ids;
+        }
+        // The estimate above is generous; what it over-reserved goes back before the lines
+        // wait for the writer (shrinking in place, no copy).
+        if out.lines.capacity() - out.lines.len() > 64 * 1024 {
+            out.lines.shrink_to_fit();
         }
         out
     }

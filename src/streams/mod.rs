@@ -17,6 +17,7 @@ pub mod batch_files;
 pub mod decode;
 pub mod driver;
 pub mod emit;
+pub mod prefetch;
 pub mod probe;
 pub mod records;
 pub mod snapshot;
