@@ -182,9 +182,9 @@ pub struct Piece {
 }
 
 /// Downloads and decompresses a file on its own task, a chunk of lines at a time, so that
-/// inflating the next lines (one core) overlaps rendering and writing these (the other). The
-/// channel holds one chunk: memory stays bounded by chunk size, not file size. Dropping the
-/// receiver or the handle stops the task.
+/// inflating the next lines (one core) overlaps rendering and writing these (the other). One
+/// chunk is inflated ahead of the one being written, no more: memory stays bounded by chunk
+/// size, not file size. Dropping the receiver or the handle stops the task.
 pub fn spawn_decoder(
     resp: reqwest::Response,
 ) -> (
@@ -196,38 +196,47 @@ pub fn spawn_decoder(
         let mut decoder = Inflate::Sniffing(Vec::new());
         let mut body = resp.bytes_stream();
         loop {
-            let finished = match body.next().await {
-                Some(Ok(bytes)) => {
-                    if let Err(e) = decoder.write_all(&bytes) {
-                        let e = ApiError::Decode(format!("SIEM file is not valid gzip: {e}"));
-                        let _ = tx.send(Err(e)).await;
+            // The channel's room is taken before the next chunk is inflated, not after: one
+            // chunk is inflated ahead of the one being written, not one waiting in the channel
+            // and another being filled behind it.
+            let Ok(slot) = tx.reserve().await else {
+                return;
+            };
+            loop {
+                let finished = match body.next().await {
+                    Some(Ok(bytes)) => {
+                        if let Err(e) = decoder.write_all(&bytes) {
+                            let e = ApiError::Decode(format!("SIEM file is not valid gzip: {e}"));
+                            slot.send(Err(e));
+                            return;
+                        }
+                        false
+                    }
+                    Some(Err(e)) => {
+                        slot.send(Err(ApiError::from_reqwest(e)));
                         return;
                     }
-                    false
-                }
-                Some(Err(e)) => {
-                    let _ = tx.send(Err(ApiError::from_reqwest(e))).await;
-                    return;
-                }
-                None => {
-                    if let Err(e) = decoder.try_finish() {
-                        let e = ApiError::Decode(format!("SIEM file is truncated: {e}"));
-                        let _ = tx.send(Err(e)).await;
+                    None => {
+                        if let Err(e) = decoder.try_finish() {
+                            let e = ApiError::Decode(format!("SIEM file is truncated: {e}"));
+                            slot.send(Err(e));
+                            return;
+                        }
+                        if let Some(lines) = decoder.lines() {
+                            lines.finish();
+                        }
+                        true
+                    }
+                };
+                let Some(lines) = decoder.lines() else {
+                    continue;
+                };
+                if finished || lines.pending() >= CHUNK_LINES || lines.buf.len() >= CHUNK_BYTES {
+                    slot.send(Ok(lines.piece(finished)));
+                    if finished {
                         return;
                     }
-                    if let Some(lines) = decoder.lines() {
-                        lines.finish();
-                    }
-                    true
-                }
-            };
-            let Some(lines) = decoder.lines() else {
-                continue;
-            };
-            if finished || lines.pending() >= CHUNK_LINES || lines.buf.len() >= CHUNK_BYTES {
-                let piece = lines.piece(finished);
-                if tx.send(Ok(piece)).await.is_err() || finished {
-                    return;
+                    break;
                 }
             }
         }
@@ -364,6 +373,7 @@ const MAX_ARRAY: u64 = 1024 * 1024 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn lines_split_across_writes_and_keep_partial_tails() {
@@ -377,6 +387,48 @@ mod tests {
         l.finish();
         let (buf, ends) = l.take_complete();
         assert_eq!(&buf[..ends[0]], b"{\"c\":3}");
+    }
+
+    /// While the first chunk waits to be taken, the decoder fills no second one behind it:
+    /// with ten types of a tenant decoding, each chunk held ahead is a megabyte per stream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_chunk_is_inflated_ahead_of_the_one_taken() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let read = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&read);
+        // 5,000 lines, 10 to a block of the body: each block counted as the decoder reads it.
+        let blocks = futures_util::stream::iter(0..500).map(move |b| {
+            counter.fetch_add(10, Ordering::SeqCst);
+            let text: String = (0..10)
+                .map(|i| format!("{{\"n\":{}}}\n", b * 10 + i))
+                .collect();
+            Ok::<_, std::io::Error>(bytes::Bytes::from(text))
+        });
+        let resp = reqwest::Response::from(axum::http::Response::new(reqwest::Body::wrap_stream(
+            blocks,
+        )));
+        let (mut rx, _task) = spawn_decoder(resp);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let before = read.load(Ordering::SeqCst);
+        assert!(
+            before <= CHUNK_LINES + 10,
+            "{before} lines read with no chunk taken: more than one chunk ahead"
+        );
+        let first = rx.recv().await.unwrap().unwrap();
+        assert_eq!(first.ends.len(), CHUNK_LINES);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let after = read.load(Ordering::SeqCst);
+        assert!(after > before, "taking a chunk lets the next one fill");
+        assert!(after <= 2 * CHUNK_LINES + 10, "{after} lines read");
+        let mut total = first.ends.len();
+        while let Some(p) = rx.recv().await {
+            let p = p.unwrap();
+            total += p.ends.len();
+            if p.finished {
+                break;
+            }
+        }
+        assert_eq!(total, 5000);
     }
 
     /// What `spawn_decoder` makes of `body`: the lines, or the error.
