@@ -34,7 +34,7 @@ pub const IN_FLIGHT_BYTES: usize = 2 * GROUP_MAX_BYTES;
 pub struct Reservation(tokio::sync::OwnedSemaphorePermit);
 
 impl Reservation {
-    /// Keeps only what the rendered lines use of what was reserved for them.
+    /// Keeps only what the rendered lines take (their buffer's capacity) of what was reserved.
     pub fn fit(&mut self, used: usize) {
         let held = self.0.num_permits();
         let keep = used.clamp(1, held);

@@ -596,7 +596,7 @@ impl<S: Source> Driver<S> {
             let moved = next != current;
             if moved || rendered.emitted > 0 || !rendered.seen.is_empty() {
                 // The page is already in memory; what waits for the writer is bounded.
-                let reservation = self.sink.reserve(rendered.lines.len()).await?;
+                let reservation = self.sink.reserve(rendered.lines.capacity()).await?;
                 self.send(
                     pending,
                     report,
@@ -834,7 +834,7 @@ impl<S: Source> Driver<S> {
             if finished || rendered.emitted > 0 {
                 let mut next = self.source.file_progress(current, key, line_no, finished);
                 self.source.rendered(&mut next, &mut rendered);
-                reservation.fit(rendered.lines.len());
+                reservation.fit(rendered.lines.capacity());
                 self.send(
                     pending,
                     report,

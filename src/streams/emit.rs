@@ -180,11 +180,6 @@ impl Emitter {
         if remember_from.is_some() {
             out.ids = page_ids;
         }
-        // The estimate above is generous; what it over-reserved goes back before the lines
-        // wait for the writer (shrinking in place, no copy).
-        if out.lines.capacity() - out.lines.len() > 64 * 1024 {
-            out.lines.shrink_to_fit();
-        }
         out
     }
 
