@@ -27,9 +27,10 @@ pub struct Batch {
 /// can fill while the next one renders.
 pub const IN_FLIGHT_BYTES: usize = 2 * GROUP_MAX_BYTES;
 
-/// A share of [`IN_FLIGHT_BYTES`], taken before a batch is rendered and given back by the
-/// writer once the batch is committed (or refused): a stream waiting for a share holds none
-/// that only it could give back, so waiting cannot deadlock.
+/// A share of [`IN_FLIGHT_BYTES`], taken before a SIEM chunk is rendered (after, for a JSON
+/// page already in memory) and given back by the writer once the batch is committed (or
+/// refused): a stream waiting for a share holds none that only it could give back, so waiting
+/// cannot deadlock.
 #[derive(Debug)]
 pub struct Reservation(tokio::sync::OwnedSemaphorePermit);
 
