@@ -15,12 +15,13 @@
 //! ```
 //!
 //! - [`catalog`]: the streams, and which API version, endpoint, permission and product each
-//!   needs. A leaf: `config`, `api`'s callers and `normalize` name streams through it.
+//!   needs; the regions' hosts. A leaf: `config`, `api`'s callers and `normalize` name streams
+//!   and regions through it.
 //! - [`config`]: the TOML file and environment overrides, validated into typed settings.
 //! - [`daemon`]: the scheduler: a task per tenant x stream, reloads, shutdown, systemd notify.
 //! - [`streams`]: the one poll loop ([`streams::driver`]) and the sources it runs, one per kind
 //!   of endpoint; dedup ([`streams::emit`]); the probes `check` runs.
-//! - [`api`]: everything about talking to Mimecast: hosts, signing (1.0) and tokens (2.0),
+//! - [`api`]: everything about talking to Mimecast: signing (1.0) and tokens (2.0),
 //!   envelopes and the undocumented REST shapes (`api::rest`), typed errors, rate limiting and
 //!   retries.
 //! - [`normalize`]: Mimecast records to events (pure functions); [`event`]: the typed event;

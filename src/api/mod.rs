@@ -1,15 +1,14 @@
-//! Talking to Mimecast: hosts, authentication, envelopes, typed errors, rate limits, retries.
+//! Talking to Mimecast: authentication, envelopes, typed errors, rate limits, retries.
 //!
 //! Streams see one thing, [`MimecastClient`]: "POST this body to this path and give me the
 //! envelope", with signing or tokens, the tenant's limiter, retries and error mapping done
-//! beneath. Facts about the real API that no source settled are kept in `hosts` (hosts),
-//! `envelope` (response shapes) and `crate::streams` (endpoints and permissions).
+//! beneath. Facts about the real API that no source settled are kept in `crate::catalog` (hosts,
+//! endpoints and permissions) and `envelope` (response shapes).
 
 pub mod auth;
 pub mod client;
 pub mod envelope;
 pub mod error;
-pub mod hosts;
 pub mod limiter;
 pub mod login;
 pub mod response;

@@ -1,9 +1,8 @@
 //! `login`: get API 1.0 keys for a service user and print them as a tenant snippet.
 
 use super::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
-use crate::api::hosts;
 use crate::api::login::{self, AuthKind};
-use crate::catalog::ApiVersion;
+use crate::catalog::{hosts, ApiVersion};
 use secrecy::{ExposeSecret, SecretString};
 use std::io::{BufRead, Write};
 use std::path::Path;

@@ -4,7 +4,7 @@ use super::duration::parse_duration;
 use super::raw::{RawConfig, RawSink, RawStreamSettings, RawTenant};
 use super::secret::{self, EnvLookup};
 use super::*;
-use crate::api::hosts;
+use crate::catalog::hosts;
 use crate::catalog::THREAT_FEED_TYPES;
 use base64::Engine;
 use secrecy::ExposeSecret;

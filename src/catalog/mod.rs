@@ -1,8 +1,12 @@
-//! The catalog of streams: which API versions serve each, the endpoint it calls, and the
-//! permission (API 1.0) or product (API 2.0) it needs.
+//! The catalog of what Mimecast offers: its streams (which API versions serve each, the
+//! endpoint it calls, the permission (API 1.0) or product (API 2.0) it needs) and, in
+//! [`hosts`], where each region's API lives.
 //!
 //! A leaf module on purpose: `config` validates against it, `check` prints it,
-//! `normalize` names streams by it, and none of them need the stream machinery for that.
+//! `normalize` names streams by it, and none of them need the API client or the stream
+//! machinery for that.
+
+pub mod hosts;
 
 use std::fmt;
 

@@ -4,7 +4,7 @@
 //! Sources: docs/mimecast-api.md#api-10-regional-hosts (API 1.0 regional hosts) and
 //! docs/mimecast-api.md#api-20-gateways (API 2.0 gateways).
 
-use crate::catalog::ApiVersion;
+use super::ApiVersion;
 
 /// Global host that answers `/api/login/discover-authentication` for API 1.0
 /// (docs/mimecast-api.md#discover-authentication).
