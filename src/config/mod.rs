@@ -7,6 +7,8 @@
 //! process state.
 
 pub mod duration;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod raw;
 pub mod secret;
 pub mod shard;

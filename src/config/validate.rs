@@ -1219,7 +1219,7 @@ fn kafka_sink(
         }
         #[cfg(feature = "kafka")]
         if !(errs.secrets == Secrets::Skip && matches!(value, KafkaValue::Secret(_))) {
-            if let Err(why) = crate::sink::kafka::check_property(
+            if let Err(why) = super::kafka::check_property(
                 &name,
                 value.expose(),
                 matches!(value, KafkaValue::Secret(_)),

@@ -135,24 +135,6 @@ impl ProducerContext for Context {
     }
 }
 
-/// Checks one `[sink.kafka]` property against librdkafka's own table (name, type, range),
-/// at load, so a typo is a config error with its key rather than a failure at start-up.
-/// A secret's value is never quoted.
-pub fn check_property(name: &str, value: &str, secret: bool) -> Result<(), String> {
-    let mut cfg = ClientConfig::new();
-    cfg.set(name, value);
-    match cfg.create_native_config() {
-        Ok(_) => Ok(()),
-        Err(KafkaError::ClientConfig(_, desc, _, _)) if !secret => Err(format!(
-            "refused by librdkafka: {desc} (see librdkafka's CONFIGURATION.md)"
-        )),
-        Err(_) if secret => {
-            Err("refused by librdkafka (the value is not shown: this key holds a secret)".into())
-        }
-        Err(e) => Err(format!("refused by librdkafka: {e}")),
-    }
-}
-
 /// The client configuration: the sink's defaults, then `[sink.kafka]`, then what the sink's
 /// own keys decide.
 fn client_config(cfg: &KafkaConfig) -> ClientConfig {
@@ -482,14 +464,5 @@ mod tests {
         sink.rollback();
         // A small event is queued (and would be sent once a broker answers).
         sink.write(b"{\"id\":\"b\"}\n", &origin).unwrap();
-    }
-
-    #[test]
-    fn properties_are_checked_by_librdkafka_and_secrets_not_quoted() {
-        assert!(check_property("linger.ms", "20", false).is_ok());
-        let e = check_property("linger.mss", "20", false).unwrap_err();
-        assert!(e.contains("linger.mss"), "{e}");
-        let e = check_property("sasl.password", "hunter2\0", true).unwrap_err();
-        assert!(!e.contains("hunter2"), "{e}");
     }
 }
