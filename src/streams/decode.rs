@@ -286,13 +286,24 @@ fn unreadable(e: std::io::Error) -> ApiError {
     }
 }
 
+/// Sends a chunk, then (unless it was the last) waits until it is taken before the next one is
+/// filled: one chunk is held ahead of the one being written, as in [`spawn_decoder`], not one in
+/// the channel and another filling behind it. This task is the channel's only sender, so room
+/// seen free stays free until its next send.
 fn send(
     tx: &mpsc::Sender<Result<Piece, ApiError>>,
     lines: &mut Lines,
     finished: bool,
 ) -> Result<(), Gone> {
     tx.blocking_send(Ok(lines.piece(finished)))
-        .map_err(|_| Gone)
+        .map_err(|_| Gone)?;
+    if !finished {
+        // On a blocking-pool thread of the runtime (`spawn_blocking`), which may block on it.
+        tokio::runtime::Handle::current()
+            .block_on(tx.reserve())
+            .map_err(|_| Gone)?;
+    }
+    Ok(())
 }
 
 /// Copies one entry's lines into `lines`, sending full chunks as they come.
@@ -480,6 +491,7 @@ mod tests {
 #[cfg(test)]
 mod zip_tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A zip as a streaming writer makes it: stored entries, flag bit 3, sizes and CRC in a
     /// data descriptor after each entry's data (APPNOTE 4.3.9), then the central directory.
@@ -533,21 +545,74 @@ mod zip_tests {
     }
 
     /// Runs the zip reader over `body` and collects the lines it sends.
+    /// What `spawn_zip_decoder` makes of `body`: the lines, or the error.
     fn lines_of(body: Vec<u8>) -> Result<Vec<String>, ApiError> {
-        let (tx, mut rx) = mpsc::channel(64);
-        let mut reader = std::io::BufReader::new(std::io::Cursor::new(body));
-        let reading = std::thread::spawn(move || decode_zip(&mut reader, &tx));
-        let mut out = Vec::new();
-        while let Some(piece) = rx.blocking_recv() {
-            let piece = piece?;
-            let mut start = 0;
-            for end in piece.ends {
-                out.push(String::from_utf8_lossy(&piece.buf[start..end]).into_owned());
-                start = end;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let resp = reqwest::Response::from(axum::http::Response::new(body));
+            let (mut rx, _task) = spawn_zip_decoder(resp);
+            let mut out = Vec::new();
+            while let Some(piece) = rx.recv().await {
+                let piece = piece?;
+                let mut start = 0;
+                for end in piece.ends {
+                    out.push(String::from_utf8_lossy(&piece.buf[start..end]).into_owned());
+                    start = end;
+                }
+                if piece.finished {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The zip decoder holds one chunk ahead too. A body of plain lines is read through a
+    /// 64 KiB buffer and 64 KiB reads, so up to 128 KiB beyond the chunk may have been read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_zip_decoder_fills_no_second_chunk_behind_the_first() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const LINE: usize = 256;
+        let read = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&read);
+        // 5,000 lines of 256 bytes, 10 to a block: each block counted as it is read.
+        let blocks = futures_util::stream::iter(0..500).map(move |b| {
+            counter.fetch_add(10 * LINE, Ordering::SeqCst);
+            let text: String = (0..10)
+                .map(|i| format!("{{\"n\":{:>width$}}}\n", b * 10 + i, width = LINE - 7))
+                .collect();
+            Ok::<_, std::io::Error>(bytes::Bytes::from(text))
+        });
+        let resp = reqwest::Response::from(axum::http::Response::new(reqwest::Body::wrap_stream(
+            blocks,
+        )));
+        let (mut rx, _task) = spawn_zip_decoder(resp);
+        let slack = 2 * 64 * 1024 + 10 * LINE;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let before = read.load(Ordering::SeqCst);
+        assert!(
+            before <= CHUNK_LINES * LINE + slack,
+            "{before} bytes read with no chunk taken: more than one chunk ahead"
+        );
+        let first = rx.recv().await.unwrap().unwrap();
+        assert_eq!(first.ends.len(), CHUNK_LINES);
+        assert_eq!(first.ends[0], LINE - 1);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let after = read.load(Ordering::SeqCst);
+        assert!(after > before, "taking a chunk lets the next one fill");
+        assert!(
+            after <= 2 * CHUNK_LINES * LINE + slack,
+            "{after} bytes read"
+        );
+        let mut total = first.ends.len();
+        while let Some(p) = rx.recv().await {
+            let p = p.unwrap();
+            total += p.ends.len();
+            if p.finished {
+                break;
             }
         }
-        reading.join().unwrap()?;
-        Ok(out)
+        assert_eq!(total, 5000);
     }
 
     #[test]
