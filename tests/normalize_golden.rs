@@ -109,3 +109,44 @@ fn raw_is_left_out_when_not_wanted() {
     assert_eq!(v["id"], "x");
     assert_eq!(v["time"], "2021-11-16T12:03:24Z");
 }
+
+/// Every format's line fits the size a page's buffer is given for it (`Format::size_bound`),
+/// for every golden record as it came and compacted: a buffer that grows mid-page is copied,
+/// and the writer's budget would undercount it.
+#[test]
+fn every_line_fits_the_size_reserved_for_it() {
+    use mimecast_collector::render::Format;
+    let collected_at = time::macros::datetime!(2026-11-23 10:03:00 UTC);
+    let mut checked = 0;
+    for kind in StreamKind::ALL {
+        let input = fixtures().join(format!("{}.json", kind.name()));
+        let text = std::fs::read_to_string(&input).unwrap();
+        let records: Vec<Box<RawValue>> = serde_json::from_str(&text).unwrap();
+        let ctx = Context {
+            tenant: "acme",
+            stream: kind.name(),
+            collected_at,
+            include_raw: true,
+        };
+        for pretty in &records {
+            let value: serde_json::Value = serde_json::from_str(pretty.get()).unwrap();
+            let compact = RawValue::from_string(value.to_string()).unwrap();
+            for raw in [pretty.as_ref(), compact.as_ref()] {
+                let event = normalize(kind, &ctx, raw);
+                for format in Format::ALL {
+                    let mut line = Vec::new();
+                    format.write(kind, &event, &mut line);
+                    let bound = format.size_bound(raw.get().len(), 1);
+                    assert!(
+                        line.len() <= bound,
+                        "{kind} {format}: {} bytes over the {bound} reserved for a {}-byte record",
+                        line.len(),
+                        raw.get().len()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}

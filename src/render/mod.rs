@@ -53,6 +53,21 @@ impl Format {
         Format::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// At most how many bytes `count` records of `raw` bytes in all render to, for sizing a
+    /// page's buffer once (a buffer that grows mid-page is copied and ends up to twice the
+    /// size) and for the writer's budget. A line is its record (escaped into a string in OCSF
+    /// and ECS: up to a quarter longer for JSON, whose quotes are escaped) plus the normalized
+    /// fields, which repeat some of the record's values and, in OCSF and ECS, add constant
+    /// keys, captions and `metadata`/`event`. The constants bound every golden record of every
+    /// stream, compact or pretty-printed (`tests/normalize_golden.rs`).
+    pub fn size_bound(self, raw: usize, count: usize) -> usize {
+        match self {
+            Format::Native => raw + raw / 4 + 1024 * count,
+            Format::Ocsf => raw + raw / 2 + 1280 * count,
+            Format::Ecs => raw + raw / 2 + 1024 * count,
+        }
+    }
+
     /// Appends `event` (of `kind`'s stream) as one line to `out`.
     pub fn write(self, kind: StreamKind, event: &Event<'_>, out: &mut Vec<u8>) {
         match self {

@@ -822,7 +822,7 @@ impl<S: Source> Driver<S> {
             // all be in memory, whatever the writer can take (see `IN_FLIGHT_BYTES`).
             let mut reservation = self
                 .sink
-                .reserve(super::emit::rendered_size(buf.len(), records.len()))
+                .reserve(self.emitter.rendered_size(buf.len(), records.len()))
                 .await?;
             let mut rendered = self.emitter.render_capped(
                 records,
