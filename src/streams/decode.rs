@@ -384,6 +384,7 @@ const MAX_ARRAY: u64 = 1024 * 1024 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     #[test]
@@ -400,37 +401,47 @@ mod tests {
         assert_eq!(&buf[..ends[0]], b"{\"c\":3}");
     }
 
-    /// While the first chunk waits to be taken, the decoder fills no second one behind it:
-    /// with ten types of a tenant decoding, each chunk held ahead is a megabyte per stream.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn one_chunk_is_inflated_ahead_of_the_one_taken() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+    /// 5,000 JSON lines of `line` bytes each (newline included), 10 to a block of the body;
+    /// the counter adds each block's bytes as the decoder reads it.
+    pub(super) fn counted_lines(line: usize) -> (reqwest::Response, Arc<AtomicUsize>) {
         let read = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&read);
-        // 5,000 lines, 10 to a block of the body: each block counted as the decoder reads it.
         let blocks = futures_util::stream::iter(0..500).map(move |b| {
-            counter.fetch_add(10, Ordering::SeqCst);
+            counter.fetch_add(10 * line, Ordering::SeqCst);
             let text: String = (0..10)
-                .map(|i| format!("{{\"n\":{}}}\n", b * 10 + i))
+                .map(|i| format!("{{\"n\":{:>width$}}}\n", b * 10 + i, width = line - 7))
                 .collect();
             Ok::<_, std::io::Error>(bytes::Bytes::from(text))
         });
-        let resp = reqwest::Response::from(axum::http::Response::new(reqwest::Body::wrap_stream(
-            blocks,
-        )));
-        let (mut rx, _task) = spawn_decoder(resp);
+        let body = reqwest::Body::wrap_stream(blocks);
+        (
+            reqwest::Response::from(axum::http::Response::new(body)),
+            read,
+        )
+    }
+
+    /// Takes a decoder's chunks of [`counted_lines`], checking that no more than one chunk
+    /// (and `slack` bytes of buffering) is read ahead of the chunks taken.
+    pub(super) async fn assert_one_chunk_ahead(
+        mut rx: mpsc::Receiver<Result<Piece, ApiError>>,
+        read: &AtomicUsize,
+        line: usize,
+        slack: usize,
+    ) {
+        let chunk = CHUNK_LINES * line;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let before = read.load(Ordering::SeqCst);
         assert!(
-            before <= CHUNK_LINES + 10,
-            "{before} lines read with no chunk taken: more than one chunk ahead"
+            before <= chunk + slack,
+            "{before} bytes read with no chunk taken: more than one chunk ahead"
         );
         let first = rx.recv().await.unwrap().unwrap();
         assert_eq!(first.ends.len(), CHUNK_LINES);
+        assert_eq!(first.ends[0], line - 1);
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let after = read.load(Ordering::SeqCst);
         assert!(after > before, "taking a chunk lets the next one fill");
-        assert!(after <= 2 * CHUNK_LINES + 10, "{after} lines read");
+        assert!(after <= 2 * chunk + slack, "{after} bytes read");
         let mut total = first.ends.len();
         while let Some(p) = rx.recv().await {
             let p = p.unwrap();
@@ -440,6 +451,16 @@ mod tests {
             }
         }
         assert_eq!(total, 5000);
+    }
+
+    /// While the first chunk waits to be taken, the decoder fills no second one behind it:
+    /// with ten types of a tenant decoding, each chunk held ahead is a megabyte per stream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_chunk_is_inflated_ahead_of_the_one_taken() {
+        let (resp, read) = counted_lines(100);
+        let (rx, _task) = spawn_decoder(resp);
+        // The decoder reads the body a block at a time.
+        assert_one_chunk_ahead(rx, &read, 100, 10 * 100).await;
     }
 
     /// What `spawn_decoder` makes of `body`: the lines, or the error.
@@ -491,7 +512,6 @@ mod tests {
 #[cfg(test)]
 mod zip_tests {
     use super::*;
-    use std::sync::Arc;
 
     /// A zip as a streaming writer makes it: stored entries, flag bit 3, sizes and CRC in a
     /// data descriptor after each entry's data (APPNOTE 4.3.9), then the central directory.
@@ -571,48 +591,9 @@ mod zip_tests {
     /// 64 KiB buffer and 64 KiB reads, so up to 128 KiB beyond the chunk may have been read.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_zip_decoder_fills_no_second_chunk_behind_the_first() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        const LINE: usize = 256;
-        let read = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&read);
-        // 5,000 lines of 256 bytes, 10 to a block: each block counted as it is read.
-        let blocks = futures_util::stream::iter(0..500).map(move |b| {
-            counter.fetch_add(10 * LINE, Ordering::SeqCst);
-            let text: String = (0..10)
-                .map(|i| format!("{{\"n\":{:>width$}}}\n", b * 10 + i, width = LINE - 7))
-                .collect();
-            Ok::<_, std::io::Error>(bytes::Bytes::from(text))
-        });
-        let resp = reqwest::Response::from(axum::http::Response::new(reqwest::Body::wrap_stream(
-            blocks,
-        )));
-        let (mut rx, _task) = spawn_zip_decoder(resp);
-        let slack = 2 * 64 * 1024 + 10 * LINE;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let before = read.load(Ordering::SeqCst);
-        assert!(
-            before <= CHUNK_LINES * LINE + slack,
-            "{before} bytes read with no chunk taken: more than one chunk ahead"
-        );
-        let first = rx.recv().await.unwrap().unwrap();
-        assert_eq!(first.ends.len(), CHUNK_LINES);
-        assert_eq!(first.ends[0], LINE - 1);
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let after = read.load(Ordering::SeqCst);
-        assert!(after > before, "taking a chunk lets the next one fill");
-        assert!(
-            after <= 2 * CHUNK_LINES * LINE + slack,
-            "{after} bytes read"
-        );
-        let mut total = first.ends.len();
-        while let Some(p) = rx.recv().await {
-            let p = p.unwrap();
-            total += p.ends.len();
-            if p.finished {
-                break;
-            }
-        }
-        assert_eq!(total, 5000);
+        let (resp, read) = super::tests::counted_lines(256);
+        let (rx, _task) = spawn_zip_decoder(resp);
+        super::tests::assert_one_chunk_ahead(rx, &read, 256, 2 * 64 * 1024 + 10 * 256).await;
     }
 
     #[test]
