@@ -4,7 +4,7 @@
 //! every line is valid JSON. With stdout, at least once holds and duplicates stay within the
 //! pages in flight at each kill.
 //!
-//! Longer soaks: `CRASH_KILLS=200 CRASH_RECORDS=10000 CRASH_DELAY_MS=250 cargo test --release --test crash -- --nocapture`
+//! Longer soaks: `CRASH_KILLS=200 CRASH_RECORDS=3000 CRASH_DELAY_MS=50 cargo test --release --test crash -- --nocapture`
 //! (see `scripts/crash-soak.sh`).
 
 use mimecast_sim::{FaultKind, FaultRule, SimConfig, SimTenant, Simulator};
