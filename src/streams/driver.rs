@@ -831,6 +831,10 @@ impl<S: Source> Driver<S> {
                 dedup.not_before,
                 dedup.newest_before,
             );
+            // The inflated chunk is done with: freed now, not after the wait for the writer
+            // below, while the decoder is already filling the next.
+            drop(owned);
+            drop(buf);
             if finished || rendered.emitted > 0 {
                 let mut next = self.source.file_progress(current, key, line_no, finished);
                 self.source.rendered(&mut next, &mut rendered);
